@@ -1,0 +1,303 @@
+"""Content-addressed cache of frozen CLIP features, fp16 and memory-mapped.
+
+An entry is a folder ``<root>/features/<key[:2]>/<key>/`` holding ``data.npy`` (read with
+``mmap_mode='r'``, so memory is bounded by the batch, not the dataset) and ``manifest.json``.
+The key is a sha256 of everything that changes the bytes: the backbone (spec, weights hash,
+preprocessing), the feature kind, the content hashes of the images (or the caption texts), the
+views/augmentation and the cache format version. The manifest is written last, by atomic
+rename; an entry without one is never read. Rows are filled in fixed-size chunks, each marked
+done after its rows are flushed, so an interrupted extraction resumes where it stopped, and
+ranks of a distributed job can fill disjoint chunks of the same entries.
+
+Why not an existing cache library: we need resumable, chunked, rank-sharded writes into one
+memory-mappable array per entry, and keys derived from file content; joblib/diskcache store
+whole pickled values instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from bench.data.base import DataError
+
+CACHE_VERSION = 1
+DEFAULT_CHUNK = 256
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file + rename, so readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+class FileHashes:
+    """sha1 of file contents, memoised by (path, size, mtime) in a small sqlite table."""
+
+    def __init__(self, db_path: Path):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(db_path, timeout=60)
+        self.db.execute("CREATE TABLE IF NOT EXISTS h (path TEXT PRIMARY KEY, size INT, mtime INT, sha1 TEXT)")
+
+    def __call__(self, paths: list[str], progress: bool = True) -> list[str]:
+        from tqdm import tqdm
+
+        out = []
+        fresh = []
+        for path in tqdm(paths, desc="hashing images", disable=not progress or len(paths) < 2000, leave=False):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise DataError(f"missing image: {path}") from None
+            row = self.db.execute("SELECT size, mtime, sha1 FROM h WHERE path=?", (path,)).fetchone()
+            if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+                out.append(row[2])
+                continue
+            with open(path, "rb") as f:
+                digest = hashlib.sha1(f.read()).hexdigest()
+            fresh.append((path, st.st_size, st.st_mtime_ns, digest))
+            out.append(digest)
+        if fresh:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO h VALUES (?, ?, ?, ?)", fresh)
+        return out
+
+
+class ImageRows(Dataset):
+    """Row r of a [views x images] grid (view-major): the image, transformed for that view.
+
+    Augmented views are random but reproducible: the RNG is seeded from (view, image index).
+    """
+
+    def __init__(self, paths: list[str], rows: np.ndarray, n_images: int, transform, augment):
+        self.paths, self.rows, self.n_images = paths, rows, n_images
+        self.transform, self.augment = transform, augment
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        view, index = divmod(int(self.rows[i]), self.n_images)
+        path = self.paths[index]
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        except FileNotFoundError:
+            raise DataError(f"missing image: {path}") from None
+        except Exception as exc:  # PIL raises several types for truncated/corrupt files
+            raise DataError(f"corrupt image {path}: {exc}") from exc
+        if self.augment is None:
+            return self.transform(image)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(view * 1_000_003 + index)
+            return self.augment(image)
+
+
+def augmentation(backbone, scale=(0.5, 1.0), flip: bool = True):
+    """Random-resized crop (+ horizontal flip), then the backbone's own normalisation.
+
+    The train-time augmentation of DualCoOp / TaI-DPT without AutoAugment (cached views would
+    freeze one draw of it anyway); the view count and these settings enter the cache key.
+    """
+    from torchvision import transforms as T
+
+    size = backbone.spec.image_size or backbone.model.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    cfg = getattr(backbone.model.visual, "preprocess_cfg", {}) or {}
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    steps = [T.RandomResizedCrop(size, scale=tuple(scale), interpolation=T.InterpolationMode.BICUBIC)]
+    if flip:
+        steps.append(T.RandomHorizontalFlip())
+    steps += [T.ToTensor(), T.Normalize(cfg.get("mean", OPENAI_DATASET_MEAN), cfg.get("std", OPENAI_DATASET_STD))]
+    return T.Compose(steps)
+
+
+class FeatureCache:
+    """Frozen image and caption features, computed once and reused by every method, ratio and seed."""
+
+    def __init__(self, root: str | Path, chunk_size: int = DEFAULT_CHUNK, progress: bool = True):
+        self.root = Path(root).expanduser()
+        self.chunk_size = chunk_size
+        self.progress = progress
+        self._hashes: FileHashes | None = None
+
+    # ----- keys -------------------------------------------------------------------------------
+    def file_hashes(self, paths: list[str]) -> list[str]:
+        if self._hashes is None:
+            self._hashes = FileHashes(self.root / "file_hashes.sqlite")
+        return self._hashes(paths, self.progress)
+
+    def entry_dir(self, key: str) -> Path:
+        return self.root / "features" / key[:2] / key
+
+    def is_complete(self, key: str) -> bool:
+        return (self.entry_dir(key) / "manifest.json").is_file()
+
+    def read(self, key: str) -> np.ndarray:
+        """A completed entry's array, memory-mapped read-only, in its manifest's shape."""
+        entry = self.entry_dir(key)
+        if not (entry / "manifest.json").is_file():
+            raise KeyError(f"feature cache entry {key} is not complete")
+        shape = json.loads((entry / "manifest.json").read_text())["shape"]
+        return np.load(entry / "data.npy", mmap_mode="r").reshape(shape)  # a view: no copy
+
+    # ----- public API -------------------------------------------------------------------------
+    def image_features(self, backbone, paths: list[str], kinds, *, views: int = 1, augment: dict | None = None,
+                       batch_size: int = 64, num_workers: int = 0, desc: str = "") -> dict[str, np.ndarray]:
+        """Features of ``kinds`` for every image, as read-only memmaps [views, N, ...] (fp16).
+
+        ``views=1, augment=None``: the backbone's test transform. ``augment=dict(scale=..., flip=...)``:
+        ``views`` augmented views per image (the ``cached`` protocol with K views).
+        """
+        if views < 1 or (views > 1 and augment is None):
+            raise ValueError("views must be >= 1, and views > 1 needs an augment setting")
+        images_key = sha256_json(self.file_hashes(list(paths)))
+        keys = {kind: sha256_json({"version": CACHE_VERSION, "backbone": backbone.cache_identity(), "kind": kind,
+                                   "images": images_key, "views": views, "augment": augment}) for kind in kinds}
+        missing = {kind: key for kind, key in keys.items() if not self.is_complete(key)}
+        if missing:
+            aug = augmentation(backbone, **augment) if augment is not None else None
+            rows_dataset = ImageRows(list(paths), np.arange(views * len(paths)), len(paths), backbone.preprocess, aug)
+
+            def produce(chunks: list[np.ndarray]):
+                # one loader over every pending chunk, so workers start once and prefetch
+                loader = DataLoader(rows_dataset, batch_sampler=chunks, num_workers=num_workers,
+                                    pin_memory=backbone.device.type == "cuda")
+                for pixels in loader:
+                    feats = backbone.encode_images(pixels, tuple(missing))
+                    yield {kind: feats[kind].cpu().numpy() for kind in missing}
+
+            self._fill(missing, views * len(paths), produce, batch_size, meta={
+                "what": "image features", "n_images": len(paths), "views": views, "augment": augment,
+                "backbone": backbone.cache_identity(), "desc": desc}, lead_shape=(views, len(paths)))
+        return {kind: self.read(key) for kind, key in keys.items()}
+
+    def caption_features(self, backbone, captions: list[str], *, batch_size: int = 256,
+                         desc: str = "") -> dict[str, np.ndarray]:
+        """Texts as images (TaI-DPT): ``global`` [N, D] (EOT), ``dense`` [N, L, D] (every token),
+        ``dense_mask`` [N, L] (False at padding); L = the longest caption's token count."""
+        ids = backbone.tokenize(captions).cpu()
+        length = int((ids != 0).sum(1).max()) if len(captions) else 1
+        text_key = sha256_json([hashlib.sha1(c.encode()).hexdigest() for c in captions])
+        keys = {kind: sha256_json({"version": CACHE_VERSION, "backbone": backbone.cache_identity(), "kind": kind,
+                                   "captions": text_key, "length": length})
+                for kind in ("global", "dense", "dense_mask")}
+        missing = {kind: key for kind, key in keys.items() if not self.is_complete(key)}
+        if missing:
+            def produce(chunks: list[np.ndarray]):
+                for rows in chunks:
+                    batch = ids[rows]
+                    eot, tokens = backbone.encode_text_tokens(batch)
+                    out = {"global": eot.cpu().numpy(), "dense": tokens[:, :length].cpu().numpy(),
+                           "dense_mask": (batch[:, :length] != 0).numpy()}
+                    yield {kind: out[kind] for kind in missing}
+
+            self._fill(missing, len(captions), produce, batch_size,
+                       meta={"what": "caption features", "n_captions": len(captions),
+                             "backbone": backbone.cache_identity(), "desc": desc}, lead_shape=(len(captions),))
+        return {kind: self.read(key) for kind, key in keys.items()}
+
+    # ----- the resumable writer ----------------------------------------------------------------
+    def _fill(self, keys: dict[str, str], n_rows: int,
+              produce: Callable[[list[np.ndarray]], Iterator[dict[str, np.ndarray]]],
+              batch_size: int, meta: dict, lead_shape: tuple[int, ...]) -> None:
+        """Fill the entries ``keys`` (name -> key) chunk by chunk; resumable and rank-sharded.
+
+        ``produce(chunks)`` yields, for each array of row indices in ``chunks``, the values of
+        those rows for every entry. Rows are stored flat ([rows, ...]); ``lead_shape`` is the
+        shape the flat row axis has when read back.
+        """
+        from tqdm import tqdm
+
+        rank, world = _rank_world()
+        chunk = batch_size or self.chunk_size
+        n_chunks = (n_rows + chunk - 1) // chunk
+        dirs = {name: self.entry_dir(key) for name, key in keys.items()}
+        for d in dirs.values():
+            (d / "chunks").mkdir(parents=True, exist_ok=True)
+        # a chunk size other than the one an interrupted run used would misalign the markers
+        for d in dirs.values():
+            layout = d / "layout.json"
+            if layout.is_file() and json.loads(layout.read_text())["chunk"] != chunk:
+                for marker in (d / "chunks").iterdir():
+                    marker.unlink()
+            atomic_write_text(layout, json.dumps({"chunk": chunk, "rows": n_rows}))
+        pending = [c for c in range(n_chunks) if c % world == rank
+                   and not all((d / "chunks" / str(c)).exists() for d in dirs.values())]
+        arrays: dict[str, np.ndarray] = {}
+        chunk_rows = [np.arange(c * chunk, min((c + 1) * chunk, n_rows)) for c in pending]
+        bar = tqdm(total=len(pending), desc=meta.get("desc") or meta["what"], unit="batch",
+                   disable=not self.progress, leave=False)
+        for c, rows, values in zip(pending, chunk_rows, produce(chunk_rows)):
+            for name, value in values.items():
+                if name not in arrays:
+                    arrays[name] = self._open_array(dirs[name], value, n_rows)
+                arrays[name][rows] = value
+            for name in values:
+                arrays[name].flush()
+                (dirs[name] / "chunks" / str(c)).touch()
+            bar.update(1)
+        bar.close()
+        _barrier()
+        if rank != 0:
+            _barrier()
+            return
+        for name, d in dirs.items():
+            if (d / "manifest.json").is_file():
+                continue
+            done = sum((d / "chunks" / str(c)).exists() for c in range(n_chunks))
+            if done != n_chunks:
+                raise RuntimeError(f"feature cache entry {d} has {done}/{n_chunks} chunks after extraction")
+            flat = np.load(d / "data.npy", mmap_mode="r")
+            shape = list(lead_shape) + list(flat.shape[1:])
+            manifest = dict(meta, key=keys[name], kind=name, shape=shape, dtype=str(flat.dtype), version=CACHE_VERSION)
+            for marker in (d / "chunks").iterdir():
+                marker.unlink()
+            (d / "chunks").rmdir()
+            atomic_write_text(d / "manifest.json", json.dumps(manifest, indent=1, default=str))
+        _barrier()
+
+    @staticmethod
+    def _open_array(entry: Path, value: np.ndarray, n_rows: int) -> np.ndarray:
+        path = entry / "data.npy"
+        dtype = np.bool_ if value.dtype == np.bool_ else np.float16
+        shape = (n_rows, *value.shape[1:])
+        if path.is_file():
+            try:
+                existing = np.load(path, mmap_mode="r+")
+            except (ValueError, OSError):  # killed while the file was being created: start it again
+                existing = None
+            if existing is not None and existing.shape == shape and existing.dtype == dtype:
+                return existing
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+

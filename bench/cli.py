@@ -1,0 +1,196 @@
+"""``bench``: run PEFT-for-CLIP sweeps, report them, list what is available.
+
+The CLI is thin: it picks a config (one per dataset, ``bench/configs``), applies a few common
+flags and ``--cfg-options``, and hands over to bench.sweep / bench.report. Heavy imports happen
+after argument parsing, so ``--help`` is fast and ``--device cpu`` can hide GPUs first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EPILOG = """examples:
+  bench run --methods all --dataset toy                 # the embedded toy world: offline, CPU, minutes
+  bench run --methods coop,taidpt --dataset voc2007 --ratios 0.1,0.5,0.9 --seeds 1,2,3
+  bench run --methods all --dataset coco --data-root /data/coco --cfg-options backbone.pretrained=/ckpt/RN50.pt
+  bench report                                          # tables and plots from every finished cell
+  bench list methods 'dual*'
+"""
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _strings(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep of cells (method x setting x label ratio x seed)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("--methods", default="all", help="'all' or a comma list of method names (see `bench list`)")
+    run.add_argument("--dataset", default="toy",
+                     help="dataset config name (toy, coco, voc2007, nuswide) or a path to a config .py")
+    run.add_argument("--data-root", help="where the dataset lives (overrides dataset.data_root)")
+    run.add_argument("--settings", type=_strings, help="comma list of zero-shot, partial, fewshot (default: config)")
+    run.add_argument("--ratios", type=_floats, help="label ratios in (0, 1] for the partial setting (default: config)")
+    run.add_argument("--seeds", type=_ints, help="comma list of seeds (default: config)")
+    run.add_argument("--work-dir", default="work_dirs", help="where runs, records and the feature cache go")
+    run.add_argument("--run", help="run name: records go to <work-dir>/<run>/records (default: the config's name)")
+    run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    run.add_argument("--amp", choices=["fp16", "bf16"], help="autocast dtype on CUDA")
+    run.add_argument("--threads", type=int, help="torch CPU threads (recorded with the results)")
+    run.add_argument("--shard", help="i/n: run only every n-th cell starting at i (array jobs)")
+    run.add_argument("--force", action="store_true", help="recompute cells that already have a record")
+    run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                     help="override config values, e.g. coop.n_ctx=4 sweep.seeds=[1,2]")
+
+    report = sub.add_parser("report", help="tables from the finished cells' records",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    report.add_argument("--work-dir", default="work_dirs")
+    report.add_argument("--run", help="only this run (default: every run under --work-dir)")
+    report.add_argument("--out", help="also write the tables here (markdown and CSV)")
+
+    lister = sub.add_parser("list", help="methods (built-in and plug-ins), datasets, generators, configs")
+    lister.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "generators",
+                                                                   "configs"])
+    lister.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'dual*'")
+
+    toy = sub.add_parser("toy", help="the embedded toy world: generate the dataset, pretrain the tiny CLIP")
+    toy.add_argument("action", choices=["generate", "pretrain"])
+    toy.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the action (see --help of each)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "device", None) == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # mmengine picks its device from CUDA visibility
+    from bench.backbone import BackboneError
+    from bench.data.base import DataError
+    from bench.registry import PluginError
+
+    try:
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "toy": cmd_toy}[args.command](args)
+    except (DataError, BackboneError, PluginError, KeyError, ValueError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"bench: error: {message}", file=sys.stderr)
+        return 2
+
+
+def cmd_run(args) -> int:
+    import torch
+
+    from bench.config import load_config
+    from bench.runner import Session
+    from bench.sweep import parse_shard, plan_cells, resolve_methods, run_cells, shard_cells
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.dataset, args.cfg_options)
+    if args.data_root:
+        cfg.dataset.data_root = args.data_root
+    if args.amp:
+        cfg.runtime.amp = args.amp
+    sweep = cfg.get("sweep", {})
+    settings = args.settings or list(sweep.get("settings", ["zero-shot", "partial"]))
+    ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))
+    seeds = args.seeds or list(sweep.get("seeds", [1]))
+    methods = resolve_methods(args.methods)
+    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds)
+    index, count = parse_shard(args.shard)
+    cells = shard_cells(cells, index, count)
+    from pathlib import Path
+
+    work_dir = Path(args.work_dir) / (args.run or cfg.config_name)
+    if args.dry_run:
+        for cell in cells:
+            state = "done" if cell.record_path(work_dir).is_file() else "todo"
+            print(f"{state}  {cell.dataset}  {cell.name}")
+        print(f"{len(cells)} cells")
+        return 0
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    session = Session(cfg, work_dir, device=device, progress=not args.quiet)
+    outcome = run_cells(session, cells, force=args.force)
+    from bench.report import load_records, summary_table
+
+    records = load_records([str(p) for p in outcome["records"]])
+    if len(records):
+        print(summary_table(records))
+    print(f"{len(outcome['records'])} cells done, {len(outcome['failed'])} failed; records in {work_dir}/records")
+    return 1 if outcome["failed"] else 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from bench.report import find_records, load_records, summary_table, write_tables
+
+    paths = find_records(Path(args.work_dir), args.run)
+    if not paths:
+        print(f"bench: no records under {args.work_dir}" + (f"/{args.run}" if args.run else ""), file=sys.stderr)
+        return 2
+    records = load_records(paths)
+    print(summary_table(records))
+    if args.out:
+        for path in write_tables(records, Path(args.out)):
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bench.config import config_names
+    from bench.registry import DATASETS, GENERATORS, METHODS, list_names, lookup
+
+    groups = {"methods": METHODS, "datasets": DATASETS, "generators": GENERATORS}
+    import fnmatch
+
+    for what, registry in groups.items():
+        if args.what not in ("all", what):
+            continue
+        print(f"{what}:")
+        for name in list_names(registry, args.pattern):
+            cls = lookup(registry, name)
+            origin = "built-in" if cls.__module__.split(".")[0] in ("bench", "methods") else f"plug-in {cls.__module__}"
+            extra = f"  trains on: {cls.trains_on or 'nothing (zero-shot)'}" if what == "methods" else ""
+            print(f"  {name:<12} {origin}{extra}")
+    if args.what in ("all", "configs"):
+        print("configs:")
+        for name in config_names():
+            if fnmatch.fnmatch(name, args.pattern):
+                print(f"  {name}")
+    return 0
+
+
+def cmd_toy(args) -> int:
+    if args.action == "pretrain":
+        from bench.toy.pretrain import main as pretrain_main
+
+        return pretrain_main(args.rest) or 0
+    from bench.toy.build import ensure_toy_dataset
+
+    parser = argparse.ArgumentParser(prog="bench toy generate", description="write the toy world to --root")
+    parser.add_argument("--root", default="data/toy")
+    parser.add_argument("--seed", type=int, default=0)
+    opts = parser.parse_args(args.rest)
+    print(ensure_toy_dataset(opts.root, seed=opts.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

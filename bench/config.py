@@ -1,0 +1,101 @@
+"""Configs: mmengine python config files shipped in ``bench/configs`` or given by path.
+
+A dataset sweep config (``bench/configs/<dataset>.py``) holds, as plain data:
+  ``dataset``   the reader: ``dict(type='coco2014', data_root=...)``
+  ``backbone``  the CLIP model: ``dict(model='RN50', pretrained='openai')``
+  ``features``  image feature protocol: ``mode`` 'cached' (K=``views``) or 'online', batch size, workers
+  ``sweep``     the grid: ``settings``, ``ratios``, ``seeds``, ``shots``
+  ``<method>``  one dict per method (from ``_base_/methods/<method>.py``), overriding the method's
+                constructor defaults; its ``train`` entry overrides the method's default schedule.
+Every value can be overridden from the command line with ``--cfg-options key=value`` (mmengine's
+``DictAction``), e.g. ``--cfg-options coop.n_ctx=4 sweep.seeds=[1,2]``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from mmengine.config import Config
+
+from bench.cache import sha256_json
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}
+CELL_KEYS = ("dataset", "backbone", "features", "runtime")  # what besides the method shapes a cell's result
+
+
+def config_names() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.py"))
+
+
+def config_path(name_or_path: str) -> Path:
+    """A config file by dataset name ('coco', 'toy') or by path."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        return path
+    name = ALIASES.get(name_or_path, name_or_path)
+    path = CONFIG_DIR / f"{name}.py"
+    if not path.is_file():
+        raise KeyError(f"unknown dataset {name_or_path!r}; valid names: {', '.join(config_names())} "
+                       "(or a path to your own config .py)")
+    return path
+
+
+def load_config(name_or_path: str, cfg_options: dict | None = None) -> Config:
+    """The config, with ``--cfg-options`` merged in (mmengine ``merge_from_dict``)."""
+    path = config_path(name_or_path)
+    try:
+        cfg = Config.fromfile(str(path))
+    except Exception as exc:  # mmengine raises many kinds on a malformed file; name the file
+        raise ValueError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from exc
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.config_name = path.stem
+    return cfg
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def to_plain(value):
+    """mmengine ConfigDicts and tuples -> plain dicts and lists (for JSON and hashing)."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def method_config(cfg: Config, name: str, method_cls) -> tuple[dict, dict, dict]:
+    """(constructor kwargs, train schedule, backbone overrides) of a method: class defaults < config.
+
+    All methods share the dataset's ``backbone`` unless their section sets ``backbone`` (e.g. the
+    DualCoOp reference's RN101 at 448 px); every record states the backbone it used.
+    """
+    section = to_plain(cfg.get(name, {}) or {})
+    section.pop("type", None)
+    train = deep_merge(to_plain(method_cls.default_train), section.pop("train", {}) or {})
+    backbone = section.pop("backbone", {}) or {}
+    return section, train, backbone
+
+
+def cell_config(cfg: Config, method: str, method_kwargs: dict, train: dict, backbone: dict) -> dict:
+    """Everything that determines one cell's numbers, as plain data (hashed into the record)."""
+    out = {key: to_plain(cfg.get(key)) for key in CELL_KEYS}
+    out["backbone"] = {**(out["backbone"] or {}), **backbone}
+    out["method"] = {"name": method, "kwargs": method_kwargs, "train": train}
+    return out
+
+
+def config_hash(cell_cfg: dict) -> str:
+    return sha256_json(cell_cfg)[:16]

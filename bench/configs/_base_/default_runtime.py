@@ -1,0 +1,22 @@
+# Runtime and feature-protocol defaults shared by every dataset config.
+runtime = dict(
+    cache_dir=None,  # feature cache; default: <work-dir>/cache
+    amp=None,  # "fp16" or "bf16": autocast on CUDA for feature extraction, training and evaluation
+    log_level="WARNING",
+    log_interval=50,
+    vis_backends=[],  # e.g. ["TensorboardVisBackend"] to log training curves through mmengine's visualizer
+)
+features = dict(
+    mode="cached",  # "cached": frozen features computed once (K=views); "online": re-encode augmented images each step
+    views=1,  # cached augmented views per training image (1 = the plain test transform)
+    augment=dict(scale=(0.5, 1.0), flip=True),  # random-resized crop + flip for views > 1 and for online mode
+    batch_size=64,  # feature extraction batch
+    num_workers=2,  # image decoding workers for extraction
+    eval_batch_size=256,
+)
+sweep = dict(
+    settings=["zero-shot", "partial"],
+    ratios=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+    seeds=[1, 2, 3],
+    shots=16,  # images per class in the few-shot setting
+)

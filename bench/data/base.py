@@ -1,0 +1,107 @@
+"""What every dataset reader returns, and the label-budget transforms applied to it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+POSITIVE, UNKNOWN, NEGATIVE = 1, 0, -1
+SETTINGS = ("zero-shot", "partial", "fewshot")
+
+
+class DataError(ValueError):
+    """Bad or missing dataset input; the message names the file and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a multi-label dataset.
+
+    labels: int8 [N, C] with 1 (positive), -1 (negative), 0 (unknown).
+    captions: per image, the human captions that come with it (empty lists where none).
+    """
+
+    dataset: str
+    split: str
+    image_paths: list[str]
+    labels: np.ndarray
+    classnames: list[str]
+    captions: list[list[str]] = field(default_factory=list)
+    image_ids: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.labels.shape != (len(self.image_paths), len(self.classnames)):
+            raise DataError(
+                f"{self.dataset}/{self.split}: label matrix {self.labels.shape} does not match "
+                f"{len(self.image_paths)} images x {len(self.classnames)} classes"
+            )
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+    def subset(self, index) -> Split:
+        index = np.asarray(index)
+        pick = lambda seq: [seq[i] for i in index] if seq else []  # noqa: E731
+        return dataclasses.replace(self, image_paths=pick(self.image_paths), labels=self.labels[index],
+                                   captions=pick(self.captions), image_ids=pick(self.image_ids))
+
+
+def check_label_ratio(label_ratio: float) -> float:
+    label_ratio = float(label_ratio)
+    if not 0.0 < label_ratio <= 1.0:
+        raise ValueError(f"label ratio must be in (0, 1], got {label_ratio}")
+    return label_ratio
+
+
+def partial_label_mask(shape: tuple[int, int], label_ratio: float, seed: int) -> np.ndarray:
+    """Bool [N, C]: True where a known label is kept.
+
+    Each entry is kept independently with probability ``label_ratio`` (positives and negatives
+    alike, as DualCoOp's ``--partial`` sampling). One uniform draw per seed serves every ratio,
+    so the masks are nested (what is known at r=0.1 is also known at r=0.5) and every method
+    sees the same mask for a seed.
+    """
+    label_ratio = check_label_ratio(label_ratio)
+    draws = np.random.default_rng([seed, 20240521]).random(shape)
+    return draws < label_ratio
+
+
+def apply_partial_labels(split: Split, label_ratio: float, seed: int) -> Split:
+    """The split with each known label kept with probability ``label_ratio``, the rest set to 0."""
+    keep = partial_label_mask(split.labels.shape, label_ratio, seed)
+    labels = np.where(keep, split.labels, UNKNOWN).astype(np.int8)
+    return dataclasses.replace(split, labels=labels)
+
+
+def few_shot_indices(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
+    """Indices of a few-shot training subset: for every class, ``shots`` images where it is positive.
+
+    Classes are visited rarest first and images already picked count toward every class they
+    show (the usual multi-label K-shot sampling); sorted indices, reproducible from the seed.
+    """
+    rng = np.random.default_rng([seed, 16])
+    positives = labels == POSITIVE
+    chosen: set[int] = set()
+    for c in np.argsort(positives.sum(0), kind="stable"):
+        have = sum(1 for i in chosen if positives[i, c])
+        pool = np.setdiff1d(np.flatnonzero(positives[:, c]), list(chosen))
+        need = max(0, min(shots - have, len(pool)))
+        chosen.update(int(i) for i in rng.choice(pool, size=need, replace=False))
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def require_file(path: str | Path, what: str, hint: str = "") -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing {what}: {path}" + (f" ({hint})" if hint else ""))
+    return path
+
+
+def require_dir(path: str | Path, what: str, hint: str = "") -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"missing {what}: {path}" + (f" ({hint})" if hint else ""))
+    return path

@@ -1,0 +1,82 @@
+"""The method interface every PEFT method implements (DESIGN.md, "The method interface").
+
+A method owns only its learnable parameters, its forward (``logits``) and its ``loss``; the
+runner owns data, optimiser, schedule, AMP, checkpoints, logging and evaluation. The CLIP
+backbone is frozen and is *not* a submodule of the method, so its weights stay out of the
+optimiser and out of checkpoints.
+
+Features reach ``logits`` as a dict of float tensors:
+  ``global``      [B, D]     global image feature (or, for texts-as-images, the caption's EOT feature)
+  ``dense``       [B, P, D]  per-location features (image locations, or caption tokens)
+  ``dense_mask``  [B, P]     bool, False at caption padding (absent for images)
+and ``modality`` ("image" or "text") says which. Which cached image feature kind fills
+``global`` and ``dense`` is the method's ``image_features`` mapping (see bench/backbone.py).
+
+``logits`` returns either one [B, C] tensor or a dict of named [B, C] score matrices with the
+final score under ``"score"``; the other entries (e.g. TaI-DPT's global and local branches) are
+evaluated and recorded too.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+TRAINS_ON = (None, "images", "captions", "generated")
+
+
+class Method(nn.Module):
+    """Base class of every method. Subclasses store each ``__init__`` argument under its own name."""
+
+    name: ClassVar[str] = ""
+    trains_on: ClassVar[str | None] = None  # None (zero-shot), "images", "captions" or "generated"
+    settings: ClassVar[tuple[str, ...]] = ("zero-shot",)  # which of bench.data.base.SETTINGS it supports
+    image_features: ClassVar[dict[str, str]] = {"global": "global"}  # role -> cached feature kind
+    # training schedule defaults; the config's ``train`` dict overrides them key by key
+    default_train: ClassVar[dict] = dict(epochs=0, batch_size=32,
+                                         optimizer=dict(type="SGD", lr=2e-3, momentum=0.9, weight_decay=5e-4),
+                                         scheduler="cosine", warmup_epochs=0, warmup_lr=1e-5)
+
+    def __init__(self):
+        super().__init__()
+        self.__dict__["_backbone"] = None  # plain attribute on purpose: not a submodule (see module docstring)
+
+    # ----- the contract ----------------------------------------------------------------------
+    def build(self, backbone, classnames: list[str]) -> None:
+        """Create the learnable parameters for these classes; keep what is needed of the backbone."""
+        self.__dict__["_backbone"] = backbone
+        self.classnames = list(classnames)
+
+    def logits(self, feats: dict) -> torch.Tensor | dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, logits, targets: torch.Tensor) -> torch.Tensor:
+        """targets: [B, C] float in {1 (positive), 0 (unknown: ignore), -1 (negative)}."""
+        raise NotImplementedError(f"{type(self).__name__} does not train (trains_on={self.trains_on})")
+
+    # ----- helpers the runner uses -------------------------------------------------------------
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            raise RuntimeError(f"{type(self).__name__}.build() was not called")
+        return self._backbone
+
+    def hparams(self) -> dict:
+        """Every constructor argument and its value: recorded with each result."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "args", "kwargs")]
+        return {n: getattr(self, n) for n in names}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+
+def as_scores(logits) -> dict[str, torch.Tensor]:
+    """A method's output as a dict of named [B, C] score matrices with ``score`` present."""
+    if isinstance(logits, torch.Tensor):
+        return {"score": logits}
+    if "score" not in logits:
+        raise KeyError(f"a method's logits dict needs a 'score' entry, got {sorted(logits)}")
+    return logits

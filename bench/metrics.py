@@ -1,0 +1,94 @@
+"""Multi-label metrics as the reference repositories compute them, plus an mmengine metric.
+
+AP follows DualCoOp / TaI-DPT ``utils/helper.py``: per class, sort the scores in descending
+order, walk the ranking and average the precision at every positive (non-interpolated).
+Only label 1 is positive; label -1 is negative; label 0 ("unknown") is ignored. Test labels
+are never partial, and the VOC reader turns difficult-only objects into -1 by default, which is
+what the references do (they count difficult as negative), so on test sets the two agree. One
+deliberate difference from the references (see README, "Protocol"): a class with no
+positive among the evaluated images has no defined AP; it is left out of the mean and listed
+in ``empty_classes`` instead of entering the mean as 0.
+
+Ties: the references break ties by ``argsort`` order (arbitrary). We use a stable descending
+sort, which is one valid tie order; scikit-learn groups tied scores into one threshold, so the
+two agree exactly when there are no ties (tested) and differ only within tied groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-class non-interpolated AP. scores, labels: [N, C]; returns [C] with NaN for empty classes."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels)
+    if scores.shape != labels.shape or scores.ndim != 2:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} must both be [N, C]")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf")
+    ap = np.full(scores.shape[1], np.nan)
+    for c in range(scores.shape[1]):
+        known = labels[:, c] != 0
+        s, y = scores[known, c], labels[known, c] == 1
+        npos = int(y.sum())
+        if npos == 0:
+            continue
+        order = np.argsort(-s, kind="stable")
+        hits = y[order]
+        tp = np.cumsum(hits)
+        precision_at_hit = tp[hits] / (np.flatnonzero(hits) + 1)
+        ap[c] = precision_at_hit.sum() / npos
+    return ap
+
+
+def f1_scores(scores: np.ndarray, labels: np.ndarray, *, top_k: int | None = None,
+              threshold: float | None = None) -> dict[str, float]:
+    """CP, CR, CF1, OP, OR, OF1 (in %) for predictions made by top-k or by a score threshold.
+
+    As in DualCoOp's ``validate``: per-class precision/recall averaged over classes (a class
+    with no prediction has precision 0), CF1 from the averaged CP and CR; overall OP/OR/OF1
+    pooled over all known entries. Unknown labels (0) are excluded from both counts.
+    """
+    if (top_k is None) == (threshold is None):
+        raise ValueError("give exactly one of top_k or threshold")
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels)
+    if top_k is not None:
+        k = min(top_k, scores.shape[1])
+        idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        pred = np.zeros(scores.shape, dtype=bool)
+        np.put_along_axis(pred, idx, True, axis=1)
+    else:
+        pred = scores > threshold
+    known = labels != 0
+    gt = labels == 1
+    tp = (pred & gt & known).sum(0).astype(np.float64)
+    n_pred = (pred & known).sum(0).astype(np.float64)
+    n_gt = (gt & known).sum(0).astype(np.float64)
+    cp = np.divide(tp, n_pred, out=np.zeros_like(tp), where=n_pred > 0).mean()
+    cr = np.divide(tp, n_gt, out=np.zeros_like(tp), where=n_gt > 0).mean()
+    op = tp.sum() / max(n_pred.sum(), 1.0)
+    orr = tp.sum() / max(n_gt.sum(), 1.0)
+    cf1 = 2 * cp * cr / (cp + cr) if cp + cr > 0 else 0.0
+    of1 = 2 * op * orr / (op + orr) if op + orr > 0 else 0.0
+    return {k: 100.0 * float(v) for k, v in
+            dict(CP=cp, CR=cr, CF1=cf1, OP=op, OR=orr, OF1=of1).items()}
+
+
+def multilabel_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Sequence[str] | None = None,
+                       *, top_k: int = 3, threshold: float = 0.5) -> dict:
+    """mAP (%), per-class AP, the empty classes, and top-k / threshold F1 scores."""
+    ap = average_precision(scores, labels)
+    names = list(classnames) if classnames is not None else [str(i) for i in range(len(ap))]
+    valid = ~np.isnan(ap)
+    out = {
+        "mAP": float(100.0 * ap[valid].mean()) if valid.any() else float("nan"),
+        "per_class_AP": {n: (None if np.isnan(a) else float(100.0 * a)) for n, a in zip(names, ap)},
+        "empty_classes": [n for n, v in zip(names, valid) if not v],
+    }
+    for tag, kw in ((f"top{top_k}", dict(top_k=top_k)), (f"thr{threshold:g}", dict(threshold=threshold))):
+        out.update({f"{k}@{tag}": v for k, v in f1_scores(scores, labels, **kw).items()})
+    return out

@@ -1,0 +1,426 @@
+"""One cell = (method, dataset, setting, label ratio, seed): build, train, evaluate, record.
+
+Training goes through mmengine's ``Runner`` (its loops, optimiser wrapper, AMP, parameter
+schedulers, checkpoint hook and resume, logging, visualizer); bench only supplies the model
+(the method wrapped in :class:`CellModel`) and the data (cached features, or images re-encoded
+every step in the ``online`` protocol). Evaluation is a plain loop over cached test features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+import resource
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from torch.utils.data import DataLoader, Dataset
+
+from bench import __version__
+from bench.backbone import load_backbone, resolve_spec
+from bench.cache import FeatureCache, ImageRows, atomic_write_text, augmentation
+from bench.config import cell_config, config_hash, method_config, to_plain
+from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
+from bench.method import Method, as_scores
+from bench.metrics import multilabel_metrics
+from bench.registry import DATASETS, METHODS, build, lookup
+
+RECORD_VERSION = 1
+log = logging.getLogger("bench")
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A training loss became NaN or inf."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    dataset: str
+    setting: str
+    label_ratio: float | None
+    seed: int
+
+    def __post_init__(self):
+        if self.setting not in SETTINGS:
+            raise ValueError(f"unknown setting {self.setting!r}; valid: {SETTINGS}")
+        if self.setting == "partial":
+            check_label_ratio(self.label_ratio)
+
+    @property
+    def name(self) -> str:
+        ratio = f"_r{self.label_ratio:g}" if self.label_ratio is not None else ""
+        return f"{self.method}__{self.setting}{ratio}__s{self.seed}"
+
+    def record_path(self, work_dir: Path) -> Path:
+        return Path(work_dir) / "records" / self.dataset / f"{self.name}.json"
+
+
+class Session:
+    """What cells of one run share: datasets, loaded backbones, the feature cache."""
+
+    def __init__(self, cfg, work_dir: str | Path, device: str | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.work_dir = Path(work_dir)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.progress = progress
+        runtime = cfg.get("runtime", {}) or {}
+        self.cache = FeatureCache(runtime.get("cache_dir") or self.work_dir.parent / "cache", progress=progress)
+        self.dataset = build(DATASETS, to_plain(cfg.dataset))
+        self._splits: dict[str, Split] = {}
+        self._backbones: dict = {}
+
+    def split(self, name: str) -> Split:
+        if name not in self._splits:
+            self._splits[name] = self.dataset.load(name)
+        return self._splits[name]
+
+    def backbone(self, overrides: dict | None = None):
+        spec = resolve_spec({**to_plain(self.cfg.backbone), **(overrides or {})})
+        if spec not in self._backbones:
+            amp = (self.cfg.get("runtime", {}) or {}).get("amp")
+            self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
+        return self._backbones[spec]
+
+    def image_features(self, backbone, split: Split, kinds, **kw) -> dict[str, np.ndarray]:
+        feats = self.cfg.get("features", {}) or {}
+        return self.cache.image_features(backbone, split.image_paths, kinds,
+                                         batch_size=feats.get("batch_size", 64),
+                                         num_workers=feats.get("num_workers", 0),
+                                         desc=f"{split.dataset}/{split.split} features", **kw)
+
+
+# ----- data -------------------------------------------------------------------------------------
+class FeatureDataset(Dataset):
+    """Rows of cached features and their targets.
+
+    ``views=None``: arrays are [N, ...] (caption features). ``views=V``: arrays are [V, N, ...]
+    (image features); each access draws one view from torch's RNG, which mmengine seeds per cell.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], labels: np.ndarray, views: int | None = None):
+        self.arrays, self.labels, self.views = arrays, labels, views
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        if self.views is None:
+            rows = {role: a[i] for role, a in self.arrays.items()}
+        else:
+            view = int(torch.randint(self.views, ())) if self.views > 1 else 0
+            rows = {role: a[view, i] for role, a in self.arrays.items()}
+        feats = {role: torch.from_numpy(np.asarray(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
+                 for role, r in rows.items()}
+        return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+
+
+class ImageDataset(Dataset):
+    """Images with train-time augmentation, for the ``online`` protocol (re-encoded every step)."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray, transform):
+        self.rows = ImageRows(paths, np.arange(len(paths)), len(paths), transform, None)
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"pixels": self.rows[i], "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+
+
+@dataclass
+class TrainSet:
+    dataset: Dataset
+    modality: str  # "image" or "text"
+    size: int
+    description: dict
+
+
+class CellModel(BaseModel):
+    """The method as an mmengine model: ``forward(feats | pixels, targets, mode)``."""
+
+    def __init__(self, method: Method, modality: str = "image"):
+        super().__init__()
+        self.method = method
+        self.modality = modality
+
+    def forward(self, feats=None, targets=None, pixels=None, mode: str = "tensor"):
+        if pixels is not None:  # online protocol: encode the augmented images now (frozen, no grad)
+            kinds = self.method.image_features
+            encoded = self.method.backbone.encode_images(pixels, tuple(set(kinds.values())))
+            feats = {role: encoded[kind] for role, kind in kinds.items()}
+        feats = dict(feats, modality=self.modality)
+        logits = self.method.logits(feats)
+        if mode == "loss":
+            loss = self.method.loss(logits, targets)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"{self.method.name}: non-finite training loss ({loss.item()})")
+            return {"loss": loss}
+        if mode == "predict":
+            return [(as_scores(logits)["score"].detach().float().cpu(), targets.cpu())]
+        return logits
+
+
+# ----- the cell ------------------------------------------------------------------------------------
+def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
+    """Run one cell and write its record atomically; return the record path.
+
+    A cell with a record is not recomputed unless ``force``. A failing cell writes an error
+    record (``status: "failed"``) and re-raises, so a sweep can go on and the report shows it.
+    """
+    record_path = cell.record_path(session.work_dir)
+    if record_path.is_file() and not force:
+        existing = json.loads(record_path.read_text())
+        if existing.get("status") == "ok":
+            return record_path
+    method_cls = lookup(METHODS, cell.method)
+    if cell.setting not in method_cls.settings:
+        raise ValueError(f"method {cell.method} does not support the {cell.setting!r} setting "
+                         f"(supports: {', '.join(method_cls.settings)})")
+    kwargs, train, backbone_overrides = method_config(session.cfg, cell.method, method_cls)
+    cell_cfg = cell_config(session.cfg, cell.method, kwargs, train, backbone_overrides)
+    cell_dir = session.work_dir / "cells" / cell.dataset / cell.name
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cell_dir / "config.json", json.dumps(cell_cfg, indent=1, default=str))
+    base = {"method": cell.method, "dataset": cell.dataset, "setting": cell.setting,
+            "label_ratio": cell.label_ratio, "seed": cell.seed, "config_hash": config_hash(cell_cfg),
+            "config": cell_cfg, "environment": environment(session.device)}
+    try:
+        result = _run(session, cell, method_cls, kwargs, train, backbone_overrides, cell_dir)
+        record = {"record_version": RECORD_VERSION, "status": "ok", **base, **result}
+    except (DataError, NonFiniteLoss, FileNotFoundError, KeyError, ValueError) as exc:
+        record = {"record_version": RECORD_VERSION, "status": "failed", **base,
+                  "error": f"{type(exc).__name__}: {exc}"}
+        if not isinstance(exc, NonFiniteLoss):
+            raise  # bad input: nothing to record, the user must fix it
+        atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
+        raise
+    atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
+    return record_path
+
+
+def _run(session: Session, cell: Cell, method_cls, kwargs: dict, train: dict, backbone_overrides: dict,
+         cell_dir: Path) -> dict:
+    from mmengine.runner import set_random_seed
+
+    set_random_seed(cell.seed)
+    if session.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    backbone = session.backbone(backbone_overrides)
+    test = session.split("test")
+    method: Method = method_cls(**kwargs)
+    method.build(backbone, test.classnames)
+    method.to(backbone.device)
+
+    t0 = time.perf_counter()
+    trainset = training_data(session, cell, method, backbone, train) if method.trains_on else None
+    prep_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if trainset is not None and train.get("epochs", 0) > 0:
+        fit(session, cell, method, trainset, train, cell_dir)
+    train_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    test_feats = session.image_features(backbone, test, sorted(set(method.image_features.values())))
+    extract_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = predict(method, {role: test_feats[kind][0] for role, kind in method.image_features.items()},
+                     batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
+    results = {name: multilabel_metrics(s, test.labels, test.classnames) for name, s in scores.items()}
+    eval_seconds = time.perf_counter() - t0
+    main = results["score"]
+    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    return {
+        "mAP": main["mAP"],
+        "per_class_AP": main["per_class_AP"],
+        "empty_classes": main["empty_classes"],
+        "f1": {k: v for k, v in main.items() if "@" in k},
+        "branches": {name: r["mAP"] for name, r in results.items()},
+        "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
+        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1)}
+        if method.trains_on == "images" else None,
+        "method_hparams": to_plain(method.hparams()),
+        "train_schedule": train,
+        "train_data": trainset.description if trainset is not None else None,
+        "n_test": len(test),
+        "n_trainable_params": sum(p.numel() for p in method.trainable_parameters()),
+        "seconds": {"prepare": prep_seconds, "train": train_seconds, "extract_test": extract_seconds,
+                    "eval": eval_seconds},
+        "peak_memory_mb": peak_memory_mb(session.device),
+    }
+
+
+def training_data(session: Session, cell: Cell, method: Method, backbone, train: dict) -> TrainSet:
+    """The cell's training set, from what the method trains on and the cell's setting."""
+    if method.trains_on == "images":
+        return image_training_data(session, cell, method, backbone)
+    if method.trains_on == "captions":
+        return caption_training_data(session, method, backbone)
+    if method.trains_on == "generated":
+        from bench.generate import generated_training_data
+
+        return generated_training_data(session, cell, method, backbone)
+    raise ValueError(f"{method.name}: unknown trains_on {method.trains_on!r}")
+
+
+def image_training_data(session: Session, cell: Cell, method: Method, backbone) -> TrainSet:
+    split = session.split("train")
+    if cell.setting == "partial":
+        split = apply_partial_labels(split, cell.label_ratio, cell.seed)
+    elif cell.setting == "fewshot":
+        shots = (session.cfg.get("sweep", {}) or {}).get("shots", 16)
+        split = split.subset(few_shot_indices(split.labels, shots, cell.seed))
+    known = float((split.labels != 0).mean())
+    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    mode = feats_cfg.get("mode", "cached")
+    description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
+    if mode == "online":
+        transform = augmentation(backbone, **(feats_cfg.get("augment") or {}))
+        return TrainSet(ImageDataset(split.image_paths, split.labels, transform), "image", len(split), description)
+    if mode != "cached":
+        raise ValueError(f"features.mode must be 'cached' or 'online', got {mode!r}")
+    views = int(feats_cfg.get("views", 1))
+    augment = feats_cfg.get("augment") if views > 1 else None
+    kinds = sorted(set(method.image_features.values()))
+    feats = session.image_features(backbone, split, kinds, views=views, augment=augment)
+    arrays = {role: feats[kind] for role, kind in method.image_features.items()}
+    description.update(views=views, augment=augment)
+    return TrainSet(FeatureDataset(arrays, split.labels, views=views), "image", len(split), description)
+
+
+def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
+    from bench.data.captions import CaptionParser
+
+    dataset = session.dataset
+    parser = CaptionParser.from_file(getattr(dataset, "synonyms_file", None) or dataset.synonyms,
+                                     session.split("test").classnames)
+    corpus = dataset.caption_corpus()
+    captions, labels = parser.parse_corpus(corpus)
+    extra = getattr(method, "extra_captions", None)
+    if extra is not None:  # e.g. TaI-DPT's per-class template captions
+        more, more_labels = extra(parser.classnames)
+        captions, labels = captions + more, np.concatenate([labels, more_labels])
+    if not captions:
+        raise DataError(f"no caption of the {dataset.name} corpus names a class; check the synonym file")
+    feats = session.cache.caption_features(backbone, captions, desc=f"{dataset.name} caption features")
+    description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus),
+                   "n_captions": len(captions), "synonyms": dataset.synonyms}
+    return TrainSet(FeatureDataset(feats, labels), "text", len(captions), description)
+
+
+def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train: dict, cell_dir: Path) -> None:
+    """Train the method's parameters with mmengine's Runner; resumes from the cell's last checkpoint."""
+    from mmengine.runner import Runner
+
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mmengine resume of our own checkpoints
+    epochs = int(train["epochs"])
+    loader = DataLoader(trainset.dataset, batch_size=int(train["batch_size"]), shuffle=True,
+                        num_workers=int(train.get("num_workers", 0)), drop_last=False,
+                        generator=torch.Generator().manual_seed(cell.seed))
+    amp = (session.cfg.get("runtime", {}) or {}).get("amp") and session.device.startswith("cuda")
+    optim_wrapper = dict(type="AmpOptimWrapper" if amp else "OptimWrapper", optimizer=dict(train["optimizer"]))
+    if amp:
+        optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[session.cfg.runtime.amp]
+    if train.get("paramwise_cfg"):
+        optim_wrapper["paramwise_cfg"] = train["paramwise_cfg"]
+    if train.get("clip_grad"):
+        optim_wrapper["clip_grad"] = train["clip_grad"]
+    runtime = session.cfg.get("runtime", {}) or {}
+    runner = Runner(
+        model=CellModel(method, trainset.modality),
+        work_dir=str(cell_dir),
+        train_dataloader=loader,
+        optim_wrapper=optim_wrapper,
+        param_scheduler=lr_schedule(train),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=10**9),
+        default_hooks=dict(
+            checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1,
+                            save_last=True),
+            logger=dict(type="LoggerHook", interval=runtime.get("log_interval", 50)),
+        ),
+        visualizer=dict(type="Visualizer", vis_backends=[dict(type=b) for b in runtime.get("vis_backends", [])])
+        if runtime.get("vis_backends") else None,
+        randomness=dict(seed=cell.seed),
+        log_level=runtime.get("log_level", "WARNING"),
+        resume=True,
+        default_scope="mmengine",
+        experiment_name=cell.name,
+    )
+    runner.train()
+
+
+def lr_schedule(train: dict) -> list[dict]:
+    """Constant warm-up then cosine annealing over the remaining epochs (CoOp / TaI-DPT schedule)."""
+    epochs, warmup = int(train["epochs"]), int(train.get("warmup_epochs", 0))
+    schedule = []
+    if warmup > 0:
+        factor = float(train.get("warmup_lr", 1e-5)) / float(train["optimizer"]["lr"])
+        schedule.append(dict(type="ConstantLR", factor=factor, begin=0, end=warmup, by_epoch=True))
+    if train.get("scheduler", "cosine") == "cosine" and epochs > warmup:
+        schedule.append(dict(type="CosineAnnealingLR", T_max=epochs - warmup, begin=warmup, end=epochs,
+                             by_epoch=True, eta_min=0.0))
+    return schedule
+
+
+@torch.no_grad()
+def predict(method: Method, arrays: dict[str, np.ndarray], batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Every named score matrix of the method over the rows of ``arrays`` (cached test features)."""
+    method.eval()
+    n = len(next(iter(arrays.values())))
+    device = method.backbone.device
+    out: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, batch_size):
+        feats = {role: torch.from_numpy(np.asarray(a[start:start + batch_size], dtype=np.float32)).to(device)
+                 for role, a in arrays.items()}
+        feats["modality"] = "image"
+        with method.backbone.autocast():
+            scores = as_scores(method.logits(feats))
+        for name, s in scores.items():
+            out.setdefault(name, []).append(s.float().cpu().numpy())
+    method.train()
+    return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+# ----- provenance --------------------------------------------------------------------------------
+def peak_memory_mb(device: str) -> dict:
+    out = {"process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.startswith("cuda"):
+        out["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def git_commit() -> str | None:
+    """The bench checkout's commit, with '+dirty' when it has uncommitted changes; None outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for pkg in ("torch", "open_clip_torch", "mmengine", "numpy", "diffusers", "transformers", "peft"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    return {"bench": __version__, "python": platform.python_version(), "packages": versions,
+            "git_commit": git_commit(), "device": device, "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") else None}

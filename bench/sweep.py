@@ -1,0 +1,76 @@
+"""The grid of cells for a sweep, sharding across array jobs or ranks, and running it with resume."""
+
+from __future__ import annotations
+
+import logging
+
+from bench.data.base import check_label_ratio
+from bench.registry import METHODS, list_names, lookup
+from bench.runner import Cell, NonFiniteLoss, Session, run_cell
+
+log = logging.getLogger("bench")
+
+
+def resolve_methods(spec: str | list[str]) -> list[str]:
+    """'all' -> every registered method (built-in and plug-in); else the comma list, each checked."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        return list_names(METHODS)
+    for name in names:
+        lookup(METHODS, name)  # KeyError with the valid names
+    return names
+
+
+def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: list[float],
+               seeds: list[int]) -> list[Cell]:
+    """Methods x the settings each supports x label ratios (partial only) x seeds.
+
+    A method with nothing to train (zero-shot CLIP) gives the same numbers for every seed, so it
+    runs once, with the first seed.
+    """
+    ratios = [check_label_ratio(r) for r in ratios]
+    cells = []
+    for name in methods:
+        cls = lookup(METHODS, name)
+        method_seeds = seeds[:1] if cls.trains_on is None else seeds
+        for setting in settings:
+            if setting not in cls.settings:
+                continue
+            for ratio in (ratios if setting == "partial" else [None]):
+                cells += [Cell(name, dataset, setting, ratio, seed) for seed in method_seeds]
+    return cells
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n (e.g. a Slurm array task id over the array size)."""
+    if not text:
+        return 0, 1
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {text}: need 0 <= i < n")
+    return index, count
+
+
+def shard_cells(cells: list[Cell], index: int, count: int) -> list[Cell]:
+    return cells[index::count]
+
+
+def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:
+    """Run cells in order with a progress bar; a cell whose loss turns non-finite is recorded as
+    failed and the sweep goes on. Returns the record paths, and the failures."""
+    from tqdm import tqdm
+
+    done, failed = [], []
+    bar = tqdm(cells, desc="cells", unit="cell", disable=not session.progress)
+    for cell in bar:
+        bar.set_postfix_str(cell.name)
+        try:
+            done.append(run_cell(session, cell, force=force))
+        except NonFiniteLoss as exc:
+            log.error("cell %s failed: %s", cell.name, exc)
+            failed.append((cell, str(exc)))
+    return {"records": done, "failed": failed}

@@ -1,0 +1,105 @@
+"""Toy parts for tests and examples (as mmengine's ``testing`` module and timm's tiny test models).
+
+Tiny random-init open_clip models built from configs, and tiny datasets written in each real
+on-disk format (COCO 2014, VOC2007, NUS-WIDE), so every real code path runs offline in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TINY_RN = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 8, "head_width": 32, "patch_size": None},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+TINY_VIT = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 220), "yellow": (230, 210, 40)}
+
+
+def write_tiny_model(folder: str | Path, name: str = "tiny-rn", arch: dict | None = None, seed: int = 0) -> dict:
+    """Write an open_clip model config json and a random-init checkpoint; return a backbone config dict."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / f"{name}.json"
+    config_path.write_text(json.dumps(arch or TINY_RN))
+    open_clip.add_model_config(config_path)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(name, pretrained=None)
+    ckpt = folder / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
+    return {"model": name, "pretrained": str(ckpt), "model_config": str(config_path)}
+
+
+def _image(rng: np.random.Generator, present: list[str], size: int = 64) -> Image.Image:
+    """A noisy image with one coloured square per present class (so labels are learnable)."""
+    pixels = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+    for name in present:
+        x, y = rng.integers(0, size - 16, 2)
+        pixels[y:y + 16, x:x + 16] = COLOURS[name]
+    return Image.fromarray(pixels)
+
+
+def _scenes(n: int, classes: list[str], rng: np.random.Generator) -> list[list[str]]:
+    scenes = []
+    for _ in range(n):
+        k = int(rng.integers(1, 3))
+        scenes.append(sorted(rng.choice(classes, size=k, replace=False).tolist()))
+    return scenes
+
+
+def write_coco(root: str | Path, n_train: int = 12, n_test: int = 8, seed: int = 0,
+               classes: tuple[str, ...] = ("red", "green", "blue", "yellow")) -> dict:
+    """A tiny dataset in the MS-COCO 2014 layout; returns the scenes per split (class names per image).
+
+    Category ids are non-contiguous and listed out of order, as in real COCO.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    cat_ids = {name: 10 * (i + 1) + 1 for i, name in enumerate(classes)}
+    scenes = {}
+    for split, n in (("train2014", n_train), ("val2014", n_test)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / "annotations").mkdir(exist_ok=True)
+        split_scenes = _scenes(n, list(classes), rng)
+        images, anns, caps = [], [], []
+        for i, present in enumerate(split_scenes):
+            image_id = 1000 + 7 * i
+            file_name = f"COCO_{split}_{image_id:012d}.jpg"
+            _image(rng, present).save(root / split / file_name, quality=95)
+            images.append({"id": image_id, "file_name": file_name, "width": 64, "height": 64})
+            for name in present:
+                anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": cat_ids[name],
+                             "bbox": [0, 0, 16, 16], "area": 256, "iscrowd": 0})
+            caps.append({"id": len(caps) + 1, "image_id": image_id, "caption": "A picture of " + " and ".join(present)})
+        categories = [{"id": cat_ids[n], "name": n, "supercategory": "colour"} for n in reversed(classes)]
+        (root / "annotations" / f"instances_{split}.json").write_text(
+            json.dumps({"images": images, "annotations": anns, "categories": categories}))
+        (root / "annotations" / f"captions_{split}.json").write_text(json.dumps({"images": images, "annotations": caps}))
+        scenes[split] = split_scenes
+    return scenes
+
+
+def write_tiny_config(path: str | Path, dataset: dict, backbone: dict, extra: str = "") -> Path:
+    """A dataset sweep config for tests: the real default runtime, a tiny dataset and model."""
+    from bench.config import CONFIG_DIR
+
+    path = Path(path)
+    path.write_text(
+        f"_base_ = [{str(CONFIG_DIR / '_base_/default_runtime.py')!r}, {str(CONFIG_DIR / '_base_/methods/zsclip.py')!r}]\n"
+        f"dataset = {dataset!r}\nbackbone = {backbone!r}\n"
+        "features = dict(batch_size=8, num_workers=0)\n"
+        "sweep = dict(ratios=[0.5], seeds=[1])\n" + extra)
+    return path
