@@ -1,0 +1,1 @@
+"""Pieces shared by several methods: the prompt learner, losses."""
