@@ -237,6 +237,7 @@ def _run(session: Session, cell: Cell, method_cls, kwargs: dict, train: dict, ba
                      batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
     results = {name: multilabel_metrics(s, test.labels, test.classnames) for name, s in scores.items()}
     eval_seconds = time.perf_counter() - t0
+    save_scores(cell.record_path(session.work_dir), scores, test)
     main = results["score"]
     feats_cfg = to_plain(session.cfg.get("features", {}) or {})
     return {
@@ -388,6 +389,30 @@ def predict(method: Method, arrays: dict[str, np.ndarray], batch_size: int = 256
             out.setdefault(name, []).append(s.float().cpu().numpy())
     method.train()
     return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+def scores_path(record_path: Path) -> Path:
+    return record_path.with_suffix(".scores.npz")
+
+
+def save_scores(record_path: Path, scores: dict[str, np.ndarray], test: Split) -> None:
+    """Every score matrix of the cell on the test split (for fusion and significance tests), atomically.
+
+    Written before the record, so a record always has its scores beside it.
+    """
+    path = scores_path(record_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, labels=test.labels, image_ids=np.array([str(i) for i in test.image_ids]),
+                        **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
+    os.replace(tmp, path)
+
+
+def load_scores(record_path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(score matrices by name, test labels) saved beside a record."""
+    with np.load(scores_path(record_path)) as data:
+        scores = {k[len("score__"):]: data[k] for k in data.files if k.startswith("score__")}
+        return scores, data["labels"]
 
 
 # ----- provenance --------------------------------------------------------------------------------

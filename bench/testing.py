@@ -87,7 +87,8 @@ def write_coco(root: str | Path, n_train: int = 12, n_test: int = 8, seed: int =
         categories = [{"id": cat_ids[n], "name": n, "supercategory": "colour"} for n in reversed(classes)]
         (root / "annotations" / f"instances_{split}.json").write_text(
             json.dumps({"images": images, "annotations": anns, "categories": categories}))
-        (root / "annotations" / f"captions_{split}.json").write_text(json.dumps({"images": images, "annotations": caps}))
+        (root / "annotations" / f"captions_{split}.json").write_text(
+            json.dumps({"images": images, "annotations": caps}))
         scenes[split] = split_scenes
     return scenes
 
@@ -97,8 +98,9 @@ def write_tiny_config(path: str | Path, dataset: dict, backbone: dict, extra: st
     from bench.config import CONFIG_DIR
 
     path = Path(path)
+    bases = [str(CONFIG_DIR / "_base_" / "default_runtime.py"), str(CONFIG_DIR / "_base_" / "methods" / "zsclip.py")]
     path.write_text(
-        f"_base_ = [{str(CONFIG_DIR / '_base_/default_runtime.py')!r}, {str(CONFIG_DIR / '_base_/methods/zsclip.py')!r}]\n"
+        f"_base_ = {bases!r}\n"
         f"dataset = {dataset!r}\nbackbone = {backbone!r}\n"
         "features = dict(batch_size=8, num_workers=0)\n"
         "sweep = dict(ratios=[0.5], seeds=[1])\n" + extra)

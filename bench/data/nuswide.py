@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.coco import coco_captions
 from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, require_dir, require_file
+from bench.data.coco import coco_captions
 from bench.registry import DATASETS
 
 NUS_HINT = "see README 'Real datasets' for the NUS-WIDE files; pass --data-root /path/to/NUS-WIDE"

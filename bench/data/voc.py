@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.coco import coco_captions
 from bench.data.base import NEGATIVE, POSITIVE, UNKNOWN, DataError, Split, require_dir, require_file
+from bench.data.coco import coco_captions
 from bench.registry import DATASETS
 
 VOC_CLASSES = [
