@@ -91,6 +91,9 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
         if not cfg_path.exists():
             raise BackboneError(f"model config not found: {cfg_path}")
         open_clip.add_model_config(cfg_path)
+    if not spec.model.startswith(("hf-hub:", "local-dir:")) and spec.model not in open_clip.list_models():
+        raise BackboneError(f"unknown open_clip model {spec.model!r}; valid names: {', '.join(open_clip.list_models())}"
+                            " (or give backbone.model_config, a json model config)")
     if spec.pretrained and _is_local_path(spec.pretrained) and not Path(spec.pretrained).is_file():
         raise BackboneError(f"checkpoint not found: {spec.pretrained}")
     kwargs = {}

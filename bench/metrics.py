@@ -9,9 +9,10 @@ deliberate difference from the references (see README, "Protocol"): a class with
 positive among the evaluated images has no defined AP; it is left out of the mean and listed
 in ``empty_classes`` instead of entering the mean as 0.
 
-Ties: the references break ties by ``argsort`` order (arbitrary). We use a stable descending
-sort, which is one valid tie order; scikit-learn groups tied scores into one threshold, so the
-two agree exactly when there are no ties (tested) and differ only within tied groups.
+Ties: the references break ties by ``argsort`` order, so their AP of tied scores depends on
+the order of the images. We treat a group of tied scores as one threshold, as scikit-learn's
+``average_precision_score`` does: identical to the references when there are no ties, and
+independent of image order when there are (a constant scorer gets AP = the positive rate).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from mmengine.evaluator import BaseMetric
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -37,10 +39,12 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
         if npos == 0:
             continue
         order = np.argsort(-s, kind="stable")
-        hits = y[order]
-        tp = np.cumsum(hits)
-        precision_at_hit = tp[hits] / (np.flatnonzero(hits) + 1)
-        ap[c] = precision_at_hit.sum() / npos
+        s, hits = s[order], y[order]
+        group_end = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each tie group
+        tp = np.cumsum(hits)[group_end]
+        precision = tp / (group_end + 1)
+        recall_gain = np.diff(np.r_[0, tp]) / npos
+        ap[c] = float((precision * recall_gain).sum())
     return ap
 
 
@@ -92,3 +96,27 @@ def multilabel_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Seque
     for tag, kw in ((f"top{top_k}", dict(top_k=top_k)), (f"thr{threshold:g}", dict(threshold=threshold))):
         out.update({f"{k}@{tag}": v for k, v in f1_scores(scores, labels, **kw).items()})
     return out
+
+
+class MultiLabelMetric(BaseMetric):
+    """mAP and F1 scores as an mmengine metric (accumulate per batch, reduce at the end).
+
+    ``process`` takes the model's ``predict`` output: a list of (scores [B, C], targets [B, C]).
+    ``compute_metrics`` returns a flat dict of floats (mAP, CP/CR/CF1/OP/OR/OF1 at top-k and threshold).
+    """
+
+    default_prefix = "mlr"
+
+    def __init__(self, classnames: Sequence[str] | None = None, top_k: int = 3, threshold: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.classnames, self.top_k, self.threshold = classnames, top_k, threshold
+
+    def process(self, data_batch, data_samples) -> None:
+        for scores, targets in data_samples:
+            self.results.append((np.asarray(scores, dtype=np.float64), np.asarray(targets)))
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        scores = np.concatenate([s for s, _ in results])
+        labels = np.concatenate([t for _, t in results])
+        out = multilabel_metrics(scores, labels, self.classnames, top_k=self.top_k, threshold=self.threshold)
+        return {k: v for k, v in out.items() if isinstance(v, float)}

@@ -105,3 +105,55 @@ def write_tiny_config(path: str | Path, dataset: dict, backbone: dict, extra: st
         "features = dict(batch_size=8, num_workers=0)\n"
         "sweep = dict(ratios=[0.5], seeds=[1])\n" + extra)
     return path
+
+
+def write_voc(root: str | Path, seed: int = 0) -> dict[str, list[dict]]:
+    """A tiny VOC2007 tree (``VOCdevkit/VOC2007`` layout) with difficult objects; returns the objects per image."""
+    from bench.data.voc import VOC_CLASSES
+
+    root = Path(root)
+    for sub in ("Annotations", "ImageSets/Main", "JPEGImages"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    objects = {
+        "000001": [("dog", 0), ("person", 0)],
+        "000002": [("cat", 1)],  # difficult only
+        "000003": [("car", 1), ("car", 0), ("bus", 0)],  # difficult and not: positive
+        "000004": [("tvmonitor", 0), ("pottedplant", 1)],
+        "000005": [("aeroplane", 0)],
+    }
+    for image_id, objs in objects.items():
+        body = "".join(f"<object><name>{n}</name><pose>Left</pose><truncated>0</truncated>"
+                       f"<difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax>"
+                       f"</bndbox></object>" for n, d in objs)
+        (root / "Annotations" / f"{image_id}.xml").write_text(
+            f"<annotation><folder>VOC2007</folder><filename>{image_id}.jpg</filename>{body}</annotation>")
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "JPEGImages" / f"{image_id}.jpg")
+    (root / "ImageSets/Main/trainval.txt").write_text("000001\n000002\n000003\n")
+    (root / "ImageSets/Main/test.txt").write_text("000004\n000005\n")
+    assert all(n in VOC_CLASSES for objs in objects.values() for n, _ in objs)
+    return {k: [{"name": n, "difficult": d} for n, d in v] for k, v in objects.items()}
+
+
+def write_nuswide(root: str | Path, concepts: tuple[str, ...] = ("sky", "water", "dog"), seed: int = 0) -> dict:
+    """A tiny NUS-WIDE tree (Concepts81.txt, ImageList, TrainTestLabels, Flickr); returns the label lists."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    (root / "ImageList").mkdir(parents=True, exist_ok=True)
+    (root / "TrainTestLabels").mkdir(exist_ok=True)
+    (root / "Concepts81.txt").write_text("\n".join(concepts) + "\n")
+    out = {}
+    for tag, n in (("Train", 4), ("Test", 3)):
+        names = [f"actor\\{tag.lower()}_{i:04d}.jpg" for i in range(n)]
+        # backslash paths and CRLF line ends, as the official lists ship
+        (root / "ImageList" / f"{tag}Imagelist.txt").write_text("\r\n".join(names) + "\r\n")
+        labels = rng.integers(0, 2, (n, len(concepts)))
+        for c, concept in enumerate(concepts):
+            (root / "TrainTestLabels" / f"Labels_{concept}_{tag}.txt").write_text(
+                "".join(f"{v} \n" for v in labels[:, c]))
+        for name in names:
+            path = root / "Flickr" / name.replace("\\", "/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+        out[tag] = {"images": names, "labels": labels}
+    return out
