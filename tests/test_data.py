@@ -8,7 +8,7 @@ import pytest
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices, partial_label_mask
 from bench.data.coco import COCO2014
 from bench.data.nuswide import NUSWIDE
-from bench.data.voc import VOC_CLASSES, VOC2007
+from bench.data.voc import VOC2007, VOC_CLASSES
 from bench.testing import write_coco, write_nuswide, write_voc
 
 
