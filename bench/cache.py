@@ -49,15 +49,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _rank_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def _barrier() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 class FileHashes:
@@ -149,6 +142,10 @@ class FeatureCache:
         self.root = Path(root).expanduser()
         self.chunk_size = chunk_size
         self.progress = progress
+        # True while every rank of a torch.distributed job makes the same calls (the sweep's prepare
+        # phase): chunks are then split across ranks, with barriers. False inside cells, which ranks
+        # run independently.
+        self.sharded = False
         self._hashes: FileHashes | None = None
 
     # ----- keys -------------------------------------------------------------------------------
@@ -239,7 +236,8 @@ class FeatureCache:
         """
         from tqdm import tqdm
 
-        rank, world = _rank_world()
+        sharded = self.sharded and _distributed()
+        rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if sharded else (0, 1)
         chunk = batch_size or self.chunk_size
         n_chunks = (n_rows + chunk - 1) // chunk
         dirs = {name: self.entry_dir(key) for name, key in keys.items()}
@@ -268,9 +266,10 @@ class FeatureCache:
                 (dirs[name] / "chunks" / str(c)).touch()
             bar.update(1)
         bar.close()
-        _barrier()
+        if sharded:
+            torch.distributed.barrier()
         if rank != 0:
-            _barrier()
+            torch.distributed.barrier()  # wait for rank 0's manifests
             return
         for name, d in dirs.items():
             if (d / "manifest.json").is_file():
@@ -285,7 +284,8 @@ class FeatureCache:
                 marker.unlink()
             (d / "chunks").rmdir()
             atomic_write_text(d / "manifest.json", json.dumps(manifest, indent=1, default=str))
-        _barrier()
+        if sharded:
+            torch.distributed.barrier()
 
     @staticmethod
     def _open_array(entry: Path, value: np.ndarray, n_rows: int) -> np.ndarray:

@@ -98,7 +98,15 @@ def cmd_run(args) -> int:
 
     from bench.config import load_config
     from bench.runner import Session
-    from bench.sweep import parse_shard, plan_cells, resolve_methods, run_cells, shard_cells
+    from bench.sweep import (
+        distributed_context,
+        parse_shard,
+        plan_cells,
+        prepare_features,
+        resolve_methods,
+        run_cells,
+        shard_cells,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -124,15 +132,26 @@ def cmd_run(args) -> int:
             print(f"{state}  {cell.dataset}  {cell.name}")
         print(f"{len(cells)} cells")
         return 0
+    rank, world, local_rank = distributed_context()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    session = Session(cfg, work_dir, device=device, progress=not args.quiet)
+    if device == "cuda" and world > 1:
+        device = f"cuda:{local_rank}"
+    session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0)
+    if world > 1:
+        # under torchrun: all ranks fill the feature cache together, then each runs every world-th
+        # cell on its own (cells are independent; a cell's mmengine Runner is single-process)
+        prepare_features(session, cells)
+        torch.distributed.destroy_process_group()
+        cells = cells[rank::world]
     outcome = run_cells(session, cells, force=args.force)
     from bench.report import load_records, summary_table
 
     records = load_records([str(p) for p in outcome["records"]])
     if len(records):
         print(summary_table(records))
-    print(f"{len(outcome['records'])} cells done, {len(outcome['failed'])} failed; records in {work_dir}/records")
+    where = f"rank {rank}/{world}: " if world > 1 else ""
+    print(f"{where}{len(outcome['records'])} cells done, {len(outcome['failed'])} failed; "
+          f"records in {work_dir}/records")
     return 1 if outcome["failed"] else 0
 
 

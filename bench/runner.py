@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import DataLoader, Dataset
 
@@ -106,18 +107,21 @@ class FeatureDataset(Dataset):
     (image features); each access draws one view from torch's RNG, which mmengine seeds per cell.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], labels: np.ndarray, views: int | None = None):
+    def __init__(self, arrays: dict[str, np.ndarray], labels: np.ndarray, views: int | None = None,
+                 rows: np.ndarray | None = None):
         self.arrays, self.labels, self.views = arrays, labels, views
+        self.rows = np.arange(len(labels)) if rows is None else rows  # item i reads feature row rows[i]
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict:
+        r = int(self.rows[i])
         if self.views is None:
-            rows = {role: a[i] for role, a in self.arrays.items()}
+            rows = {role: a[r] for role, a in self.arrays.items()}
         else:
             view = int(torch.randint(self.views, ())) if self.views > 1 else 0
-            rows = {role: a[view, i] for role, a in self.arrays.items()}
+            rows = {role: a[view, r] for role, a in self.arrays.items()}
         feats = {role: torch.from_numpy(np.asarray(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
                  for role, r in rows.items()}
         return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
@@ -170,70 +174,127 @@ class CellModel(BaseModel):
         return logits
 
 
+class ProgressHook(Hook):
+    """A progress bar over a cell's training iterations, with the running loss (resumes where it left off)."""
+
+    priority = "VERY_LOW"
+
+    def __init__(self, desc: str, enabled: bool = True):
+        self.desc, self.enabled, self.bar = desc, enabled, None
+
+    def before_train(self, runner) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=runner.max_iters, initial=runner.iter, desc=self.desc, unit="it",
+                        disable=not self.enabled, leave=False)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.bar.update(1)
+        if outputs and "loss" in outputs:
+            self.bar.set_postfix(loss=f"{float(outputs['loss']):.4f}", epoch=runner.epoch + 1)
+
+    def after_train(self, runner) -> None:
+        self.bar.close()
+
+
 # ----- the cell ------------------------------------------------------------------------------------
+@dataclass
+class CellPlan:
+    """A cell with its method class and resolved configuration (what the record's hash covers)."""
+
+    cell: Cell
+    method_cls: type
+    kwargs: dict
+    train: dict
+    backbone_overrides: dict
+    config: dict
+
+
+@dataclass
+class Prepared:
+    """A built method with its data: test features, and the training set when the method trains."""
+
+    method: Method
+    backbone: object
+    test: Split
+    test_arrays: dict[str, np.ndarray]
+    trainset: TrainSet | None
+    seconds: dict
+
+
+def plan_cell(session: Session, cell: Cell) -> CellPlan:
+    method_cls = lookup(METHODS, cell.method)
+    if cell.setting not in method_cls.settings:
+        raise ValueError(f"method {cell.method} does not support the {cell.setting!r} setting "
+                         f"(supports: {', '.join(method_cls.settings)})")
+    kwargs, train, backbone_overrides = method_config(session.cfg, cell.method, method_cls)
+    return CellPlan(cell, method_cls, kwargs, train, backbone_overrides,
+                    cell_config(session.cfg, cell.method, kwargs, train, backbone_overrides))
+
+
+def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
+    """Build the method and get its features (computed once into the cache, then read)."""
+    backbone = session.backbone(plan.backbone_overrides)
+    test = session.split("test")
+    method: Method = plan.method_cls(**plan.kwargs)
+    method.build(backbone, test.classnames)
+    method.to(backbone.device)
+    t0 = time.perf_counter()
+    kinds = sorted(set(method.image_features.values()))
+    test_feats = session.image_features(backbone, test, kinds)
+    test_arrays = {role: test_feats[kind][0] for role, kind in method.image_features.items()}
+    t1 = time.perf_counter()
+    trainset = training_data(session, plan.cell, method, backbone, plan.train) if method.trains_on else None
+    seconds = {"extract_test": t1 - t0, "prepare_train": time.perf_counter() - t1}
+    return Prepared(method, backbone, test, test_arrays, trainset, seconds)
+
+
 def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
     """Run one cell and write its record atomically; return the record path.
 
-    A cell with a record is not recomputed unless ``force``. A failing cell writes an error
-    record (``status: "failed"``) and re-raises, so a sweep can go on and the report shows it.
+    A cell with a record is not recomputed unless ``force``. A cell whose training loss turns
+    non-finite writes an error record (``status: "failed"``) and re-raises, so a sweep can go on
+    and the report shows it; bad input raises before anything is written.
     """
     record_path = cell.record_path(session.work_dir)
     if record_path.is_file() and not force:
         existing = json.loads(record_path.read_text())
         if existing.get("status") == "ok":
             return record_path
-    method_cls = lookup(METHODS, cell.method)
-    if cell.setting not in method_cls.settings:
-        raise ValueError(f"method {cell.method} does not support the {cell.setting!r} setting "
-                         f"(supports: {', '.join(method_cls.settings)})")
-    kwargs, train, backbone_overrides = method_config(session.cfg, cell.method, method_cls)
-    cell_cfg = cell_config(session.cfg, cell.method, kwargs, train, backbone_overrides)
+    plan = plan_cell(session, cell)
     cell_dir = session.work_dir / "cells" / cell.dataset / cell.name
     cell_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cell_dir / "config.json", json.dumps(cell_cfg, indent=1, default=str))
-    base = {"method": cell.method, "dataset": cell.dataset, "setting": cell.setting,
-            "label_ratio": cell.label_ratio, "seed": cell.seed, "config_hash": config_hash(cell_cfg),
-            "config": cell_cfg, "environment": environment(session.device)}
+    atomic_write_text(cell_dir / "config.json", json.dumps(plan.config, indent=1, default=str))
+    base = {"record_version": RECORD_VERSION, "method": cell.method, "dataset": cell.dataset,
+            "setting": cell.setting, "label_ratio": cell.label_ratio, "seed": cell.seed,
+            "config_hash": config_hash(plan.config), "config": plan.config,
+            "environment": environment(session.device)}
     try:
-        result = _run(session, cell, method_cls, kwargs, train, backbone_overrides, cell_dir)
-        record = {"record_version": RECORD_VERSION, "status": "ok", **base, **result}
-    except (DataError, NonFiniteLoss, FileNotFoundError, KeyError, ValueError) as exc:
-        record = {"record_version": RECORD_VERSION, "status": "failed", **base,
-                  "error": f"{type(exc).__name__}: {exc}"}
-        if not isinstance(exc, NonFiniteLoss):
-            raise  # bad input: nothing to record, the user must fix it
+        record = {"status": "ok", **base, **_run(session, plan, cell_dir)}
+    except NonFiniteLoss as exc:
+        record = {"status": "failed", **base, "error": f"{type(exc).__name__}: {exc}"}
         atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
         raise
     atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
     return record_path
 
 
-def _run(session: Session, cell: Cell, method_cls, kwargs: dict, train: dict, backbone_overrides: dict,
-         cell_dir: Path) -> dict:
+def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     from mmengine.runner import set_random_seed
 
+    cell, train = plan.cell, plan.train
     set_random_seed(cell.seed)
     if session.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    backbone = session.backbone(backbone_overrides)
-    test = session.split("test")
-    method: Method = method_cls(**kwargs)
-    method.build(backbone, test.classnames)
-    method.to(backbone.device)
-
-    t0 = time.perf_counter()
-    trainset = training_data(session, cell, method, backbone, train) if method.trains_on else None
-    prep_seconds = time.perf_counter() - t0
+    prepared = prepare_cell(session, plan)
+    method, backbone, test, trainset = prepared.method, prepared.backbone, prepared.test, prepared.trainset
     t0 = time.perf_counter()
     if trainset is not None and train.get("epochs", 0) > 0:
+        set_random_seed(cell.seed)  # the same initial state whether or not features were just extracted
         fit(session, cell, method, trainset, train, cell_dir)
     train_seconds = time.perf_counter() - t0
-
     t0 = time.perf_counter()
-    test_feats = session.image_features(backbone, test, sorted(set(method.image_features.values())))
-    extract_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    scores = predict(method, {role: test_feats[kind][0] for role, kind in method.image_features.items()},
+    scores = predict(method, prepared.test_arrays,
                      batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
     results = {name: multilabel_metrics(s, test.labels, test.classnames) for name, s in scores.items()}
     eval_seconds = time.perf_counter() - t0
@@ -254,8 +315,7 @@ def _run(session: Session, cell: Cell, method_cls, kwargs: dict, train: dict, ba
         "train_data": trainset.description if trainset is not None else None,
         "n_test": len(test),
         "n_trainable_params": sum(p.numel() for p in method.trainable_parameters()),
-        "seconds": {"prepare": prep_seconds, "train": train_seconds, "extract_test": extract_seconds,
-                    "eval": eval_seconds},
+        "seconds": {**prepared.seconds, "train": train_seconds, "eval": eval_seconds},
         "peak_memory_mb": peak_memory_mb(session.device),
     }
 
@@ -274,12 +334,18 @@ def training_data(session: Session, cell: Cell, method: Method, backbone, train:
 
 
 def image_training_data(session: Session, cell: Cell, method: Method, backbone) -> TrainSet:
-    split = session.split("train")
+    """Train-split images with the cell's label budget: partial labels at its ratio, or a few-shot
+    subset. Features are always those of the whole split (one cache entry for every ratio, seed and
+    shot count); a few-shot cell reads its rows."""
+    full = session.split("train")
+    rows = np.arange(len(full))
+    split = full
     if cell.setting == "partial":
-        split = apply_partial_labels(split, cell.label_ratio, cell.seed)
+        split = apply_partial_labels(full, cell.label_ratio, cell.seed)
     elif cell.setting == "fewshot":
         shots = (session.cfg.get("sweep", {}) or {}).get("shots", 16)
-        split = split.subset(few_shot_indices(split.labels, shots, cell.seed))
+        rows = few_shot_indices(full.labels, shots, cell.seed)
+        split = full.subset(rows)
     known = float((split.labels != 0).mean())
     feats_cfg = to_plain(session.cfg.get("features", {}) or {})
     mode = feats_cfg.get("mode", "cached")
@@ -292,10 +358,10 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     views = int(feats_cfg.get("views", 1))
     augment = feats_cfg.get("augment") if views > 1 else None
     kinds = sorted(set(method.image_features.values()))
-    feats = session.image_features(backbone, split, kinds, views=views, augment=augment)
+    feats = session.image_features(backbone, full, kinds, views=views, augment=augment)
     arrays = {role: feats[kind] for role, kind in method.image_features.items()}
     description.update(views=views, augment=augment)
-    return TrainSet(FeatureDataset(arrays, split.labels, views=views), "image", len(split), description)
+    return TrainSet(FeatureDataset(arrays, split.labels, views=views, rows=rows), "image", len(split), description)
 
 
 def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
@@ -350,6 +416,7 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
         ),
         visualizer=dict(type="Visualizer", vis_backends=[dict(type=b) for b in runtime.get("vis_backends", [])])
         if runtime.get("vis_backends") else None,
+        custom_hooks=[ProgressHook(f"train {cell.name}", session.progress)],
         randomness=dict(seed=cell.seed),
         log_level=runtime.get("log_level", "WARNING"),
         resume=True,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+
+import torch
 
 from bench.data.base import check_label_ratio
 from bench.registry import METHODS, list_names, lookup
-from bench.runner import Cell, NonFiniteLoss, Session, run_cell
+from bench.runner import Cell, NonFiniteLoss, Session, plan_cell, prepare_cell, run_cell
 
 log = logging.getLogger("bench")
 
@@ -57,6 +61,39 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 def shard_cells(cells: list[Cell], index: int, count: int) -> list[Cell]:
     return cells[index::count]
+
+
+def distributed_context() -> tuple[int, int, int]:
+    """(rank, world size, local rank). Under torchrun (WORLD_SIZE > 1) the process group is
+    initialised here: NCCL on GPUs, gloo on CPUs (mmengine's ``init_dist`` assumes CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not torch.distributed.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return torch.distributed.get_rank(), world, local_rank
+
+
+def prepare_features(session: Session, cells: list[Cell]) -> None:
+    """Compute every feature the cells need before any cell runs, split across the ranks of a
+    distributed job (each rank fills every n-th chunk). All ranks must call this with the same
+    cells. Cells then read the cache, so ranks can run different cells without waiting."""
+    done: set[str] = set()
+    session.cache.sharded = True
+    try:
+        for cell in cells:
+            plan = plan_cell(session, cell)
+            # cells that share a method config and data need the same features: prepare once
+            key = json.dumps([cell.method, cell.setting if plan.method_cls.trains_on == "images" else None,
+                              plan.config], sort_keys=True, default=str)
+            if key not in done and not cell.record_path(session.work_dir).is_file():
+                prepare_cell(session, plan)
+                done.add(key)
+    finally:
+        session.cache.sharded = False
 
 
 def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:
