@@ -22,7 +22,7 @@ from bench.cache import sha256_json
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}
-CELL_KEYS = ("dataset", "backbone", "features", "runtime")  # what besides the method shapes a cell's result
+CELL_KEYS = ("dataset", "backbone", "features")  # what besides the method and runtime.amp shapes a cell's result
 
 
 def config_names() -> list[str]:
@@ -93,6 +93,7 @@ def cell_config(cfg: Config, method: str, method_kwargs: dict, train: dict, back
     """Everything that determines one cell's numbers, as plain data (hashed into the record)."""
     out = {key: to_plain(cfg.get(key)) for key in CELL_KEYS}
     out["backbone"] = {**(out["backbone"] or {}), **backbone}
+    out["amp"] = (cfg.get("runtime", {}) or {}).get("amp")  # cache dir, logging: no effect on numbers
     out["method"] = {"name": method, "kwargs": method_kwargs, "train": train}
     return out
 

@@ -9,6 +9,7 @@ every step in the ``online`` protocol). Evaluation is a plain loop over cached t
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mmengine.dataset import DefaultSampler
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import DataLoader, Dataset
@@ -35,6 +37,7 @@ from bench.metrics import multilabel_metrics
 from bench.registry import DATASETS, METHODS, build, lookup
 
 RECORD_VERSION = 1
+_RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
 log = logging.getLogger("bench")
 
 
@@ -104,13 +107,18 @@ class FeatureDataset(Dataset):
     """Rows of cached features and their targets.
 
     ``views=None``: arrays are [N, ...] (caption features). ``views=V``: arrays are [V, N, ...]
-    (image features); each access draws one view from torch's RNG, which mmengine seeds per cell.
+    (image features); item i in epoch e reads a view drawn from (seed, e, i), so a resumed run
+    sees the same views as an uninterrupted one (:class:`EpochSampler` sets the epoch).
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], labels: np.ndarray, views: int | None = None,
-                 rows: np.ndarray | None = None):
-        self.arrays, self.labels, self.views = arrays, labels, views
+                 rows: np.ndarray | None = None, seed: int = 0):
+        self.arrays, self.labels, self.views, self.seed = arrays, labels, views, seed
         self.rows = np.arange(len(labels)) if rows is None else rows  # item i reads feature row rows[i]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -120,11 +128,21 @@ class FeatureDataset(Dataset):
         if self.views is None:
             rows = {role: a[r] for role, a in self.arrays.items()}
         else:
-            view = int(torch.randint(self.views, ())) if self.views > 1 else 0
+            view = int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
             rows = {role: a[view, r] for role, a in self.arrays.items()}
         feats = {role: torch.from_numpy(np.asarray(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
                  for role, r in rows.items()}
         return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+
+
+class EpochSampler(DefaultSampler):
+    """mmengine's seeded shuffling sampler (order = f(seed, epoch), so resuming mid-run replays the
+    same batches), which also tells the dataset the epoch."""
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
 
 
 class ImageDataset(Dataset):
@@ -191,7 +209,7 @@ class ProgressHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.bar.update(1)
         if outputs and "loss" in outputs:
-            self.bar.set_postfix(loss=f"{float(outputs['loss']):.4f}", epoch=runner.epoch + 1)
+            self.bar.set_postfix(loss=f"{float(outputs['loss'].detach()):.4f}", epoch=runner.epoch + 1)
 
     def after_train(self, runner) -> None:
         self.bar.close()
@@ -264,7 +282,11 @@ def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
     plan = plan_cell(session, cell)
     cell_dir = session.work_dir / "cells" / cell.dataset / cell.name
     cell_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cell_dir / "config.json", json.dumps(plan.config, indent=1, default=str))
+    config_text = json.dumps(plan.config, indent=1, default=str)
+    previous = cell_dir / "config.json"
+    if force or (previous.is_file() and previous.read_text() != config_text):
+        clear_checkpoints(cell_dir)  # never resume training from another config's (or a forced cell's) state
+    atomic_write_text(previous, config_text)
     base = {"record_version": RECORD_VERSION, "method": cell.method, "dataset": cell.dataset,
             "setting": cell.setting, "label_ratio": cell.label_ratio, "seed": cell.seed,
             "config_hash": config_hash(plan.config), "config": plan.config,
@@ -276,7 +298,26 @@ def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
         atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
         raise
     atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
+    clear_checkpoints(cell_dir)  # the record is what counts now; checkpoints were only for resuming
     return record_path
+
+
+def clear_checkpoints(cell_dir: Path) -> None:
+    for path in [*cell_dir.glob("*.pth"), cell_dir / "last_checkpoint"]:
+        path.unlink(missing_ok=True)
+
+
+def latest_checkpoint(cell_dir: Path) -> str | None:
+    """The newest epoch checkpoint that loads completely (a kill during ``torch.save`` leaves a
+    truncated file, and mmengine's ``last_checkpoint`` pointer is not written atomically)."""
+    epochs = sorted(cell_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]), reverse=True)
+    for path in epochs:
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+            return str(path)
+        except Exception:  # truncated or corrupt: fall back to the one before
+            log.warning("ignoring unreadable checkpoint %s", path)
+    return None
 
 
 def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
@@ -361,7 +402,8 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     feats = session.image_features(backbone, full, kinds, views=views, augment=augment)
     arrays = {role: feats[kind] for role, kind in method.image_features.items()}
     description.update(views=views, augment=augment)
-    return TrainSet(FeatureDataset(arrays, split.labels, views=views, rows=rows), "image", len(split), description)
+    dataset = FeatureDataset(arrays, split.labels, views=views, rows=rows, seed=cell.seed)
+    return TrainSet(dataset, "image", len(split), description)
 
 
 def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
@@ -390,9 +432,10 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
 
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mmengine resume of our own checkpoints
     epochs = int(train["epochs"])
-    loader = DataLoader(trainset.dataset, batch_size=int(train["batch_size"]), shuffle=True,
-                        num_workers=int(train.get("num_workers", 0)), drop_last=False,
-                        generator=torch.Generator().manual_seed(cell.seed))
+    resume_from = latest_checkpoint(cell_dir)
+    loader = DataLoader(trainset.dataset, batch_size=int(train["batch_size"]),
+                        sampler=EpochSampler(trainset.dataset, shuffle=True, seed=cell.seed),
+                        num_workers=int(train.get("num_workers", 0)), drop_last=False)
     amp = (session.cfg.get("runtime", {}) or {}).get("amp") and session.device.startswith("cuda")
     optim_wrapper = dict(type="AmpOptimWrapper" if amp else "OptimWrapper", optimizer=dict(train["optimizer"]))
     if amp:
@@ -410,8 +453,9 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
         param_scheduler=lr_schedule(train),
         train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=10**9),
         default_hooks=dict(
-            checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=1,
-                            save_last=True),
+            # every epoch kept: mmengine deletes the previous checkpoint before writing the next, so a
+            # kill in between would leave nothing to resume from; the cell deletes them when it ends
+            checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=-1),
             logger=dict(type="LoggerHook", interval=runtime.get("log_interval", 50)),
         ),
         visualizer=dict(type="Visualizer", vis_backends=[dict(type=b) for b in runtime.get("vis_backends", [])])
@@ -419,9 +463,10 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
         custom_hooks=[ProgressHook(f"train {cell.name}", session.progress)],
         randomness=dict(seed=cell.seed),
         log_level=runtime.get("log_level", "WARNING"),
-        resume=True,
+        resume=resume_from is not None,
+        load_from=resume_from,
         default_scope="mmengine",
-        experiment_name=cell.name,
+        experiment_name=f"{cell.name}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}_{next(_RUNNER_IDS)}",
     )
     runner.train()
 

@@ -7,10 +7,15 @@ on-disk format (COCO 2014, VOC2007, NUS-WIDE), so every real code path runs offl
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
+import torch.nn.functional as F
 from PIL import Image
+from torch import nn
+
+from bench.method import Method
 
 TINY_RN = {
     "embed_dim": 32,
@@ -157,3 +162,57 @@ def write_nuswide(root: str | Path, concepts: tuple[str, ...] = ("sky", "water",
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
         out[tag] = {"images": names, "labels": labels}
     return out
+
+
+class ProbeMethod(Method):
+    """A linear probe on the normalised global image feature, trained with BCE on known labels.
+
+    Not a benchmark method: a small trainable plug-in the harness tests use to exercise training,
+    resume, failures and plug-in loading. ``fail_at`` makes the loss NaN from that call on. The
+    environment variable ``BENCH_PROBE_INTERRUPT_AT=n`` raises KeyboardInterrupt at the n-th loss
+    call of the process (a simulated kill that leaves the config unchanged, so the rerun resumes).
+    ``ProbeMethod.loss_calls`` counts loss calls in this process.
+    """
+
+    loss_calls = 0
+
+    name = "probe"
+    trains_on = "images"
+    settings = ("partial", "fewshot")
+    default_train = dict(epochs=3, batch_size=4, optimizer=dict(type="SGD", lr=0.5, momentum=0.9, weight_decay=0.0),
+                         scheduler="cosine", warmup_epochs=0, warmup_lr=1e-5)
+
+    def __init__(self, fail_at: int | None = None):
+        super().__init__()
+        self.fail_at = fail_at
+        self.calls = 0
+
+    def build(self, backbone, classnames):
+        super().build(backbone, classnames)
+        self.head = nn.Linear(backbone.embed_dim, len(classnames))
+
+    def logits(self, feats):
+        return self.head(F.normalize(feats["global"], dim=-1))
+
+    def loss(self, logits, targets):
+        self.calls += 1
+        ProbeMethod.loss_calls += 1
+        if ProbeMethod.loss_calls == int(os.environ.get("BENCH_PROBE_INTERRUPT_AT", "0")):
+            raise KeyboardInterrupt("simulated kill")
+        known = targets != 0
+        loss = F.binary_cross_entropy_with_logits(logits[known], (targets[known] > 0).float())
+        return loss * float("nan") if self.fail_at is not None and self.calls >= self.fail_at else loss
+
+
+def install_probe_plugin(folder: str | Path, entry_name: str = "probe") -> Path:
+    """Make ``ProbeMethod`` an installed plug-in for any Python that puts ``folder`` on its path.
+
+    Writes a minimal ``*.dist-info`` with a ``bench.methods`` entry point, which importlib.metadata
+    finds on sys.path (used by subprocess tests; in-process tests can also call load_plugins(force=True)).
+    """
+    folder = Path(folder)
+    dist = folder / "bench_probe-0.1.dist-info"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-probe\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[bench.methods]\n{entry_name} = bench.testing:ProbeMethod\n")
+    return folder
