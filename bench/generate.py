@@ -1,1 +1,197 @@
-"""Text-to-image generators (registered in GENERATORS). Filled in by the T2I-PAL work."""
+"""Text-to-image generators (registered in GENERATORS) and the resumable on-disk generation cache.
+
+A generator turns (prompt, seed) pairs into images. Every image is stored once under
+``<root>/images/<key[:2]>/<key>.png`` where the key is a sha256 of the generator's identity
+(pipeline, scheduler, steps, guidance, size, negative prompt, dtype) plus the prompt and the
+seed; it is written to a temp file and renamed, so an interrupted generation resumes and
+generates only what is missing, and a half-written image is never read back.
+
+Generators:
+  ``diffusers``  any diffusers text-to-image pipeline by hub id or local folder (Stable Diffusion
+                 1.x/2.x, SDXL, LCM, turbo models) through ``AutoPipelineForText2Image``.
+  ``toy``        the toy world's renderer (bench/toy/t2i.py): captions drawn in another style.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.cache import sha256_json
+from bench.registry import GENERATORS
+
+
+class GeneratorError(RuntimeError):
+    """A generator cannot be loaded; the message says how to supply it."""
+
+
+class Generator:
+    """Base class: ``identity()`` names what changes the pixels, ``render(prompts, seeds)`` makes them."""
+
+    name = ""
+
+    def identity(self) -> dict:
+        raise NotImplementedError
+
+    def render(self, prompts: list[str], seeds: list[int]) -> list[Image.Image]:
+        raise NotImplementedError
+
+
+@GENERATORS.register_module(name="toy")
+class ToyGenerator(Generator):
+    """The toy world's text-to-image renderer: the objects a caption names, in a visibly different
+    style from the toy photos (the synthetic-to-real gap Stable Diffusion images have to COCO)."""
+
+    name = "toy"
+
+    def __init__(self, size: int = 128):
+        self.size = size
+
+    def identity(self) -> dict:
+        from bench.toy import t2i
+
+        return {"generator": "toy", "size": self.size, "version": getattr(t2i, "STYLE_VERSION", 1)}
+
+    def render(self, prompts, seeds):
+        from bench.toy.t2i import render_caption
+
+        return [render_caption(p, seed=s, size=self.size) for p, s in zip(prompts, seeds, strict=True)]
+
+
+@GENERATORS.register_module(name="diffusers")
+class DiffusersGenerator(Generator):
+    """A diffusers text-to-image pipeline, by hub id or local folder.
+
+    pipeline: e.g. "stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/sdxl-turbo", or a folder
+        written by ``save_pretrained``. scheduler: a diffusers scheduler class name to swap in
+        ("DPMSolverMultistepScheduler", "EulerDiscreteScheduler", "LCMScheduler"), None keeps the
+        pipeline's own. dtype: "fp16"/"bf16" on CUDA ("fp32" on CPU). The safety checker is disabled
+        (it blacks out images; the generated set is only used to train prompts) and recorded.
+    """
+
+    name = "diffusers"
+
+    def __init__(self, pipeline: str, scheduler: str | None = "DPMSolverMultistepScheduler", steps: int = 25,
+                 guidance: float = 7.5, height: int = 512, width: int = 512,
+                 negative_prompt: str | None = "text, watermark", dtype: str = "fp16", device: str | None = None,
+                 revision: str | None = None):
+        self.pipeline, self.scheduler, self.steps, self.guidance = pipeline, scheduler, steps, guidance
+        self.height, self.width, self.negative_prompt, self.revision = height, width, negative_prompt, revision
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = dtype if self.device.startswith("cuda") else "fp32"
+        self._pipe = None
+
+    def identity(self) -> dict:
+        source: dict = {"pipeline": self.pipeline, "revision": self.revision}
+        folder = Path(self.pipeline).expanduser()
+        if folder.is_dir():  # a local folder: its files' names, sizes and model_index.json identify it
+            source = {"pipeline_files": sorted((str(p.relative_to(folder)), p.stat().st_size)
+                                               for p in folder.rglob("*") if p.is_file()),
+                      "model_index": (folder / "model_index.json").read_text()
+                      if (folder / "model_index.json").is_file() else None}
+        return {"generator": "diffusers", **source, "scheduler": self.scheduler, "steps": self.steps,
+                "guidance": self.guidance, "height": self.height, "width": self.width,
+                "negative_prompt": self.negative_prompt, "dtype": self.dtype, "safety_checker": None}
+
+    def load(self):
+        if self._pipe is not None:
+            return self._pipe
+        import diffusers
+
+        folder = Path(self.pipeline).expanduser()
+        looks_local = self.pipeline.startswith((".", "/", "~")) or folder.exists()
+        if looks_local and not (folder / "model_index.json").is_file():
+            raise GeneratorError(f"no diffusers pipeline in {folder} (expected model_index.json written by "
+                                 "pipeline.save_pretrained)")
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.dtype]
+        kwargs = {"torch_dtype": dtype, "revision": self.revision}
+        if "xl" not in self.pipeline.lower():
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        try:
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(str(folder) if looks_local else self.pipeline,
+                                                                        **kwargs)
+        except (OSError, ValueError) as exc:
+            raise GeneratorError(
+                f"cannot load diffusers pipeline {self.pipeline!r} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:160]}). Without internet, download it elsewhere "
+                f"(huggingface-cli download {self.pipeline} --local-dir /path/sd) and pass the folder: "
+                f"--cfg-options t2ipal.generator.pipeline=/path/sd") from exc
+        if self.scheduler:
+            scheduler_cls = getattr(diffusers, self.scheduler, None)
+            if scheduler_cls is None:
+                raise GeneratorError(f"unknown diffusers scheduler {self.scheduler!r}")
+            pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        self._pipe = pipe.to(self.device)
+        return self._pipe
+
+    @torch.no_grad()
+    def render(self, prompts, seeds):
+        pipe = self.load()
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]  # CPU RNG: same images on any GPU
+        kwargs = dict(num_inference_steps=self.steps, guidance_scale=self.guidance, height=self.height,
+                      width=self.width, generator=generators, output_type="pil")
+        if self.negative_prompt and self.guidance > 1:
+            kwargs["negative_prompt"] = [self.negative_prompt] * len(prompts)
+        return pipe(list(prompts), **kwargs).images
+
+
+def image_key(identity: dict, prompt: str, seed: int) -> str:
+    return sha256_json({"identity": identity, "prompt": prompt, "seed": int(seed)})
+
+
+def image_path(root: Path, key: str) -> Path:
+    return Path(root) / "images" / key[:2] / f"{key}.png"
+
+
+def generate_all(generator: Generator, prompts: list[str], seeds: list[int], root: str | Path,
+                 batch_size: int = 8, progress: bool = True, rank: int = 0, world: int = 1) -> list[str]:
+    """Paths of the images for every (prompt, seed), generating only those not cached yet.
+
+    With ``world > 1`` this rank renders every world-th missing image (all ranks must call it with
+    the same lists); the returned paths cover every pair once all ranks are done.
+    """
+    from tqdm import tqdm
+
+    if len(prompts) != len(seeds):
+        raise ValueError("one seed per prompt")
+    root = Path(root)
+    identity = generator.identity()
+    paths = [image_path(root, image_key(identity, p, s)) for p, s in zip(prompts, seeds, strict=True)]
+    missing = [i for i, p in enumerate(paths) if not p.is_file()][rank::world]
+    bar = tqdm(total=len(missing), desc=f"generating ({generator.name})", unit="img", disable=not progress,
+               leave=False)
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start:start + batch_size]
+        images = generator.render([prompts[i] for i in batch], [seeds[i] for i in batch])
+        for i, image in zip(batch, images, strict=True):
+            save_image_atomically(image, paths[i])
+        bar.update(len(batch))
+    bar.close()
+    manifest = root / "generators" / f"{hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()}.json"
+    if not manifest.is_file():
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps(identity, indent=1, sort_keys=True))
+    return [str(p) for p in paths]
+
+
+def save_image_atomically(image: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    image.convert("RGB").save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(caption index, seed) for every image to generate: ``images_per_caption`` seeds per caption,
+    fixed by the caption's position and the copy number, so adding copies keeps the earlier ones."""
+    caption_index = np.repeat(np.arange(n_captions), images_per_caption)
+    copy = np.tile(np.arange(images_per_caption), n_captions)
+    seeds = base_seed * 1_000_003 + caption_index * 64 + copy
+    return caption_index, seeds
