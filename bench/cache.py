@@ -213,10 +213,10 @@ class FeatureCache:
         if missing:
             def produce(chunks: list[np.ndarray]):
                 for rows in chunks:
-                    batch = ids[rows]
+                    batch = ids[rows][:, :length]  # every caption's EOT lies within the first `length` tokens
                     eot, tokens = backbone.encode_text_tokens(batch)
-                    out = {"global": eot.cpu().numpy(), "dense": tokens[:, :length].cpu().numpy(),
-                           "dense_mask": (batch[:, :length] != 0).numpy()}
+                    out = {"global": eot.cpu().numpy(), "dense": tokens.cpu().numpy(),
+                           "dense_mask": (batch != 0).numpy()}
                     yield {kind: out[kind] for kind in missing}
 
             self._fill(missing, len(captions), produce, batch_size,

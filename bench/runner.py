@@ -130,7 +130,8 @@ class FeatureDataset(Dataset):
         else:
             view = int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
             rows = {role: a[view, r] for role, a in self.arrays.items()}
-        feats = {role: torch.from_numpy(np.asarray(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
+        # np.array copies out of the read-only memmap (torch warns on non-writable buffers)
+        feats = {role: torch.from_numpy(np.array(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
                  for role, r in rows.items()}
         return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
 
@@ -406,23 +407,35 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     return TrainSet(dataset, "image", len(split), description)
 
 
-def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
+def parsed_captions(session: Session, method: Method) -> tuple[list[str], np.ndarray, dict]:
+    """The dataset's training caption corpus, labelled by the caption parser: (captions, labels [M, C]
+    in {1, -1}, description). Methods may subsample (``select_captions``) and add captions
+    (``extra_captions``, e.g. TaI-DPT's per-class template captions)."""
     from bench.data.captions import CaptionParser
 
     dataset = session.dataset
-    parser = CaptionParser.from_file(getattr(dataset, "synonyms_file", None) or dataset.synonyms,
-                                     session.split("test").classnames)
+    parser = CaptionParser.from_file(dataset.synonyms, session.split("test").classnames)
     corpus = dataset.caption_corpus()
     captions, labels = parser.parse_corpus(corpus)
+    n_parsed = len(captions)
+    if hasattr(method, "select_captions"):
+        captions, labels = method.select_captions(captions, labels)
     extra = getattr(method, "extra_captions", None)
-    if extra is not None:  # e.g. TaI-DPT's per-class template captions
+    n_extra = 0
+    if extra is not None:
         more, more_labels = extra(parser.classnames)
-        captions, labels = captions + more, np.concatenate([labels, more_labels])
+        captions, labels, n_extra = captions + more, np.concatenate([labels, more_labels]), len(more)
     if not captions:
         raise DataError(f"no caption of the {dataset.name} corpus names a class; check the synonym file")
-    feats = session.cache.caption_features(backbone, captions, desc=f"{dataset.name} caption features")
-    description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus),
-                   "n_captions": len(captions), "synonyms": dataset.synonyms}
+    description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus), "n_parsed": n_parsed,
+                   "n_captions": len(captions), "n_extra_captions": n_extra, "synonyms": dataset.synonyms}
+    return captions, labels, description
+
+
+def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
+    """Texts as images: the caption corpus's EOT and token features (TaI-DPT)."""
+    captions, labels, description = parsed_captions(session, method)
+    feats = session.cache.caption_features(backbone, captions, desc=f"{session.dataset.name} caption features")
     return TrainSet(FeatureDataset(feats, labels), "text", len(captions), description)
 
 
@@ -472,14 +485,15 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
 
 
 def lr_schedule(train: dict) -> list[dict]:
-    """Constant warm-up then cosine annealing over the remaining epochs (CoOp / TaI-DPT schedule)."""
+    """Constant warm-up, then cosine annealing with the period of the whole run (Dassl's
+    ``ConstantWarmupScheduler`` wrapping ``CosineAnnealingLR(T_max=max_epoch)``, used by CoOp and TaI-DPT)."""
     epochs, warmup = int(train["epochs"]), int(train.get("warmup_epochs", 0))
     schedule = []
     if warmup > 0:
         factor = float(train.get("warmup_lr", 1e-5)) / float(train["optimizer"]["lr"])
         schedule.append(dict(type="ConstantLR", factor=factor, begin=0, end=warmup, by_epoch=True))
     if train.get("scheduler", "cosine") == "cosine" and epochs > warmup:
-        schedule.append(dict(type="CosineAnnealingLR", T_max=epochs - warmup, begin=warmup, end=epochs,
+        schedule.append(dict(type="CosineAnnealingLR", T_max=epochs, begin=warmup, end=epochs,
                              by_epoch=True, eta_min=0.0))
     return schedule
 

@@ -43,14 +43,17 @@ class COCO2014:
     split_dirs = {"train": "train2014", "val": "minival2014", "test": "val2014"}
     hint = COCO_HINT
 
-    def __init__(self, data_root: str, keep_unannotated: bool = False, extra_caption_files: tuple = ()):
+    def __init__(self, data_root: str, keep_unannotated: bool = False, extra_caption_files: tuple = (),
+                 synonyms: str | None = None):
         self.data_root = Path(data_root).expanduser()
+        if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
+            self.synonyms = synonyms
         self.keep_unannotated = keep_unannotated
         self.extra_caption_files = tuple(extra_caption_files)
 
     def options(self) -> dict:
         return {"data_root": str(self.data_root), "keep_unannotated": self.keep_unannotated,
-                "extra_caption_files": list(self.extra_caption_files)}
+                "extra_caption_files": list(self.extra_caption_files), "synonyms": self.synonyms}
 
     def has_split(self, split: str) -> bool:
         stem = self.split_dirs.get(split)

@@ -31,15 +31,18 @@ class NUSWIDE:
     synonyms = "nuswide"
     split_files = {"train": "Train", "test": "Test"}
 
-    def __init__(self, data_root: str, skip_missing: bool = False, caption_files: tuple = ()):
+    def __init__(self, data_root: str, skip_missing: bool = False, caption_files: tuple = (),
+                 synonyms: str | None = None):
         self.data_root = Path(data_root).expanduser()
+        if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
+            self.synonyms = synonyms
         self.skip_missing = skip_missing
         self.caption_files = tuple(caption_files)
         self.missing = 0
 
     def options(self) -> dict:
         return {"data_root": str(self.data_root), "skip_missing": self.skip_missing,
-                "caption_files": list(self.caption_files)}
+                "caption_files": list(self.caption_files), "synonyms": self.synonyms}
 
     def has_split(self, split: str) -> bool:
         return split in self.split_files

@@ -19,9 +19,11 @@ class Toy(COCO2014):
     hint = "the toy world is generated on first use; delete the folder to regenerate it"
 
     def __init__(self, data_root: str = "data/toy", n_train: int = 4000, n_val: int = 1000, n_test: int = 1000,
-                 n_text_only: int = 5000, seed: int = 0, image_size: int = 128, use_text_only: bool = True):
+                 n_text_only: int = 5000, seed: int = 0, image_size: int = 128, use_text_only: bool = True,
+                 synonyms: str | None = None):
         super().__init__(data_root, keep_unannotated=False,
-                         extra_caption_files=("annotations/captions_textonly.json",) if use_text_only else ())
+                         extra_caption_files=("annotations/captions_textonly.json",) if use_text_only else (),
+                         synonyms=synonyms)
         self.generation = dict(n_train=n_train, n_val=n_val, n_test=n_test, n_text_only=n_text_only, seed=seed,
                                image_size=image_size)
         self.use_text_only = use_text_only

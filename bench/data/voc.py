@@ -37,7 +37,10 @@ class VOC2007:
     synonyms = "voc2007"
     split_files = {"train": "trainval", "test": "test"}
 
-    def __init__(self, data_root: str, difficult: str = "negative", caption_file: str | None = None):
+    def __init__(self, data_root: str, difficult: str = "negative", caption_file: str | None = None,
+                 synonyms: str | None = None):
+        if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
+            self.synonyms = synonyms
         if difficult not in ("negative", "ignore"):
             raise ValueError(f"difficult must be 'negative' or 'ignore', got {difficult!r}")
         self.data_root = Path(data_root).expanduser()
@@ -45,7 +48,8 @@ class VOC2007:
         self.caption_file = caption_file
 
     def options(self) -> dict:
-        return {"data_root": str(self.data_root), "difficult": self.difficult, "caption_file": self.caption_file}
+        return {"data_root": str(self.data_root), "difficult": self.difficult, "caption_file": self.caption_file,
+                "synonyms": self.synonyms}
 
     def has_split(self, split: str) -> bool:
         return split in self.split_files
