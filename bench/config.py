@@ -76,25 +76,54 @@ def to_plain(value):
     return value
 
 
-def method_config(cfg: Config, name: str, method_cls) -> tuple[dict, dict, dict]:
+def method_class(cfg: Config | None, name: str) -> type:
+    """The method class for a name: a registered method, or a *variant* -- a config section with a
+    ``type`` naming a registered method, e.g. ``t2ipal_no_adapter = dict(type="t2ipal", adapter=None)``
+    (how ablation rows are declared: as data)."""
+    from bench.registry import METHODS, list_names, lookup
+
+    section = (cfg.get(name) if cfg is not None else None) or {}
+    if isinstance(section, dict) and section.get("type") and section["type"] != name:
+        return lookup(METHODS, section["type"])
+    if name not in list_names(METHODS):
+        variants = variant_names(cfg) if cfg is not None else []
+        raise KeyError(f"unknown method {name!r}; valid names: {', '.join(list_names(METHODS) + variants)}")
+    return lookup(METHODS, name)
+
+
+def variant_names(cfg: Config) -> list[str]:
+    """Config sections that declare a method variant (a dict whose ``type`` is another name)."""
+    return sorted(k for k, v in cfg.items() if isinstance(v, dict) and isinstance(v.get("type"), str)
+                  and k not in ("dataset",) and v["type"] != k and not k.startswith("_"))
+
+
+def method_config(cfg: Config, name: str, method_cls, setting: str | None = None) -> tuple[dict, dict, dict]:
     """(constructor kwargs, train schedule, backbone overrides) of a method: class defaults < config.
+
+    ``train.per_setting.<setting>`` overrides the schedule for one setting (e.g. CoOp's 16-shot
+    runs train for 200 epochs: ``coop.train.per_setting.fewshot.epochs=200``).
 
     All methods share the dataset's ``backbone`` unless their section sets ``backbone`` (e.g. the
     DualCoOp reference's RN101 at 448 px); every record states the backbone it used.
     """
     section = to_plain(cfg.get(name, {}) or {})
-    section.pop("type", None)
+    variant_of = section.pop("type", None)
+    if variant_of and variant_of != name:  # a variant starts from its base method's section
+        section = deep_merge(to_plain(cfg.get(variant_of, {}) or {}), section)
+        section.pop("type", None)
     train = deep_merge(to_plain(method_cls.default_train), section.pop("train", {}) or {})
+    per_setting = train.pop("per_setting", {}) or {}
+    train = deep_merge(train, per_setting.get(setting, {}) or {})
     backbone = section.pop("backbone", {}) or {}
     return section, train, backbone
 
 
-def cell_config(cfg: Config, method: str, method_kwargs: dict, train: dict, backbone: dict) -> dict:
+def cell_config(cfg: Config, method: str, method_type: str, method_kwargs: dict, train: dict, backbone: dict) -> dict:
     """Everything that determines one cell's numbers, as plain data (hashed into the record)."""
     out = {key: to_plain(cfg.get(key)) for key in CELL_KEYS}
     out["backbone"] = {**(out["backbone"] or {}), **backbone}
     out["amp"] = (cfg.get("runtime", {}) or {}).get("amp")  # cache dir, logging: no effect on numbers
-    out["method"] = {"name": method, "kwargs": method_kwargs, "train": train}
+    out["method"] = {"name": method, "type": method_type, "kwargs": method_kwargs, "train": train}
     return out
 
 

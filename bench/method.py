@@ -35,6 +35,7 @@ class Method(nn.Module):
     trains_on: ClassVar[str | None] = None  # None (zero-shot), "images", "captions" or "generated"
     settings: ClassVar[tuple[str, ...]] = ("zero-shot",)  # which of bench.data.base.SETTINGS it supports
     image_features: ClassVar[dict[str, str]] = {"global": "global"}  # role -> cached feature kind
+    score_threshold: ClassVar[float] = 0.5  # the score above which a class counts as predicted (CF1/OF1 @thr)
     # training schedule defaults; the config's ``train`` dict overrides them key by key
     default_train: ClassVar[dict] = dict(epochs=0, batch_size=32,
                                          optimizer=dict(type="SGD", lr=2e-3, momentum=0.9, weight_decay=5e-4),
@@ -65,9 +66,15 @@ class Method(nn.Module):
         return self._backbone
 
     def hparams(self) -> dict:
-        """Every constructor argument and its value: recorded with each result."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "args", "kwargs")]
-        return {n: getattr(self, n) for n in names}
+        """Every named constructor argument of the class and its bases, with its value: recorded with
+        each result (a subclass that forwards ``**kwargs`` to its base reports the base's arguments too)."""
+        out = {}
+        for cls in reversed(type(self).__mro__):
+            if "__init__" in vars(cls) and issubclass(cls, Method):
+                for name, param in inspect.signature(cls.__init__).parameters.items():
+                    if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                        out[name] = getattr(self, name)
+        return out
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

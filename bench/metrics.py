@@ -84,7 +84,9 @@ def f1_scores(scores: np.ndarray, labels: np.ndarray, *, top_k: int | None = Non
 
 def multilabel_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Sequence[str] | None = None,
                        *, top_k: int = 3, threshold: float = 0.5) -> dict:
-    """mAP (%), per-class AP, the empty classes, and top-k / threshold F1 scores."""
+    """mAP (%), per-class AP, the empty classes, and F1 scores at top-k ("@top3") and at a score
+    threshold ("@thr"; the threshold used is returned too). A threshold only means something for
+    scores on a known scale: each method declares its own (``Method.score_threshold``)."""
     ap = average_precision(scores, labels)
     names = list(classnames) if classnames is not None else [str(i) for i in range(len(ap))]
     valid = ~np.isnan(ap)
@@ -93,8 +95,9 @@ def multilabel_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Seque
         "per_class_AP": {n: (None if np.isnan(a) else float(100.0 * a)) for n, a in zip(names, ap)},
         "empty_classes": [n for n, v in zip(names, valid) if not v],
     }
-    for tag, kw in ((f"top{top_k}", dict(top_k=top_k)), (f"thr{threshold:g}", dict(threshold=threshold))):
+    for tag, kw in ((f"top{top_k}", dict(top_k=top_k)), ("thr", dict(threshold=threshold))):
         out.update({f"{k}@{tag}": v for k, v in f1_scores(scores, labels, **kw).items()})
+    out["threshold"] = float(threshold)
     return out
 
 

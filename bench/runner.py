@@ -30,11 +30,11 @@ from torch.utils.data import DataLoader, Dataset
 from bench import __version__
 from bench.backbone import load_backbone, resolve_spec
 from bench.cache import FeatureCache, ImageRows, atomic_write_text, augmentation
-from bench.config import cell_config, config_hash, method_config, to_plain
+from bench.config import cell_config, config_hash, method_class, method_config, to_plain
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
 from bench.method import Method, as_scores
 from bench.metrics import multilabel_metrics
-from bench.registry import DATASETS, METHODS, build, lookup
+from bench.registry import DATASETS, build
 
 RECORD_VERSION = 1
 _RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
@@ -182,6 +182,8 @@ class CellModel(BaseModel):
             encoded = self.method.backbone.encode_images(pixels, tuple(set(kinds.values())))
             feats = {role: encoded[kind] for role, kind in kinds.items()}
         feats = dict(feats, modality=self.modality)
+        if "text" in feats:  # paired captions (T2I-PAL): texts as images
+            feats["text"] = dict(feats["text"], modality="text")
         logits = self.method.logits(feats)
         if mode == "loss":
             loss = self.method.loss(logits, targets)
@@ -242,19 +244,25 @@ class Prepared:
 
 
 def plan_cell(session: Session, cell: Cell) -> CellPlan:
-    method_cls = lookup(METHODS, cell.method)
+    method_cls = method_class(session.cfg, cell.method)
     if cell.setting not in method_cls.settings:
         raise ValueError(f"method {cell.method} does not support the {cell.setting!r} setting "
                          f"(supports: {', '.join(method_cls.settings)})")
-    kwargs, train, backbone_overrides = method_config(session.cfg, cell.method, method_cls)
+    kwargs, train, backbone_overrides = method_config(session.cfg, cell.method, method_cls, cell.setting)
+    method_type = method_cls.name or cell.method  # a variant's base method (e.g. t2ipal for an ablation row)
     return CellPlan(cell, method_cls, kwargs, train, backbone_overrides,
-                    cell_config(session.cfg, cell.method, kwargs, train, backbone_overrides))
+                    cell_config(session.cfg, cell.method, method_type, kwargs, train, backbone_overrides))
 
 
 def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     """Build the method and get its features (computed once into the cache, then read)."""
+    from mmengine.runner import set_random_seed
+
     backbone = session.backbone(plan.backbone_overrides)
     test = session.split("test")
+    # the method's initial parameters must not depend on what ran before in this process (loading a
+    # backbone the first time draws random numbers: open_clip initialises before loading weights)
+    set_random_seed(plan.cell.seed)
     method: Method = plan.method_cls(**plan.kwargs)
     method.build(backbone, test.classnames)
     method.to(backbone.device)
@@ -338,7 +346,9 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     t0 = time.perf_counter()
     scores = predict(method, prepared.test_arrays,
                      batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
-    results = {name: multilabel_metrics(s, test.labels, test.classnames) for name, s in scores.items()}
+    threshold = float(getattr(method, "score_threshold", 0.5))
+    results = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
+               for name, s in scores.items()}
     eval_seconds = time.perf_counter() - t0
     save_scores(cell.record_path(session.work_dir), scores, test)
     main = results["score"]
@@ -347,7 +357,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "mAP": main["mAP"],
         "per_class_AP": main["per_class_AP"],
         "empty_classes": main["empty_classes"],
-        "f1": {k: v for k, v in main.items() if "@" in k},
+        "f1": {k: v for k, v in main.items() if "@" in k or k == "threshold"},
         "branches": {name: r["mAP"] for name, r in results.items()},
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
         "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1)}
@@ -491,7 +501,9 @@ def lr_schedule(train: dict) -> list[dict]:
     schedule = []
     if warmup > 0:
         factor = float(train.get("warmup_lr", 1e-5)) / float(train["optimizer"]["lr"])
-        schedule.append(dict(type="ConstantLR", factor=factor, begin=0, end=warmup, by_epoch=True))
+        # mmengine's ConstantLR restores the lr when it steps into epoch `end - 1`, so the factor covers
+        # epochs [0, warmup) only with end = warmup + 1 (end = warmup would keep it for the whole run)
+        schedule.append(dict(type="ConstantLR", factor=factor, begin=0, end=warmup + 1, by_epoch=True))
     if train.get("scheduler", "cosine") == "cosine" and epochs > warmup:
         schedule.append(dict(type="CosineAnnealingLR", T_max=epochs, begin=warmup, end=epochs,
                              by_epoch=True, eta_min=0.0))

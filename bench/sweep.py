@@ -8,26 +8,29 @@ import os
 
 import torch
 
+from bench.config import method_class
 from bench.data.base import check_label_ratio
-from bench.registry import METHODS, list_names, lookup
+from bench.registry import METHODS, list_names
 from bench.runner import Cell, NonFiniteLoss, Session, plan_cell, prepare_cell, run_cell
 
 log = logging.getLogger("bench")
 
 
-def resolve_methods(spec: str | list[str]) -> list[str]:
-    """'all' -> every registered method (built-in and plug-in); else the comma list, each checked."""
+def resolve_methods(spec: str | list[str], cfg=None) -> list[str]:
+    """'all' -> every registered method (built-in and plug-in) plus the config's ``sweep.variants``
+    (e.g. T2I-PAL's ablation rows); else the comma list, each checked (registered or a config variant)."""
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
     if names == ["all"]:
-        return list_names(METHODS)
+        variants = list((cfg.get("sweep", {}) or {}).get("variants", [])) if cfg is not None else []
+        names = list_names(METHODS) + [v for v in variants if v not in list_names(METHODS)]
     for name in names:
-        lookup(METHODS, name)  # KeyError with the valid names
+        method_class(cfg, name)  # KeyError with the valid names
     return names
 
 
 def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: list[float],
-               seeds: list[int]) -> list[Cell]:
+               seeds: list[int], cfg=None) -> list[Cell]:
     """Methods x the settings each supports x label ratios (partial only) x seeds.
 
     A method with nothing to train (zero-shot CLIP) gives the same numbers for every seed, so it
@@ -36,7 +39,7 @@ def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: li
     ratios = [check_label_ratio(r) for r in ratios]
     cells = []
     for name in methods:
-        cls = lookup(METHODS, name)
+        cls = method_class(cfg, name)
         method_seeds = seeds[:1] if cls.trains_on is None else seeds
         for setting in settings:
             if setting not in cls.settings:

@@ -87,4 +87,4 @@ def test_mmengine_metric_accumulates_batches():
         metric.process({}, [(torch.tensor(scores[start:start + 16]), torch.tensor(labels[start:start + 16]))])
     out = metric.compute_metrics(metric.results)
     assert out["mAP"] == pytest.approx(multilabel_metrics(scores, labels)["mAP"])
-    assert set(out) >= {"mAP", "CF1@top3", "OF1@top3", "CF1@thr0.5"}
+    assert set(out) >= {"mAP", "CF1@top3", "OF1@top3", "CF1@thr", "threshold"}
