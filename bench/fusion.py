@@ -1,0 +1,203 @@
+"""Score fusion of two finished cells: the TaI-DPT paper's "TaI-DPT + DualCoOp" (methods.md sec. 4).
+
+TaI-DPT ``ensemble_score.py:74-79``: each score matrix is min-max normalised *globally* (one min and
+one max over all images and classes, not per class), then ``s = (1 - r) * A + r * B`` with A the
+TaI-DPT scores (its merged 0.5 global + 0.5 local score, ``ensemble_score.py:60``) and B the other
+method's (DualCoOp: r = 0.9, the ``scripts/ensemble.sh`` example; also the commented-out
+``partial_TaI_merge_rate`` at ``train_caption.py:93``).
+
+A fused result is a *derived record*: the same JSON shape as a runner record (so ``bench report``
+lists it), with ``derived_from`` naming both source records and their config hashes, and a
+scores file beside it. Nothing is trained or re-evaluated: only the saved test scores
+(:func:`bench.runner.load_scores`) are read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from bench.cache import atomic_write_text, sha256_json
+from bench.metrics import multilabel_metrics
+from bench.runner import RECORD_VERSION, environment, load_scores, save_scores, scores_path
+
+NORMALISATION = "global min-max"
+_CELL_NAME = re.compile(r"^(?P<method>.+)__(?P<setting>[a-z-]+)(?:_r(?P<ratio>[0-9.eE+-]+))?__s(?P<seed>-?\d+)$")
+
+
+def minmax_global(scores: np.ndarray) -> np.ndarray:
+    """(s - min) / (max - min) over the whole matrix (``ensemble_score.py:76-77``); a constant matrix -> 0."""
+    scores = np.asarray(scores, dtype=np.float64)
+    low, high = float(scores.min()), float(scores.max())
+    if high == low:
+        return np.zeros_like(scores)
+    return (scores - low) / (high - low)
+
+
+def fuse_scores(scores_a: np.ndarray, scores_b: np.ndarray, rate: float) -> np.ndarray:
+    """(1 - rate) * norm(A) + rate * norm(B), both globally min-max normalised ([N, C] each)."""
+    if scores_a.shape != scores_b.shape:
+        raise ValueError(f"score matrices differ in shape: {scores_a.shape} vs {scores_b.shape}")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"fusion rate must be in [0, 1], got {rate}")
+    return (1.0 - rate) * minmax_global(scores_a) + rate * minmax_global(scores_b)
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read record {path}: {exc}") from exc
+    if record.get("status") != "ok":
+        raise ValueError(f"record {path} has status {record.get('status')!r}; only finished ('ok') cells fuse")
+    if not scores_path(Path(path)).is_file():
+        raise FileNotFoundError(f"no saved test scores beside {path} (expected {scores_path(Path(path))}); "
+                                "re-run that cell with --force to write them")
+    return record
+
+
+def _image_ids(record_path: Path) -> np.ndarray | None:
+    with np.load(scores_path(record_path)) as data:
+        return data["image_ids"] if "image_ids" in data.files else None
+
+
+def _source(path: Path, record: dict) -> dict:
+    return {"path": str(path), "method": record["method"], "setting": record["setting"],
+            "label_ratio": record.get("label_ratio"), "seed": record["seed"], "config_hash": record["config_hash"]}
+
+
+def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, name: str, *,
+                 pairing: str | None = None) -> Path:
+    """Fuse two cells' saved "score" matrices and write a derived record (and its scores) at ``out_record``.
+
+    ``record_a`` is weighted ``1 - rate`` (TaI-DPT), ``record_b`` ``rate`` (DualCoOp); the derived
+    record takes setting, label ratio and seed from ``record_b``. Both cells must have been
+    evaluated on the same test images with the same labels. ``pairing`` (how the two cells were
+    matched) is stored in the record's ``fusion`` entry.
+    """
+    record_a, record_b, out_record = Path(record_a), Path(record_b), Path(out_record)
+    rec_a, rec_b = _read_record(record_a), _read_record(record_b)
+    if rec_a["dataset"] != rec_b["dataset"]:
+        raise ValueError(f"cannot fuse cells of different datasets: {rec_a['dataset']} ({record_a}) and "
+                         f"{rec_b['dataset']} ({record_b})")
+    scores_a, labels_a = load_scores(record_a)
+    scores_b, labels_b = load_scores(record_b)
+    ids_a, ids_b = _image_ids(record_a), _image_ids(record_b)
+    if labels_a.shape != labels_b.shape or not np.array_equal(labels_a, labels_b) or (
+            ids_a is not None and ids_b is not None and not np.array_equal(ids_a, ids_b)):
+        raise ValueError(f"the test labels (or image order) of {record_a} and {record_b} differ; "
+                         "fusion needs the same test split read the same way")
+    classnames = list(rec_b.get("per_class_AP") or {}) or None
+    if classnames is not None and list(rec_a.get("per_class_AP") or {}) != classnames:
+        raise ValueError(f"{record_a} and {record_b} list different classes")
+    fused = fuse_scores(scores_a["score"], scores_b["score"], float(rate))  # [N, C]
+    metrics = multilabel_metrics(fused, labels_b, classnames)
+    sources = [_source(record_a, rec_a), _source(record_b, rec_b)]
+    fusion = {"rate": float(rate), "normalisation": NORMALISATION, "weights": {rec_a["method"]: 1.0 - float(rate),
+                                                                                rec_b["method"]: float(rate)},
+              "scores": "score", "reference": "TaI-DPT ensemble_score.py"}
+    if pairing:
+        fusion["pairing"] = pairing
+    config = {"fusion": fusion, "derived_from": [{k: s[k] for k in ("method", "config_hash")} for s in sources]}
+    spec_a = (rec_a.get("backbone") or {}).get("spec") or rec_a["config"]["backbone"]
+    spec_b = (rec_b.get("backbone") or {}).get("spec") or rec_b["config"]["backbone"]
+    record = {
+        "status": "ok", "record_version": RECORD_VERSION, "method": name, "dataset": rec_b["dataset"],
+        "setting": rec_b["setting"], "label_ratio": rec_b.get("label_ratio"), "seed": rec_b["seed"],
+        "config_hash": sha256_json(config)[:16], "config": config, "environment": environment("cpu"),
+        "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"], "empty_classes": metrics["empty_classes"],
+        "f1": {k: v for k, v in metrics.items() if "@" in k},
+        "branches": {"score": metrics["mAP"], rec_a["method"]: rec_a.get("mAP"), rec_b["method"]: rec_b.get("mAP")},
+        # one backbone string for the report's column, and both in full
+        "backbone": {"spec": {"model": f"{spec_a['model']}+{spec_b['model']}",
+                              "pretrained": f"{spec_a.get('pretrained')}+{spec_b.get('pretrained')}"},
+                     "parts": [rec_a.get("backbone"), rec_b.get("backbone")]},
+        "image_protocol": rec_b.get("image_protocol") or rec_a.get("image_protocol"),
+        "derived_from": sources,
+        "fusion": fusion,
+        "train_data": None, "n_test": int(labels_b.shape[0]),
+        "seconds": {"train": 0.0, "eval": 0.0},
+    }
+    test = SimpleNamespace(labels=labels_b, image_ids=list(ids_b) if ids_b is not None else [])
+    save_scores(out_record, {"score": fused.astype(np.float32)}, test)  # scores first: a record always has them
+    atomic_write_text(out_record, json.dumps(record, indent=1, default=str))
+    return out_record
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """Which cells to fuse: ``a`` zero-shot cells (weight 1 - rate) with ``b`` cells of ``setting_b``."""
+
+    a: str = "taidpt"
+    b: str = "dualcoop"
+    rate: float = 0.9  # scripts/ensemble.sh example; train_caption.py:93 (commented) partial_TaI_merge_rate
+    name: str | None = None  # default "<a>+<b>"
+    setting_a: str = "zero-shot"
+    setting_b: str = "partial"
+
+    @property
+    def method(self) -> str:
+        return self.name or f"{self.a}+{self.b}"
+
+
+def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, float | None, int]]:
+    """(record path, label ratio, seed) of every finished cell of ``method`` in ``setting`` in a records folder."""
+    out = []
+    for path in sorted(folder.glob(f"{method}__{setting}*.json")):
+        match = _CELL_NAME.match(path.stem)
+        if not match or match["method"] != method or match["setting"] != setting:
+            continue
+        try:
+            status = json.loads(path.read_text()).get("status")
+        except (OSError, json.JSONDecodeError):
+            continue  # a record being written by another process: not finished
+        if status == "ok" and scores_path(path).is_file():
+            out.append((path, float(match["ratio"]) if match["ratio"] else None, int(match["seed"])))
+    return out
+
+
+def fuse_sweep(work_dir: str | Path, dataset: str, spec: FusionSpec | dict | None = None,
+               force: bool = False) -> list[Path]:
+    """Fuse every finished ``spec.b`` cell with the ``spec.a`` cell of the same seed, in one run's records.
+
+    ``work_dir`` is a run folder (holding ``records/<dataset>/``), ``dataset`` the dataset name
+    used in the records (e.g. ``coco2014``). When the ``a`` method has no cell of a seed, its first
+    (lowest) seed is used and the record says so (``pairing``). The derived record is written as
+    ``<name>__<setting>_r<ratio>__s<seed>.json`` beside the others; an existing one is kept when it
+    was derived from the same source configs, unless ``force``. Returns the derived record paths.
+    """
+    spec = FusionSpec(**spec) if isinstance(spec, dict) else (spec or FusionSpec())
+    folder = Path(work_dir) / "records" / dataset
+    a_cells = {seed: path for path, _, seed in _cells(folder, spec.a, spec.setting_a)}
+    written = []
+    if not a_cells:
+        return written
+    for path_b, ratio, seed in _cells(folder, spec.b, spec.setting_b):
+        pairing = "same seed" if seed in a_cells else f"first seed of {spec.a} ({min(a_cells)})"
+        path_a = a_cells.get(seed, a_cells[min(a_cells)])
+        ratio_tag = f"_r{ratio:g}" if ratio is not None else ""
+        out = folder / f"{spec.method}__{spec.setting_b}{ratio_tag}__s{seed}.json"
+        if out.is_file() and not force and _up_to_date(out, path_a, path_b):
+            written.append(out)
+            continue
+        written.append(fuse_records(path_a, path_b, spec.rate, out, spec.method, pairing=pairing))
+    return written
+
+
+def _up_to_date(out: Path, path_a: Path, path_b: Path) -> bool:
+    """Whether a derived record was made from the current versions of both source records."""
+    try:
+        derived = json.loads(out.read_text())
+        hashes = [json.loads(p.read_text())["config_hash"] for p in (path_a, path_b)]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return False
+    sources = derived.get("derived_from") or []
+    return (derived.get("status") == "ok" and [s.get("path") for s in sources] == [str(path_a), str(path_b)]
+            and [s.get("config_hash") for s in sources] == hashes and scores_path(out).is_file()
+            and os.path.getmtime(out) >= max(os.path.getmtime(path_a), os.path.getmtime(path_b)))
