@@ -119,8 +119,8 @@ def cmd_run(args) -> int:
     settings = args.settings or list(sweep.get("settings", ["zero-shot", "partial"]))
     ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))
     seeds = args.seeds or list(sweep.get("seeds", [1]))
-    methods = resolve_methods(args.methods)
-    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds)
+    methods = resolve_methods(args.methods, cfg)
+    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg)
     index, count = parse_shard(args.shard)
     cells = shard_cells(cells, index, count)
     from pathlib import Path
@@ -144,8 +144,13 @@ def cmd_run(args) -> int:
         torch.distributed.destroy_process_group()
         cells = cells[rank::world]
     outcome = run_cells(session, cells, force=args.force)
+    from bench.config import to_plain
+    from bench.fusion import fuse_sweep
     from bench.report import load_records, summary_table
 
+    for spec in to_plain(cfg.get("fusions", [])):  # derived cells, e.g. TaI-DPT + DualCoOp (score fusion)
+        if spec.get("a") in methods and spec.get("b") in methods:
+            outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
     records = load_records([str(p) for p in outcome["records"]])
     if len(records):
         print(summary_table(records))

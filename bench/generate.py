@@ -110,7 +110,7 @@ class DiffusersGenerator(Generator):
             raise GeneratorError(f"no diffusers pipeline in {folder} (expected model_index.json written by "
                                  "pipeline.save_pretrained)")
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.dtype]
-        kwargs = {"torch_dtype": dtype, "revision": self.revision}
+        kwargs = {"dtype": dtype, "revision": self.revision}
         if "xl" not in self.pipeline.lower():
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
@@ -164,7 +164,8 @@ def generate_all(generator: Generator, prompts: list[str], seeds: list[int], roo
     root = Path(root)
     identity = generator.identity()
     paths = [image_path(root, image_key(identity, p, s)) for p, s in zip(prompts, seeds, strict=True)]
-    missing = [i for i, p in enumerate(paths) if not p.is_file()][rank::world]
+    # the split over ranks depends only on the list, never on what happens to be on disk at the time
+    missing = [i for i in range(rank, len(paths), world) if not paths[i].is_file()]
     bar = tqdm(total=len(missing), desc=f"generating ({generator.name})", unit="img", disable=not progress,
                leave=False)
     for start in range(0, len(missing), batch_size):
@@ -195,3 +196,72 @@ def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) 
     copy = np.tile(np.arange(images_per_caption), n_captions)
     seeds = base_seed * 1_000_003 + caption_index * 64 + copy
     return caption_index, seeds
+
+
+def generated_training_data(session, cell, method, backbone):
+    """T2I-PAL's training set: images rendered from the parsed caption corpus, with their captions' labels.
+
+    The captions are those TaI-DPT trains on (same parser, synonym lists and template captions);
+    ``method.max_captions`` keeps a seeded subset of them; ``method.images_per_caption`` images are
+    rendered per caption by ``method.generator`` (cached, resumable, rank-sharded in the prepare
+    phase of a distributed sweep). The images' frozen features are cached like real images'. With
+    ``method.use_captions`` each item also carries its caption's text-as-image features.
+    """
+    import time
+
+    from bench.config import to_plain
+    from bench.registry import build
+    from bench.runner import FeatureDataset, TrainSet, parsed_captions
+
+    captions, labels, description = parsed_captions(session, method)
+    if method.max_captions and len(captions) > method.max_captions:
+        keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
+            len(captions), size=int(method.max_captions), replace=False))
+        captions, labels = [captions[i] for i in keep], labels[keep]
+    caption_index, seeds = caption_seeds(len(captions), method.images_per_caption, method.generation_seed)
+    generator = build(GENERATORS, to_plain(method.generator))
+    root = session.cache.root / "generated"
+    sharded = session.cache.sharded and torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if sharded else (0, 1)
+    before = sum(image_path(root, image_key(generator.identity(), captions[c], s)).is_file()
+                 for c, s in zip(caption_index, seeds, strict=True))
+    t0 = time.perf_counter()
+    paths = generate_all(generator, [captions[i] for i in caption_index], seeds.tolist(), root,
+                         batch_size=int(getattr(generator, "batch_size", 8)), progress=session.progress,
+                         rank=rank, world=world)
+    if sharded:
+        torch.distributed.barrier()
+    generation_seconds = time.perf_counter() - t0
+    kinds = sorted(set(method.image_features.values()))
+    image_feats = session.cache.image_features(backbone, paths, kinds, batch_size=64,
+                                               desc=f"generated ({generator.name}) features")
+    arrays = {role: image_feats[kind] for role, kind in method.image_features.items()}
+    image_labels = labels[caption_index]
+    images = FeatureDataset(arrays, image_labels, views=1)
+    text = None
+    if method.use_captions:
+        caption_feats = session.cache.caption_features(backbone, captions, desc="caption features")
+        text = FeatureDataset(caption_feats, labels)
+    description.update(generator=generator.identity(), images_per_caption=method.images_per_caption,
+                       n_generated=len(paths), n_newly_generated=len(paths) - before,
+                       generation_seconds=generation_seconds, with_captions=bool(method.use_captions))
+    return TrainSet(PairedDataset(images, text, caption_index), "image", len(paths), description)
+
+
+class PairedDataset(torch.utils.data.Dataset):
+    """Generated image i with (optionally) its caption caption_index[i]: feats["text"] holds the caption."""
+
+    def __init__(self, images, text, caption_index: np.ndarray):
+        self.images, self.text, self.caption_index = images, text, caption_index
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.images.set_epoch(epoch)
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.images[i]
+        if self.text is not None:
+            item["feats"]["text"] = self.text[int(self.caption_index[i])]["feats"]
+        return item

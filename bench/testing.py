@@ -216,3 +216,58 @@ def install_probe_plugin(folder: str | Path, entry_name: str = "probe") -> Path:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-probe\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(f"[bench.methods]\n{entry_name} = bench.testing:ProbeMethod\n")
     return folder
+
+
+def write_hf_clip_tokenizer(folder: str | Path) -> Path:
+    """vocab.json + merges.txt of CLIP's BPE, made from open_clip's bundled vocabulary (no download).
+
+    ``transformers.CLIPTokenizer.from_pretrained(folder, model_max_length=77)`` then tokenizes exactly
+    as open_clip's SimpleTokenizer (up to padding: HF pads with EOT, open_clip with 0).
+    """
+    import gzip
+
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    merges = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]
+    vocab = list(bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False),
+                                       encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return folder
+
+
+def write_tiny_diffusers(folder: str | Path, resolution: int = 32, seed: int = 0) -> Path:
+    """A random-init Stable Diffusion pipeline built from configs and saved with ``save_pretrained``.
+
+    UNet2DConditionModel, AutoencoderKL, a small CLIPTextModel with an offline tokenizer, and a DDIM
+    scheduler: the same files a real SD 1.x folder has, ~16 MB, loadable by path offline.
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = CLIPTokenizer.from_pretrained(write_hf_clip_tokenizer(folder / "_tok"), model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        max_position_embeddings=77, projection_dim=32, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
+    unet = UNet2DConditionModel(
+        sample_size=resolution // 2, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=32,
+        sample_size=resolution)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(folder / "pipeline")
+    return folder / "pipeline"

@@ -1,2 +1,14 @@
 # Sweep over coco: every built-in method with its reference hyperparameters (see _base_/methods).
-_base_ = ["_base_/default_runtime.py", "_base_/datasets/coco.py", "_base_/methods/zsclip.py"]
+_base_ = [
+    "_base_/default_runtime.py",
+    "_base_/datasets/coco.py",
+    "_base_/methods/zsclip.py",
+    "_base_/methods/taidpt.py",
+    "_base_/methods/coop.py",
+    "_base_/methods/dualcoop.py",
+    "_base_/methods/t2ipal.py",
+]
+# TaI-DPT: the reference's COCO values are the base file's (rn50_coco2014.yaml); prompts use the COCO names
+# ("motorcycle", "airplane") unless taidpt.prompt_names="coco" (TaI-DPT's first synonyms "motor bike", "aeroplane").
+# CoOp / DualCoOp on COCO: the base files are the reference's COCO values (lr 0.002; DualCoOp loss_w 0.03,
+# the README's example for -pp 0.5).

@@ -2,7 +2,7 @@
 runtime = dict(
     cache_dir=None,  # feature cache; default: <work-dir>/cache
     amp=None,  # "fp16" or "bf16": autocast on CUDA for feature extraction, training and evaluation
-    log_level="WARNING",
+    log_level="ERROR",  # mmengine's own log (INFO shows every iteration); progress bars show training
     log_interval=50,
     vis_backends=[],  # e.g. ["TensorboardVisBackend"] to log training curves through mmengine's visualizer
 )
@@ -20,3 +20,6 @@ sweep = dict(
     seeds=[1, 2, 3],
     shots=16,  # images per class in the few-shot setting
 )
+# Derived cells computed from finished cells' saved test scores (bench/fusion.py): TaI-DPT's fusion
+# with a DualCoOp trained on partial labels (TaI-DPT paper, "TaI-DPT + DualCoOp"; ensemble_score.py).
+fusions = [dict(a="taidpt", b="dualcoop", rate=0.9)]

@@ -1,0 +1,49 @@
+# T2I-PAL (methods/t2ipal.py; methods.md sec. 5). The paper publishes no code and no settings: every value
+# below is bench's choice (methods.md's proposal), recorded with each result. TaI-DPT's arguments (n_ctx,
+# logit_scale, temperatures, template captions, ...) are inherited from the taidpt section's defaults.
+t2ipal = dict(
+    generator=dict(
+        type="diffusers",
+        pipeline="stable-diffusion-v1-5/stable-diffusion-v1-5",  # hub id, or a local folder (save_pretrained)
+        scheduler="DPMSolverMultistepScheduler",
+        steps=25,
+        guidance=7.5,
+        height=512,
+        width=512,
+        negative_prompt="text, watermark",
+        dtype="fp16",  # on CUDA; fp32 on CPU
+    ),
+    images_per_caption=1,
+    max_captions=None,  # None: every parsed training caption is rendered (COCO: ~80k images)
+    generation_seed=0,
+    use_generated=True,  # False: the "w/o T2I" ablation (captions only)
+    use_captions=True,  # also train on each image's caption as text-as-image features (TaI-DPT)
+    adapter="mlp",  # CLIP-Adapter residual MLP; "lora" (peft); None
+    adapter_alpha=0.2,
+    lora_rank=8,
+    heatmap=True,
+    prototypes=True,
+    proto_weight=0.5,
+    prototype_prompt="a photo of a {}.",
+    train=dict(
+        epochs=20,
+        batch_size=256,
+        optimizer=dict(type="SGD", lr=1e-4, momentum=0.9, weight_decay=5e-4),
+        scheduler="cosine",
+        warmup_epochs=1,
+        warmup_lr=1e-5,
+        paramwise_cfg=dict(custom_keys={"adapter": dict(lr_mult=10.0), "prototypes": dict(lr_mult=10.0)}),
+    ),
+)
+# Ablation rows (the paper's ablation table): variants of t2ipal, declared as data. `--methods all` runs the
+# ones listed in a dataset config's sweep.variants; any of them can be named in --methods.
+t2ipal_no_t2i = dict(type="t2ipal", use_generated=False)  # captions only: no generated images
+t2ipal_no_heatmap = dict(type="t2ipal", heatmap=False)  # uniform pooling instead of class-wise heatmaps
+t2ipal_no_prototypes = dict(type="t2ipal", prototypes=False)
+t2ipal_no_adapter = dict(type="t2ipal", adapter=None)
+t2ipal_lora = dict(type="t2ipal", adapter="lora")  # a peft LoRA adapter instead of the residual MLP
+t2ipal_x2 = dict(type="t2ipal", images_per_caption=2)
+t2ipal_x4 = dict(type="t2ipal", images_per_caption=4)
+# generator choice: a one-step distilled model (Stable Diffusion XL Turbo)
+t2ipal_sdxl_turbo = dict(type="t2ipal", generator=dict(type="diffusers", pipeline="stabilityai/sdxl-turbo",
+                                                       scheduler=None, steps=1, guidance=0.0, negative_prompt=None))
