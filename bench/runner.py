@@ -79,6 +79,8 @@ class Session:
         runtime = cfg.get("runtime", {}) or {}
         self.cache = FeatureCache(runtime.get("cache_dir") or self.work_dir.parent / "cache", progress=progress)
         self.dataset = build(DATASETS, to_plain(cfg.dataset))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        cfg.dump(str(self.work_dir / "config.py"))  # the whole run's config, --cfg-options applied
         self._splits: dict[str, Split] = {}
         self._backbones: dict = {}
 

@@ -144,3 +144,21 @@ def test_torchrun_two_cpu_ranks(tmp_path, tiny_config, probe):
     single, multi = _records(tmp_path / "single"), _records(tmp_path / "multi")
     assert multi.keys() == single.keys()
     assert {k: v["mAP"] for k, v in multi.items()} == {k: v["mAP"] for k, v in single.items()}
+
+
+def test_tensorboard_logging_and_config_dump(tmp_path, tiny_config, probe):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    work = tmp_path / "w"
+    assert main(_run_args(tiny_config, work, "--methods", "probe", "--settings", "partial", "--ratios", "0.5",
+                          "--cfg-options", "runtime.vis_backends=[TensorboardVisBackend]", "runtime.log_interval=1",
+                          "probe.train.epochs=2")) == 0
+    [events] = work.glob("tiny/cells/coco2014/probe__partial_r0.5__s1/*/vis_data/events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    assert {"loss", "lr"} <= set(accumulator.Tags()["scalars"])
+    assert len(accumulator.Scalars("loss")) == 6  # 2 epochs x 3 iterations, logged every iteration
+    from mmengine.config import Config
+
+    dumped = Config.fromfile(str(work / "tiny" / "config.py"))  # the run's config, --cfg-options applied
+    assert dumped.probe.train.epochs == 2 and dumped.runtime.vis_backends == ["TensorboardVisBackend"]
