@@ -1,0 +1,152 @@
+"""The toy text-to-image renderer: the toy world's stand-in for Stable Diffusion.
+
+It reads the class words of a caption (synonyms, plurals, counts such as "two" or "a couple of",
+and a colour word just before the noun) and draws those objects with the toy world's shapes, but
+in another style than the toy photos, so a synthetic-to-real domain gap exists as between
+generated images and COCO photos: flat pastel fills with dark ink outlines on cream paper with
+fibre grain, objects upright, evenly laid out on a grid and larger, no clutter, no occlusion, no
+camera noise or lighting. Unknown words are ignored; a caption without a class word gives a
+blank sheet. The image is a pure function of ``(caption, seed, size)``.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import math
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from bench.data.captions import normalise, surface_forms
+from bench.toy import shapes
+from bench.toy.captions import class_synonyms
+from bench.toy.world import CLASSES, pick, rasterise, transform
+
+COUNT_WORDS = {"a": 1, "an": 1, "one": 1, "the": 1, "two": 2, "couple": 2, "pair": 2, "both": 2, "three": 3,
+               "four": 4, "five": 5, "six": 6, "several": 3, "some": 3, "few": 3, "many": 4, "group": 3,
+               **{str(k): k for k in range(1, 10)}}
+COLOUR_HUES = {"red": 0.0, "orange": 0.08, "yellow": 0.15, "green": 0.33, "blue": 0.6, "purple": 0.76, "pink": 0.9,
+               "brown": 0.07}
+STOP_WORDS = {"and", "with", "next", "near", "beside", "to", "in", "on", "at", "by"}  # a count never crosses these
+STYLE_VERSION = 1  # bump when the drawing changes: generated-image caches key on it (bench/generate.py)
+MAX_OBJECTS = 6
+INK = np.array([0.18, 0.16, 0.2], dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> tuple[tuple[str, int, bool], ...]:
+    """(normalised phrase, class, is plural) for every surface form, longest first."""
+    table = {}
+    for label, synonyms in enumerate(class_synonyms()):
+        for synonym in synonyms:
+            singular = {normalise(synonym).strip(), normalise(synonym).strip().replace(" ", "")}
+            for form in surface_forms(synonym):
+                table.setdefault(form, (label, form not in singular))
+    longest_first = lambda item: (-len(item[0].split()), -len(item[0]), item[0])  # noqa: E731
+    return tuple(sorted(((form, c, p) for form, (c, p) in table.items()), key=longest_first))
+
+
+def parse_objects(caption: str) -> list[tuple[int, int, str | None]]:
+    """(class index, count, colour word or None) for each class mention of a caption, in text order.
+
+    Compound names are matched first and consumed ("fire truck" never also counts as "truck"). The
+    count is the nearest count word among the three words before the noun ("two red cars"), else 2
+    for a plural noun and 1 for a singular one.
+    """
+    words = normalise(caption).split()
+    taken = [False] * len(words)
+    found = []
+    for phrase, label, is_plural in _phrases():
+        target = phrase.split()
+        for start in range(len(words) - len(target) + 1):
+            end = start + len(target)
+            if words[start:end] != target or any(taken[start:end]):
+                continue
+            taken[start:end] = [True] * len(target)
+            count, colour = (2 if is_plural else 1), None
+            for back in range(start - 1, max(start - 4, -1), -1):
+                word = words[back]
+                if taken[back] or word in STOP_WORDS:
+                    break
+                if word in COLOUR_HUES and colour is None:
+                    colour = word
+                if word in COUNT_WORDS:
+                    count = COUNT_WORDS[word] if not (is_plural and COUNT_WORDS[word] == 1) else 2
+                    break
+            found.append((start, label, count, colour))
+    return [(label, count, colour) for _, label, count, colour in sorted(found)]
+
+
+def _seed_of(caption: str, seed: int) -> list[int]:
+    """A stable integer seed for (caption, seed): Python's ``hash`` of a string changes per process."""
+    digest = hashlib.sha256(caption.encode("utf-8")).digest()
+    return [int.from_bytes(digest[:8], "little"), int(seed)]
+
+
+def _pastel(rng: np.random.Generator, hue: float | None = None) -> tuple[float, float, float]:
+    hue = rng.random() if hue is None else (hue + rng.uniform(-0.03, 0.03)) % 1.0
+    return colorsys.hsv_to_rgb(hue, rng.uniform(0.25, 0.5), rng.uniform(0.85, 1.0))
+
+
+def _paper(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Cream paper float32 [3, size, size]: warm base, horizontal fibres, fine grain."""
+    base = np.array(colorsys.hsv_to_rgb(rng.uniform(0.08, 0.14), rng.uniform(0.05, 0.18), rng.uniform(0.9, 0.98)),
+                    dtype=np.float32).reshape(3, 1, 1)
+    fibres = Image.fromarray(rng.random((size, max(size // 8, 1)), dtype=np.float32), mode="F")
+    fibres = np.asarray(fibres.resize((size, size), Image.BILINEAR))  # each row stretched 8x: streaks along x
+    grain = rng.random((size, size), dtype=np.float32)
+    return base * (np.float32(0.97) + np.float32(0.04) * fibres + np.float32(0.02) * grain)
+
+
+def _outline(alpha: np.ndarray, width: int) -> np.ndarray:
+    """Pixels within ``width`` of the silhouette's edge, inside it: the ink line."""
+    solid = np.pad(alpha > 0.5, width)
+    inner = solid.copy()
+    for dy in range(-width, width + 1):
+        for dx in range(-width, width + 1):
+            inner &= np.roll(np.roll(solid, dy, 0), dx, 1)
+    return (solid & ~inner)[width:-width, width:-width]
+
+
+def _draw(canvas: np.ndarray, label: int, cx: float, cy: float, scale: float, colour_word: str | None,
+          rng: np.random.Generator) -> None:
+    """One object, flat pastel with ink outlines, onto ``canvas`` [3, S, S] in place."""
+    size = canvas.shape[1]
+    prims = shapes.SHAPES[CLASSES[label]](rng)
+    pixel_prims = transform(prims, cx, cy, scale, float(rng.uniform(-5, 5)), bool(rng.random() < 0.5), 1.0)
+    raster = rasterise(pixel_prims, size, ss=3)
+    if raster is None:
+        return
+    x0, y0, cover, alpha = raster
+    body = _pastel(rng, COLOUR_HUES.get(colour_word))
+    tones = np.array([body, [c * 0.75 for c in body], [1 - (1 - c) * 0.4 for c in body], _pastel(rng)],
+                     dtype=np.float32)[..., None, None]
+    colour = np.zeros((3, *alpha.shape), dtype=np.float32)
+    for t, c in cover.items():
+        colour += c * tones[t]
+    region = canvas[:, y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]]
+    region *= np.float32(1) - alpha
+    region += colour
+    ink = _outline(alpha, max(1, size // 64))
+    region[:, ink] = INK[:, None]
+
+
+def render_caption(caption: str, seed: int, size: int = 128) -> Image.Image:
+    """A toy "generated" image for a caption: its named objects in the flat pastel line-art style."""
+    rng = np.random.default_rng(_seed_of(caption, seed))
+    objects = [(label, colour) for label, count, colour in parse_objects(caption) for _ in range(count)][:MAX_OBJECTS]
+    order = rng.permutation(len(objects))
+    canvas = _paper(rng, size)
+    cols = max(1, math.ceil(math.sqrt(len(objects))))
+    rows = max(1, math.ceil(len(objects) / cols))
+    cell_w, cell_h = size / cols, size / rows
+    for slot, k in enumerate(order):
+        label, colour = objects[k]
+        cx = (slot % cols + 0.5 + rng.uniform(-0.06, 0.06)) * cell_w
+        cy = (slot // cols + 0.5 + rng.uniform(-0.06, 0.06)) * cell_h
+        _draw(canvas, label, cx, cy, 0.4 * min(cell_w, cell_h), colour, rng)
+    pixels = (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), mode="RGB")
+    return image.filter(ImageFilter.GaussianBlur(pick(rng, (0.5, 0.7))))  # soft, painted look
