@@ -52,7 +52,18 @@ def build(registry: Registry, cfg: dict, **extra):
         raise TypeError(f"a {registry.name} config must be a dict with a 'type' key, got {cfg!r}")
     kwargs = {k: v for k, v in cfg.items() if k != "type"}
     kwargs.update(extra)
-    return lookup(registry, cfg["type"])(**kwargs)
+    return construct(lookup(registry, cfg["type"]), kwargs, f"{registry.name} {cfg['type']!r}")
+
+
+def construct(cls: type, kwargs: dict, what: str):
+    """``cls(**kwargs)``, turning a wrong keyword into a ValueError that names the config entry."""
+    import inspect
+
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for {what}: {exc}; check its config section") from None
+    return cls(**kwargs)
 
 
 def load_plugins(force: bool = False) -> None:

@@ -34,7 +34,7 @@ from bench.config import cell_config, config_hash, method_class, method_config, 
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
 from bench.method import Method, as_scores
 from bench.metrics import multilabel_metrics
-from bench.registry import DATASETS, build
+from bench.registry import DATASETS, build, construct
 
 RECORD_VERSION = 1
 _RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
@@ -265,7 +265,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     # the method's initial parameters must not depend on what ran before in this process (loading a
     # backbone the first time draws random numbers: open_clip initialises before loading weights)
     set_random_seed(plan.cell.seed)
-    method: Method = plan.method_cls(**plan.kwargs)
+    method: Method = construct(plan.method_cls, plan.kwargs, f"method {plan.cell.method!r}")
     method.build(backbone, test.classnames)
     method.to(backbone.device)
     t0 = time.perf_counter()

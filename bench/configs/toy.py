@@ -31,6 +31,6 @@ dualcoop = dict(train=dict(epochs=10, batch_size=128, warmup_epochs=0, optimizer
 # T2I-PAL on the toy world: the toy renderer stands in for Stable Diffusion (same interface, captions drawn in
 # another style: the synthetic-to-real gap); 2,000 of the parsed captions are rendered (x2/x4 rows: 4,000 /
 # 8,000 images) so generation stays near a minute on 2 cores; TaI-DPT's toy schedule (see above) for the same
-# reason.
-t2ipal = dict(generator=dict(type="toy", size=128), max_captions=2000,
+# reason. (`_delete_`: replace the base generator dict instead of merging into it.)
+t2ipal = dict(generator=dict(_delete_=True, type="toy", size=128), max_captions=2000,
               train=dict(epochs=5, optimizer=dict(lr=1e-3)))
