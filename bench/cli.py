@@ -60,11 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                      help="override config values, e.g. coop.n_ctx=4 sweep.seeds=[1,2]")
 
-    report = sub.add_parser("report", help="tables from the finished cells' records",
+    report = sub.add_parser("report", help="tables and plots from the finished cells' records",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     report.add_argument("--work-dir", default="work_dirs")
     report.add_argument("--run", help="only this run (default: every run under --work-dir)")
-    report.add_argument("--out", help="also write the tables here (markdown and CSV)")
+    report.add_argument("--out", help="where the report goes (default: 'reports' beside --work-dir)")
+    report.add_argument("--format", type=_strings, default=["md", "tex", "csv", "png", "pdf"],
+                        help="comma list of md, tex, csv, png, pdf")
+    report.add_argument("--reference", help="method every other is tested against in each cell "
+                                            "(default: the best mean mAP of the cell)")
+    report.add_argument("--n-boot", type=int, default=1000,
+                        help="bootstrap resamples of the test images for significance (0: skip)")
 
     lister = sub.add_parser("list", help="methods (built-in and plug-ins), datasets, generators, configs")
     lister.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "generators",
@@ -125,7 +131,9 @@ def cmd_run(args) -> int:
     cells = shard_cells(cells, index, count)
     from pathlib import Path
 
-    work_dir = Path(args.work_dir) / (args.run or cfg.config_name)
+    eval_split = (cfg.get("runtime", {}) or {}).get("eval_split", "test")
+    default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
+    work_dir = Path(args.work_dir) / (args.run or default_run)
     if args.dry_run:
         for cell in cells:
             state = "done" if cell.record_path(work_dir).is_file() else "todo"
@@ -163,17 +171,17 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from bench.report import find_records, load_records, summary_table, write_tables
+    from bench.report import find_records, read_records, summary_table, write_report
 
     paths = find_records(Path(args.work_dir), args.run)
     if not paths:
         print(f"bench: no records under {args.work_dir}" + (f"/{args.run}" if args.run else ""), file=sys.stderr)
         return 2
-    records = load_records(paths)
-    print(summary_table(records))
-    if args.out:
-        for path in write_tables(records, Path(args.out)):
-            print(f"wrote {path}")
+    records = read_records(paths)
+    print(summary_table(records.cells))
+    out = Path(args.out) if args.out else Path(args.work_dir).parent / "reports"
+    written = write_report(records, out, tuple(args.format), reference=args.reference, n_boot=args.n_boot)
+    print(f"wrote {len(written)} files to {out} (index: {written[-1]})")
     return 0
 
 

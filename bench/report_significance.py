@@ -1,0 +1,128 @@
+"""The significance section of ``bench report``: per dataset and cell, every method against a reference
+by a paired bootstrap over the test images of their saved score matrices (:mod:`bench.stats`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.report import ROW_KEY, Records
+from bench.report_format import MISSING, Section, fmt_number, with_label_columns
+from bench.report_tables import cell_groups, row_labels, seed_groups
+from bench.stats import seed_mean_map_resamples, summarise_bootstrap
+
+
+def saved_scores(record_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The record's main score matrix [N, C], test labels [N, C] and image ids (None if not saved)."""
+    from bench.runner import scores_path
+
+    with np.load(scores_path(Path(record_path))) as data:
+        ids = data["image_ids"] if "image_ids" in data.files else None
+        return data["score__score"], data["labels"], ids
+
+
+def load_group(paths: list[str]) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None, str]:
+    """The score matrices of a row's seeds, their shared labels and image ids, and a note ("" when all
+    loaded and every seed was evaluated on the same labels and images)."""
+    try:
+        loaded = [saved_scores(p) for p in paths]
+    except (OSError, KeyError, ValueError) as exc:  # missing or unreadable scores file
+        return [], None, None, f"no readable saved test scores ({type(exc).__name__})"
+    _, labels, ids = loaded[0]
+    for _, other_labels, other_ids in loaded[1:]:
+        if not same_test_set(labels, ids, other_labels, other_ids):
+            return [], None, None, "its seeds were evaluated on different test labels"
+    return [s for s, _, _ in loaded], labels, ids, ""
+
+
+def same_test_set(labels: np.ndarray, ids: np.ndarray | None, other_labels: np.ndarray,
+                  other_ids: np.ndarray | None) -> bool:
+    return labels.shape == other_labels.shape and np.array_equal(labels, other_labels) and (
+        ids is None or other_ids is None or np.array_equal(ids, other_ids))
+
+
+def choose_reference(means: dict[tuple, float], reference: str | None) -> tuple | None:
+    """The row key with the best mean mAP, among the rows of method ``reference`` when given (None when absent)."""
+    candidates = [k for k in means if reference is None or k[0] == reference]
+    return max(candidates, key=lambda k: (means[k], k)) if candidates else None
+
+
+def significance_rows(records: Records, dataset: str, cell: str, reference: str | None, n_boot: int,
+                      boot_seed: int) -> tuple[tuple | None, list[dict]]:
+    """(reference row key, one comparison dict per other row) for one dataset and cell."""
+    ok = records.ok()
+    groups = seed_groups(ok[(ok.dataset == dataset) & (ok.cell == cell)])
+    means = {k: float(np.mean([records.raw[p]["mAP"] for p in paths])) for k, paths in groups.items()}
+    ref_key = choose_reference(means, reference)
+    if ref_key is None or len(groups) < 2:
+        return ref_key, []
+    ref_scores, labels, ids, ref_note = load_group(groups[ref_key])
+    if not ref_note:
+        ref_obs, ref_values = seed_mean_map_resamples(ref_scores, labels, n_boot, boot_seed)
+    out = []
+    for key in sorted(groups, key=lambda k: -means[k]):
+        if key == ref_key:
+            continue
+        row = {"dataset": dataset, "cell": cell, "method": key[0], "backbone": key[1], "protocol": key[2],
+               "reference": ref_key[0], "n_seeds": len(groups[key]), "n_seeds_reference": len(groups[ref_key]),
+               "mAP": means[key], "mAP_reference": means[ref_key], "n_boot": n_boot, "note": ""}
+        scores, other_labels, other_ids, note = load_group(groups[key])
+        if ref_note:
+            note = f"reference: {ref_note}"
+        elif not note and not same_test_set(labels, ids, other_labels, other_ids):
+            note = "test labels or image order differ from the reference's"
+        if note:
+            out.append({**row, "note": note})
+            continue
+        obs, values = seed_mean_map_resamples(scores, labels, n_boot, boot_seed)
+        result = summarise_bootstrap(obs - ref_obs, values - ref_values)
+        out.append({**row, "diff": result.observed, "boot_mean": result.boot_mean, "ci_low": result.ci_low,
+                    "ci_high": result.ci_high, "p_value": result.p_value, "significant": result.significant})
+    return ref_key, out
+
+
+def fmt_p(p: float, n_boot: int) -> str:
+    if p != p:
+        return MISSING
+    return f"<{1 / n_boot:.2g}" if p == 0 else f"{p:.3f}"
+
+
+def significance_section(records: Records, reference: str | None = None, n_boot: int = 1000,
+                         boot_seed: int = 0) -> Section:
+    """Per dataset and cell, every method vs the reference (``reference`` by name, else the best mean):
+    :func:`bench.stats.paired_bootstrap_map` over the test images (seeds averaged), 95% CI, p-value."""
+    heading = "Significance: paired bootstrap vs a reference"
+    if n_boot <= 0:
+        return Section("significance", heading, "Skipped (--n-boot 0).")
+    rows, tables = [], []
+    for dataset, cell in cell_groups(records.ok()):
+        ref_key, comparisons = significance_rows(records, dataset, cell, reference, n_boot, boot_seed)
+        if not comparisons:
+            continue
+        frame = pd.DataFrame(comparisons)
+        for col in ("diff", "ci_low", "ci_high", "p_value", "significant"):
+            if col not in frame:
+                frame[col] = np.nan
+        text = pd.DataFrame({
+            "seeds": [f"{a} / {b}" for a, b in zip(frame.n_seeds, frame.n_seeds_reference)],
+            "mAP": frame.mAP.map(fmt_number), "reference mAP": frame.mAP_reference.map(fmt_number),
+            "Δ mAP": frame["diff"].map(fmt_number),
+            "95% CI": [MISSING if lo != lo else f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(frame.ci_low, frame.ci_high)],
+            "p": [fmt_p(p, n_boot) for p in frame.p_value],
+            "significant": [s.note or ("yes" if s.significant is True else "no") for s in frame.itertuples()],
+        })
+        table = with_label_columns(pd.DataFrame({"method": row_labels(frame[ROW_KEY])}), text)
+        table.title = f"{dataset}, {cell}: vs {ref_key[0]} ({ref_key[1]}, {ref_key[2]})"
+        tables.append(table)
+        rows += comparisons
+    how = f"`{reference}`" if reference else "the method with the best mean mAP in that cell"
+    intro = (f"Each method against {how}: mAP difference (method - reference, mAP points) of the seed-averaged "
+             f"mAPs, paired bootstrap over test images ({n_boot} resamples, seed {boot_seed}; the same resamples "
+             "for every seed of both methods; classes without a positive in a resample left out of both); 95% "
+             "percentile interval; two-sided p (resampled differences on the other side of 0, doubled). "
+             "Significant when the interval excludes 0. The interval reflects test-image sampling only.")
+    if not tables:
+        intro = "No cell has two methods with saved test scores to compare."
+    return Section("significance", heading, intro, tables, pd.DataFrame(rows) if rows else None)

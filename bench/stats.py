@@ -1,0 +1,334 @@
+"""Statistics for the report: paired bootstrap of mAP differences, Fréchet distance, modality gap,
+near-duplicate search, Pareto fronts. Pure numpy/scipy; every function says exactly what it computes.
+
+Bootstrap over test images (the unit that was sampled): an image is drawn with replacement ``n``
+times; a resample is represented by its *counts* ``w`` (how often each image was drawn), and a
+statistic of the resample is a function of ``w``. Per-class AP of a resample equals
+:func:`bench.metrics.average_precision` on the resampled rows (drawn twice = listed twice; a
+repeated image ties with itself, and ties count as one threshold there), computed here from
+counts without re-sorting (:class:`ResampledAP`; tested against the direct computation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+# ----- bootstrap --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A bootstrapped statistic: ``observed`` on the full sample, ``boot_mean`` the mean over resamples,
+    [``ci_low``, ``ci_high``] the percentile interval at ``level``, ``p_value`` two-sided (see
+    :func:`two_sided_p`)."""
+
+    observed: float
+    boot_mean: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_boot: int
+    level: float = 0.95
+
+    @property
+    def significant(self) -> bool:
+        """True when the confidence interval excludes 0."""
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """``n_boot`` resamples of ``range(n)`` with replacement: arrays of ``n`` indices drawn uniformly by
+    ``numpy.random.default_rng(seed).integers(0, n, size=n)``, one call per resample, in order."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield rng.integers(0, n, size=n)
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of ``values``
+    (numpy's default linear interpolation)."""
+    low, high = np.percentile(np.asarray(values, dtype=np.float64), [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
+def two_sided_p(observed: float, resampled: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "the statistic is 0": the fraction of resampled values on the other
+    side of 0 from ``observed`` (0 itself counts as the other side), doubled, capped at 1; 1 when
+    ``observed`` is 0. A value of 0 means "below 1 / n_boot"."""
+    resampled = np.asarray(resampled, dtype=np.float64)
+    if observed == 0 or len(resampled) == 0:
+        return 1.0
+    other_side = resampled <= 0 if observed > 0 else resampled >= 0
+    return float(min(1.0, 2.0 * other_side.mean()))
+
+
+def bootstrap_values(statistic: Callable[[np.ndarray], float], n: int, n_boot: int = 1000,
+                     seed: int = 0) -> tuple[float, np.ndarray]:
+    """A statistic of ``n`` items on the observed sample and on ``n_boot`` resamples: (observed, values [n_boot]).
+
+    ``statistic(w)`` gets ``w`` [n], how many times each item was drawn (``np.ones(n)`` is the observed
+    sample); the resamples are those of :func:`bootstrap_indices` (``w = bincount(indices, minlength=n)``).
+    """
+    if n < 1:
+        raise ValueError("bootstrap needs at least one item")
+    observed = float(statistic(np.ones(n)))
+    values = np.array([statistic(np.bincount(idx, minlength=n).astype(np.float64))
+                       for idx in bootstrap_indices(n, n_boot, seed)], dtype=np.float64)
+    return observed, values
+
+
+def summarise_bootstrap(observed: float, values: np.ndarray, level: float = 0.95) -> BootstrapResult:
+    """The observed value, the mean of the resampled ``values``, their :func:`percentile_interval` and
+    :func:`two_sided_p` (NaN mean and interval when there are no resamples)."""
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return BootstrapResult(float(observed), np.nan, np.nan, np.nan, 1.0, 0, level)
+    low, high = percentile_interval(values, level)
+    return BootstrapResult(float(observed), float(values.mean()), low, high, two_sided_p(observed, values),
+                           len(values), level)
+
+
+class ResampledAP:
+    """Per-class AP of one score matrix [N, C] on resamples of its rows, given as counts.
+
+    ``ResampledAP(scores, labels)(w)`` equals ``bench.metrics.average_precision(scores[idx], labels[idx])``
+    for ``w = bincount(idx, minlength=N)``. Each class's known entries (label != 0) are sorted once;
+    a resample weights them by ``w``; every positive takes the precision at the end of its tie group
+    (cumulative positive weight / cumulative weight, both up to the group's last row); AP = the
+    weighted mean of those precisions over the positives. NaN for a class with no positive in the
+    resample. Work per resample: one gather and one cumulative sum over [N, C], then only positives.
+    """
+
+    def __init__(self, scores: np.ndarray, labels: np.ndarray):
+        scores = np.asarray(scores, dtype=np.float64)
+        labels = np.asarray(labels)
+        if scores.shape != labels.shape or scores.ndim != 2:
+            raise ValueError(f"scores {scores.shape} and labels {labels.shape} must both be [N, C]")
+        if not np.isfinite(scores).all():
+            raise ValueError("scores contain NaN or inf")
+        n, n_classes = scores.shape
+        self.n_classes = n_classes
+        # unknown entries sort last and weigh 0, so they never join a known entry's tie group
+        keyed = np.where(labels != 0, -scores, np.inf)
+        self.order = np.argsort(keyed, axis=0, kind="stable")  # [N, C]: rows of each class, best first
+        sorted_keys = np.take_along_axis(keyed, self.order, axis=0)
+        self.known = np.take_along_axis(labels != 0, self.order, axis=0)
+        positive = np.take_along_axis(labels == 1, self.order, axis=0)
+        is_end = np.ones_like(sorted_keys, dtype=bool)  # last row of each tie group
+        is_end[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+        end_rows = np.where(is_end, np.arange(n)[:, None], n)
+        group_end = np.minimum.accumulate(end_rows[::-1], axis=0)[::-1]  # [N, C]
+        pos_class, pos_row = np.nonzero(positive.T)  # positives, class-major, best first within a class
+        self.pos_class = pos_class
+        self.pos_flat = pos_row * n_classes + pos_class  # into the sorted [N, C] layout
+        pos_end = group_end[pos_row, pos_class]
+        self.end_flat = pos_end * n_classes + pos_class
+        self.class_start = np.searchsorted(pos_class, np.arange(n_classes))  # first positive of each class
+        # the last positive of each positive's tie group (same class, same group end): where tp is read
+        new_group = np.ones(len(pos_class), dtype=bool)
+        new_group[1:] = (pos_class[1:] != pos_class[:-1]) | (pos_end[1:] != pos_end[:-1])
+        group_id = np.cumsum(new_group) - 1
+        group_last = np.r_[np.flatnonzero(new_group)[1:] - 1, len(pos_class) - 1].astype(np.int64)
+        self.last_in_group = group_last[group_id]
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        """Per-class AP [C] (fractions in [0, 1], NaN where the resample holds no positive)."""
+        # float32 sums of counts are exact up to 2**24 rows
+        weight = np.asarray(counts, dtype=np.float32)[self.order] * self.known  # [N, C]
+        seen = np.cumsum(weight, axis=0).ravel().astype(np.float64)
+        pos_weight = weight.ravel()[self.pos_flat].astype(np.float64)
+        within = np.cumsum(pos_weight)
+        before_class = np.r_[0.0, within][self.class_start][self.pos_class]
+        tp_at_end = within[self.last_in_group] - before_class
+        seen_at_end = seen[self.end_flat]
+        precision = np.divide(tp_at_end, seen_at_end, out=np.zeros_like(tp_at_end), where=seen_at_end > 0)
+        n_pos = np.bincount(self.pos_class, weights=pos_weight, minlength=self.n_classes)
+        gained = np.bincount(self.pos_class, weights=pos_weight * precision, minlength=self.n_classes)
+        return np.divide(gained, n_pos, out=np.full(self.n_classes, np.nan), where=n_pos > 0)
+
+
+def map_resamples(scores: np.ndarray, labels: np.ndarray, n_boot: int = 1000,
+                  seed: int = 0) -> tuple[float, np.ndarray]:
+    """mAP in points (x100) of one score matrix [N, C] on the full test set and on each resample of
+    :func:`bootstrap_indices` ``(N, n_boot, seed)``: (observed, values [n_boot]). A resample's mAP is
+    the mean AP over the classes with at least one positive in it (:class:`ResampledAP`)."""
+    ap = ResampledAP(scores, labels)
+    return bootstrap_values(lambda counts: 100.0 * float(np.nanmean(ap(counts))), len(labels), n_boot, seed)
+
+
+def _as_list(scores: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(scores, np.ndarray) and scores.ndim == 2:
+        return [scores]
+    return list(scores)
+
+
+def seed_mean_map_resamples(scores: np.ndarray | Sequence[np.ndarray], labels: np.ndarray, n_boot: int = 1000,
+                            seed: int = 0) -> tuple[float, np.ndarray]:
+    """:func:`map_resamples` averaged over a method's seeds (one score matrix or a list, one per seed):
+    (mean observed mAP, mean mAP per resample [n_boot]); every matrix sees the same resamples."""
+    runs = [map_resamples(m, labels, n_boot, seed) for m in _as_list(scores)]
+    if not runs:
+        raise ValueError("need at least one score matrix")
+    return float(np.mean([obs for obs, _ in runs])), np.mean([vals for _, vals in runs], axis=0)
+
+
+def paired_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray], scores_b: np.ndarray | Sequence[np.ndarray],
+                         labels: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> BootstrapResult:
+    """Paired bootstrap over test images of mAP(A) - mAP(B), in mAP points (x100, as records store mAP).
+
+    ``scores_a`` / ``scores_b``: one score matrix [N, C] or a list of them (one per seed), all on the
+    same test images in the same order, with ``labels`` [N, C] in {1, 0, -1}. Each resample draws N
+    image indices with replacement (:func:`bootstrap_indices`, seeded) and applies the *same*
+    resample to every matrix of both methods. A method's mAP on a resample is the mean over its seeds
+    of the mean AP over the classes with at least one positive in that resample (a class without a
+    positive is left out for both methods: the labels are shared). So with several seeds the
+    statistic is the difference of seed-averaged mAPs -- the difference the results table shows --
+    and seeds need not pair up (counts may differ); the interval reflects test-image sampling only,
+    not seed-to-seed variation (the table's ± std shows that). Returns :func:`summarise_bootstrap`.
+    """
+    labels = np.asarray(labels)
+    for mat in _as_list(scores_a) + _as_list(scores_b):
+        if np.shape(mat) != labels.shape:
+            raise ValueError(f"score matrix {np.shape(mat)} does not match labels {labels.shape}")
+    observed_a, values_a = seed_mean_map_resamples(scores_a, labels, n_boot, seed)
+    observed_b, values_b = seed_mean_map_resamples(scores_b, labels, n_boot, seed)
+    return summarise_bootstrap(observed_a - observed_b, values_a - values_b, level)
+
+
+# ----- feature-set distances ------------------------------------------------------------------
+
+
+def frechet_from_moments(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians N(mu_a, cov_a) and N(mu_b, cov_b):
+    ``|mu_a - mu_b|^2 + tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2))`` (the FID formula).
+
+    The matrix square root is ``scipy.linalg.sqrtm``; when it is not finite (singular product) it is
+    retried on covariances with 1e-6 added to the diagonal (as pytorch-fid does); an imaginary part
+    from round-off is dropped when below 1e-3 of the largest magnitude, else it is an error.
+    """
+    mu_a, mu_b = (np.atleast_1d(np.asarray(m, dtype=np.float64)) for m in (mu_a, mu_b))
+    cov_a, cov_b = (np.atleast_2d(np.asarray(c, dtype=np.float64)) for c in (cov_a, cov_b))
+    root = scipy.linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():
+        offset = np.eye(len(cov_a)) * 1e-6
+        root = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    if np.iscomplexobj(root):
+        scale = max(float(np.abs(root).max()), 1e-12)
+        if np.abs(root.imag).max() > 1e-3 * scale:
+            raise ValueError(f"Fréchet distance: imaginary component {np.abs(root.imag).max():.3g} in the "
+                             "covariance square root")
+        root = root.real
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root))
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """Fréchet distance between two feature sets [Na, D] and [Nb, D] (rows = samples): the
+    :func:`frechet_from_moments` of their means and sample covariances (``np.cov``, ddof=1).
+    Features are used as given (no normalisation)."""
+    feats_a, feats_b = np.asarray(feats_a, dtype=np.float64), np.asarray(feats_b, dtype=np.float64)
+    if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sets must be [N, D] with the same D, got {feats_a.shape} and {feats_b.shape}")
+    if len(feats_a) < 2 or len(feats_b) < 2:
+        raise ValueError("a covariance needs at least two samples per set")
+    return frechet_from_moments(feats_a.mean(0), np.cov(feats_a, rowvar=False),
+                                feats_b.mean(0), np.cov(feats_b, rowvar=False))
+
+
+def l2_normalise(feats: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero), as float64."""
+    feats = np.asarray(feats, dtype=np.float64)
+    norms = np.linalg.norm(feats, axis=-1, keepdims=True)
+    return np.divide(feats, norms, out=np.zeros_like(feats), where=norms > 0)
+
+
+def mean_pairwise_cosine(feats: np.ndarray) -> float:
+    """Mean cosine similarity over all ordered pairs (i, j), i != j, of the rows of ``feats`` [N, D]:
+    ``(|sum_i x_i|^2 - sum_i |x_i|^2) / (N (N - 1))`` on L2-normalised rows (no N x N matrix)."""
+    unit = l2_normalise(feats)
+    n = len(unit)
+    if n < 2:
+        return float("nan")
+    total = unit.sum(axis=0)
+    return float((total @ total - (unit * unit).sum()) / (n * (n - 1)))
+
+
+def modality_gap(image_feats: np.ndarray, text_feats: np.ndarray) -> dict:
+    """Modality-gap statistics of paired image/text features ([N, D] each, row i of one paired with row
+    i of the other), all on L2-normalised rows:
+
+    ``centroid_distance``: |mean image - mean text| (Liang et al. 2022, "Mind the Gap");
+    ``mean_paired_cosine``: mean over i of cos(image_i, text_i);
+    ``mean_image_image_cosine`` / ``mean_text_text_cosine``: :func:`mean_pairwise_cosine` within each
+    modality; ``n_pairs``: N.
+    """
+    image, text = l2_normalise(image_feats), l2_normalise(text_feats)
+    if image.shape != text.shape or image.ndim != 2:
+        raise ValueError(f"paired features must have the same [N, D] shape, got {image.shape} and {text.shape}")
+    return {
+        "centroid_distance": float(np.linalg.norm(image.mean(0) - text.mean(0))),
+        "mean_paired_cosine": float((image * text).sum(1).mean()),
+        "mean_image_image_cosine": mean_pairwise_cosine(image),
+        "mean_text_text_cosine": mean_pairwise_cosine(text),
+        "n_pairs": int(len(image)),
+    }
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    """For each generated feature its most similar test feature: ``best_cosine`` [G] and ``best_test`` [G]
+    (index into the test set); ``n_near_duplicates`` how many best cosines are >= ``threshold``; ``top``
+    the highest (generated index, test index, cosine) triples, best first."""
+
+    best_cosine: np.ndarray
+    best_test: np.ndarray
+    threshold: float
+    n_near_duplicates: int
+    top: list[tuple[int, int, float]]
+
+    @property
+    def max_similarity(self) -> float:
+        return float(self.best_cosine.max()) if len(self.best_cosine) else float("nan")
+
+
+def near_duplicates(generated: np.ndarray, test: np.ndarray, threshold: float = 0.95, top: int = 20,
+                    chunk_size: int = 1024) -> NearDuplicates:
+    """Cosine near-duplicate search of generated features [G, D] against test features [T, D].
+
+    For every generated row the maximum cosine similarity to any test row and that row's index (the
+    first on ties); counted as a near duplicate when >= ``threshold``. Similarities are computed
+    ``chunk_size`` generated rows at a time, so memory is ``chunk_size x T``, not ``G x T``.
+    """
+    gen, tst = l2_normalise(generated), l2_normalise(test)
+    if gen.ndim != 2 or tst.ndim != 2 or gen.shape[1] != tst.shape[1] or not len(tst):
+        raise ValueError(f"features must be [G, D] and [T, D] with T > 0, got {gen.shape} and {tst.shape}")
+    best_cosine = np.empty(len(gen))
+    best_test = np.empty(len(gen), dtype=np.int64)
+    for start in range(0, len(gen), chunk_size):
+        sims = gen[start:start + chunk_size] @ tst.T  # [chunk, T]
+        best_test[start:start + chunk_size] = sims.argmax(1)
+        best_cosine[start:start + chunk_size] = sims.max(1)
+    order = np.argsort(-best_cosine, kind="stable")[:top]
+    pairs = [(int(g), int(best_test[g]), float(best_cosine[g])) for g in order]
+    return NearDuplicates(best_cosine, best_test, float(threshold), int((best_cosine >= threshold).sum()), pairs)
+
+
+# ----- cost vs accuracy -------------------------------------------------------------------------
+
+
+def pareto_front(cost: Sequence[float], accuracy: Sequence[float]) -> np.ndarray:
+    """Boolean mask [n] of the Pareto-optimal points for minimising ``cost`` and maximising ``accuracy``:
+    a point is dropped when another has cost <= and accuracy >= with at least one strict. Identical
+    points are all kept; points with a NaN coordinate are never optimal (nor dominate)."""
+    cost, accuracy = np.asarray(cost, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    if cost.shape != accuracy.shape or cost.ndim != 1:
+        raise ValueError(f"cost {cost.shape} and accuracy {accuracy.shape} must be 1-D of the same length")
+    valid = np.isfinite(cost) & np.isfinite(accuracy)
+    no_worse = (cost[None, :] <= cost[:, None]) & (accuracy[None, :] >= accuracy[:, None])  # [i, j]: j vs i
+    better = (cost[None, :] < cost[:, None]) | (accuracy[None, :] > accuracy[:, None])
+    dominated = (no_worse & better & valid[None, :]).any(axis=1)
+    return valid & ~dominated
