@@ -58,9 +58,13 @@ def load_config(name_or_path: str, cfg_options: dict | None = None) -> Config:
 
 
 def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` merged into ``base`` recursively; a dict with ``_delete_=True`` replaces instead
+    (mmengine's convention, which mmengine itself applies only between a file and its bases)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and value.get("_delete_"):
+            out[key] = {k: copy.deepcopy(v) for k, v in value.items() if k != "_delete_"}
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -122,7 +126,9 @@ def cell_config(cfg: Config, method: str, method_type: str, method_kwargs: dict,
     """Everything that determines one cell's numbers, as plain data (hashed into the record)."""
     out = {key: to_plain(cfg.get(key)) for key in CELL_KEYS}
     out["backbone"] = {**(out["backbone"] or {}), **backbone}
-    out["amp"] = (cfg.get("runtime", {}) or {}).get("amp")  # cache dir, logging: no effect on numbers
+    runtime = cfg.get("runtime", {}) or {}
+    out["amp"] = runtime.get("amp")  # cache dir, logging: no effect on numbers
+    out["eval_split"] = runtime.get("eval_split", "test")
     out["method"] = {"name": method, "type": method_type, "kwargs": method_kwargs, "train": train}
     return out
 

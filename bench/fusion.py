@@ -83,9 +83,10 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
     """
     record_a, record_b, out_record = Path(record_a), Path(record_b), Path(out_record)
     rec_a, rec_b = _read_record(record_a), _read_record(record_b)
-    if rec_a["dataset"] != rec_b["dataset"]:
-        raise ValueError(f"cannot fuse cells of different datasets: {rec_a['dataset']} ({record_a}) and "
-                         f"{rec_b['dataset']} ({record_b})")
+    split_a, split_b = (r.get("config", {}).get("eval_split", "test") for r in (rec_a, rec_b))
+    if rec_a["dataset"] != rec_b["dataset"] or split_a != split_b:
+        raise ValueError(f"cannot fuse cells of different datasets or splits: {rec_a['dataset']}/{split_a} "
+                         f"({record_a}) and {rec_b['dataset']}/{split_b} ({record_b})")
     scores_a, labels_a = load_scores(record_a)
     scores_b, labels_b = load_scores(record_b)
     ids_a, ids_b = _image_ids(record_a), _image_ids(record_b)
@@ -104,7 +105,8 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
               "scores": "score", "reference": "TaI-DPT ensemble_score.py"}
     if pairing:
         fusion["pairing"] = pairing
-    config = {"fusion": fusion, "derived_from": [{k: s[k] for k in ("method", "config_hash")} for s in sources]}
+    config = {"fusion": fusion, "eval_split": split_b,
+              "derived_from": [{k: s[k] for k in ("method", "config_hash")} for s in sources]}
     spec_a = (rec_a.get("backbone") or {}).get("spec") or rec_a["config"]["backbone"]
     spec_b = (rec_b.get("backbone") or {}).get("spec") or rec_b["config"]["backbone"]
     record = {

@@ -77,8 +77,13 @@ class Session:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.progress = progress
         runtime = cfg.get("runtime", {}) or {}
+        # "test" for results; "val" to tune hyperparameters without touching the test split (toy world:
+        # minival2014). Recorded in every record (config.eval_split).
+        self.eval_split = runtime.get("eval_split", "test")
         self.cache = FeatureCache(runtime.get("cache_dir") or self.work_dir.parent / "cache", progress=progress)
         self.dataset = build(DATASETS, to_plain(cfg.dataset))
+        if self.eval_split != "test" and not self.dataset.has_split(self.eval_split):
+            raise DataError(f"{self.dataset.name} has no {self.eval_split!r} split to evaluate on")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(self.work_dir / "config.py"))  # the whole run's config, --cfg-options applied
         self._splits: dict[str, Split] = {}
@@ -261,7 +266,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     from mmengine.runner import set_random_seed
 
     backbone = session.backbone(plan.backbone_overrides)
-    test = session.split("test")
+    test = session.split(session.eval_split)
     # the method's initial parameters must not depend on what ran before in this process (loading a
     # backbone the first time draws random numbers: open_clip initialises before loading weights)
     set_random_seed(plan.cell.seed)
@@ -281,16 +286,20 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
 def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
     """Run one cell and write its record atomically; return the record path.
 
-    A cell with a record is not recomputed unless ``force``. A cell whose training loss turns
-    non-finite writes an error record (``status: "failed"``) and re-raises, so a sweep can go on
-    and the report shows it; bad input raises before anything is written.
+    A cell whose record was made with the same config is not recomputed unless ``force``; a record
+    from another config (e.g. after an edited config file) is recomputed and replaced, with a
+    warning. A cell whose training loss turns non-finite writes an error record (``status:
+    "failed"``) and re-raises, so a sweep can go on and the report shows it; bad input raises
+    before anything is written.
     """
     record_path = cell.record_path(session.work_dir)
+    plan = plan_cell(session, cell)
     if record_path.is_file() and not force:
         existing = json.loads(record_path.read_text())
-        if existing.get("status") == "ok":
+        if existing.get("status") == "ok" and existing.get("config_hash") == config_hash(plan.config):
             return record_path
-    plan = plan_cell(session, cell)
+        if existing.get("status") == "ok":
+            log.warning("%s: the config changed since its record was written; recomputing", cell.name)
     cell_dir = session.work_dir / "cells" / cell.dataset / cell.name
     cell_dir.mkdir(parents=True, exist_ok=True)
     config_text = json.dumps(plan.config, indent=1, default=str)
@@ -426,7 +435,7 @@ def parsed_captions(session: Session, method: Method) -> tuple[list[str], np.nda
     from bench.data.captions import CaptionParser
 
     dataset = session.dataset
-    parser = CaptionParser.from_file(dataset.synonyms, session.split("test").classnames)
+    parser = CaptionParser.from_file(dataset.synonyms, session.split(session.eval_split).classnames)
     corpus = dataset.caption_corpus()
     captions, labels = parser.parse_corpus(corpus)
     n_parsed = len(captions)

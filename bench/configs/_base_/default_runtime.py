@@ -5,6 +5,7 @@ runtime = dict(
     log_level="ERROR",  # mmengine's own log (INFO shows every iteration); progress bars show training
     log_interval=50,
     vis_backends=[],  # e.g. ["TensorboardVisBackend"] to log training curves through mmengine's visualizer
+    eval_split="test",  # "val" to tune on the validation split (where the dataset has one: toy), never on test
 )
 features = dict(
     mode="cached",  # "cached": frozen features computed once (K=views); "online": re-encode augmented images each step
