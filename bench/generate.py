@@ -46,22 +46,27 @@ class Generator:
 @GENERATORS.register_module(name="toy")
 class ToyGenerator(Generator):
     """The toy world's text-to-image renderer: the objects a caption names, in a visibly different
-    style from the toy photos (the synthetic-to-real gap Stable Diffusion images have to COCO)."""
+    style from the toy photos (``style="drawing"``: the synthetic-to-real gap Stable Diffusion images
+    have to COCO), or in the photos' own style (``style="photo"``: an oracle generator with no domain
+    gap, for the ablation that measures what the gap costs)."""
 
     name = "toy"
 
-    def __init__(self, size: int = 128):
-        self.size = size
+    def __init__(self, size: int = 128, style: str = "drawing"):
+        if style not in ("drawing", "photo"):
+            raise ValueError(f"toy generator style must be 'drawing' or 'photo', got {style!r}")
+        self.size, self.style = size, style
 
     def identity(self) -> dict:
         from bench.toy import t2i
 
-        return {"generator": "toy", "size": self.size, "version": getattr(t2i, "STYLE_VERSION", 1)}
+        return {"generator": "toy", "style": self.style, "size": self.size, "version": t2i.STYLE_VERSION}
 
     def render(self, prompts, seeds):
-        from bench.toy.t2i import render_caption
+        from bench.toy.t2i import render_caption, render_caption_as_photo
 
-        return [render_caption(p, seed=s, size=self.size) for p, s in zip(prompts, seeds, strict=True)]
+        draw = render_caption if self.style == "drawing" else render_caption_as_photo
+        return [draw(p, seed=s, size=self.size) for p, s in zip(prompts, seeds, strict=True)]
 
 
 @GENERATORS.register_module(name="diffusers")

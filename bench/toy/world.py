@@ -170,7 +170,11 @@ def make_object(label: int, cx: float, cy: float, scale: float, rng: np.random.G
 def sample_scene(rng: np.random.Generator) -> Scene:
     """A random scene: its type and its objects, back to front, with pose and colour."""
     kind = SCENES[rng.integers(len(SCENES))]
-    labels = sample_objects(kind, rng)
+    return compose_scene(kind, sample_objects(kind, rng), rng)
+
+
+def compose_scene(kind: str, labels: list[int], rng: np.random.Generator) -> Scene:
+    """A scene of the given type with these objects (1-5), posed, placed and coloured at random."""
     lo, hi = ((0.25, 0.42), (0.2, 0.36), (0.16, 0.3), (0.13, 0.26), (0.13, 0.26))[len(labels) - 1]
     objects, taken = [], []
     for label in labels:
