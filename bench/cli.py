@@ -159,6 +159,11 @@ def cmd_run(args) -> int:
     for spec in to_plain(cfg.get("fusions", [])):  # derived cells, e.g. TaI-DPT + DualCoOp (score fusion)
         if spec.get("a") in methods and spec.get("b") in methods:
             outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
+    diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
+    if diagnostics.get("enabled", True):  # modality / domain gaps and leakage, from cached features
+        from bench.diagnostics import write_diagnostics
+
+        write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
     records = load_records([str(p) for p in outcome["records"]])
     if len(records):
         print(summary_table(records))

@@ -203,6 +203,29 @@ def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) 
     return caption_index, seeds
 
 
+def generation_plan(session, method) -> dict:
+    """What a generated-image method renders: its captions and labels (the TaI-DPT caption set, or a
+    seeded subset of ``max_captions``), which caption each image shows (``caption_index``), the seeds,
+    the generator, and the image paths in the cache (which may not exist yet)."""
+    from bench.config import to_plain
+    from bench.registry import build
+    from bench.runner import parsed_captions
+
+    captions, labels, description = parsed_captions(session, method)
+    if method.max_captions and len(captions) > method.max_captions:
+        keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
+            len(captions), size=int(method.max_captions), replace=False))
+        captions, labels = [captions[i] for i in keep], labels[keep]
+    caption_index, seeds = caption_seeds(len(captions), method.images_per_caption, method.generation_seed)
+    generator = build(GENERATORS, to_plain(method.generator))
+    root = session.cache.root / "generated"
+    identity = generator.identity()
+    paths = [str(image_path(root, image_key(identity, captions[c], s)))
+             for c, s in zip(caption_index, seeds, strict=True)]
+    return {"captions": captions, "labels": labels, "caption_index": caption_index, "seeds": seeds,
+            "generator": generator, "root": root, "paths": paths, "description": description}
+
+
 def generated_training_data(session, cell, method, backbone):
     """T2I-PAL's training set: images rendered from the parsed caption corpus, with their captions' labels.
 
@@ -214,29 +237,22 @@ def generated_training_data(session, cell, method, backbone):
     """
     import time
 
-    from bench.config import to_plain
-    from bench.registry import build
-    from bench.runner import FeatureDataset, TrainSet, parsed_captions
+    from bench.runner import FeatureDataset, TrainSet
 
-    captions, labels, description = parsed_captions(session, method)
-    if method.max_captions and len(captions) > method.max_captions:
-        keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
-            len(captions), size=int(method.max_captions), replace=False))
-        captions, labels = [captions[i] for i in keep], labels[keep]
-    caption_index, seeds = caption_seeds(len(captions), method.images_per_caption, method.generation_seed)
-    generator = build(GENERATORS, to_plain(method.generator))
-    root = session.cache.root / "generated"
+    plan = generation_plan(session, method)
+    captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]
+    generator = plan["generator"]
     sharded = session.cache.sharded and torch.distributed.is_available() and torch.distributed.is_initialized()
     rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if sharded else (0, 1)
-    before = sum(image_path(root, image_key(generator.identity(), captions[c], s)).is_file()
-                 for c, s in zip(caption_index, seeds, strict=True))
+    before = sum(Path(p).is_file() for p in plan["paths"])
     t0 = time.perf_counter()
-    paths = generate_all(generator, [captions[i] for i in caption_index], seeds.tolist(), root,
+    paths = generate_all(generator, [captions[i] for i in caption_index], plan["seeds"].tolist(), plan["root"],
                          batch_size=int(getattr(generator, "batch_size", 8)), progress=session.progress,
                          rank=rank, world=world)
     if sharded:
         torch.distributed.barrier()
     generation_seconds = time.perf_counter() - t0
+    description = plan["description"]
     kinds = sorted(set(method.image_features.values()))
     image_feats = session.cache.image_features(backbone, paths, kinds, batch_size=64,
                                                desc=f"generated ({generator.name}) features")

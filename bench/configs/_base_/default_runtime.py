@@ -24,3 +24,6 @@ sweep = dict(
 # Derived cells computed from finished cells' saved test scores (bench/fusion.py): TaI-DPT's fusion
 # with a DualCoOp trained on partial labels (TaI-DPT paper, "TaI-DPT + DualCoOp"; ensemble_score.py).
 fusions = [dict(a="taidpt", b="dualcoop", rate=0.9)]
+# Diagnostics records written after the cells (bench/diagnostics.py): image-text modality gaps, the Frechet
+# domain gap between generated and real images, and near duplicates of test images among generated ones.
+diagnostics = dict(enabled=True, leak_threshold=0.95)

@@ -1,0 +1,126 @@
+"""Per-dataset diagnostics records: modality gap, synthetic-to-real domain gap, leakage.
+
+Written by ``bench run`` after the cells, from features already in the cache (plus those of the
+train split's images for the real-vs-real reference), as records of ``kind: "diagnostics"`` beside
+the cell records, so ``bench report`` can show them without computing anything:
+
+  modality gap  real test images vs their own captions (paired), and generated images vs the
+                captions they were rendered from (paired): bench.stats.modality_gap on the
+                global image feature and the caption's EOT feature.
+  domain gap    Fréchet distance, in CLIP space (L2-normalised global features), between the
+                generated images and the real test images, next to the same distance between
+                real train and real test images (what "no gap" looks like at these sample sizes).
+  leakage       for every generated image, its most similar real test image (cosine of global
+                features); near duplicates at or above ``threshold`` are counted and the top ones
+                listed (a text-to-image model trained on web data may reproduce test images).
+One record per dataset for the real images alone (``diagnostics__real``) and one per generator
+setup a generated-image method used (``diagnostics__<method>``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bench.cache import atomic_write_text, sha256_json
+from bench.registry import construct
+from bench.runner import RECORD_VERSION, Session, environment, plan_cell
+from bench.stats import frechet_distance, l2_normalise, modality_gap, near_duplicates
+
+MAX_FEATURES = 5000  # rows per set for the Fréchet and modality statistics: bounded time and memory
+
+
+def _subsample(n: int, limit: int = MAX_FEATURES, seed: int = 0) -> np.ndarray:
+    return np.arange(n) if n <= limit else np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def _global(session: Session, backbone, paths: list[str], desc: str) -> np.ndarray:
+    return np.asarray(session.cache.image_features(backbone, paths, ["global"], desc=desc)["global"][0], np.float32)
+
+
+def real_image_diagnostics(session: Session, backbone) -> dict:
+    """Modality gap of real test images and their captions (when the split has captions)."""
+    test = session.split(session.eval_split)
+    pairs = [(i, caps[0]) for i, caps in enumerate(test.captions) if caps]
+    out: dict = {"real_images_vs_captions": None}
+    if pairs:
+        rows = _subsample(len(pairs))
+        index = [pairs[r][0] for r in rows]
+        images = _global(session, backbone, test.image_paths, f"{test.dataset}/{test.split} features")[index]
+        texts = np.asarray(session.cache.caption_features(backbone, [pairs[r][1] for r in rows],
+                                                          desc="test caption features")["global"], np.float32)
+        out["real_images_vs_captions"] = modality_gap(images, texts)
+    return out
+
+
+def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: bool = False) -> list[Path]:
+    """Write the diagnostics records for a sweep's dataset and the generated-image methods among ``cells``."""
+    folder = session.work_dir / "records" / session.dataset.name
+    backbone = session.backbone()
+    base = {"record_version": RECORD_VERSION, "kind": "diagnostics", "status": "ok", "dataset": session.dataset.name,
+            "eval_split": session.eval_split, "backbone": backbone.cache_identity()["spec"],
+            "environment": environment(session.device)}
+    written = []
+    real = real_image_diagnostics(session, backbone)
+    path = folder / "diagnostics__real.json"
+    if force or not path.is_file():
+        atomic_write_text(path, json.dumps({**base, "generator": None, "modality_gap": real, "domain_gap": None,
+                                            "leakage": None}, indent=1, default=str))
+    written.append(path)
+    seen = set()
+    for cell in cells:
+        plan = plan_cell(session, cell)
+        if plan.method_cls.trains_on != "generated" or not cell.record_path(session.work_dir).is_file():
+            continue
+        method = construct(plan.method_cls, plan.kwargs, cell.method)  # only its generation settings are read
+        if method.trains_on != "generated":
+            continue
+        from bench.generate import generation_plan
+
+        gen = generation_plan(session, method)
+        key = sha256_json([gen["generator"].identity(), gen["paths"]])[:8]
+        if key in seen:
+            continue
+        seen.add(key)
+        path = folder / f"diagnostics__{cell.method}.json"
+        if path.is_file() and not force and json.loads(path.read_text()).get("inputs") == key:
+            written.append(path)
+            continue
+        written.append(_generated_record(session, backbone, gen, base, real, threshold, key, path))
+    return written
+
+
+def _generated_record(session, backbone, gen: dict, base: dict, real: dict, threshold: float, key: str,
+                      path: Path) -> Path:
+    test = session.split(session.eval_split)
+    train = session.split("train")
+    generated = _global(session, backbone, gen["paths"], "generated features")
+    test_feats = _global(session, backbone, test.image_paths, f"{test.dataset}/{test.split} features")
+    train_feats = _global(session, backbone, train.image_paths, f"{train.dataset}/train features")
+    rows = _subsample(len(generated))
+    captions = [gen["captions"][gen["caption_index"][r]] for r in rows]
+    caption_feats = np.asarray(session.cache.caption_features(backbone, captions, desc="caption features")["global"],
+                               np.float32)
+    real_rows, train_rows = _subsample(len(test_feats)), _subsample(len(train_feats))
+    found = near_duplicates(generated, test_feats, threshold=threshold)
+    record = {
+        **base, "inputs": key, "generator": gen["generator"].identity(), "n_generated": len(generated),
+        "modality_gap": {**real, "generated_images_vs_captions": modality_gap(generated[rows], caption_feats)},
+        "domain_gap": {
+            "frechet_generated_vs_real": frechet_distance(l2_normalise(generated[rows]),
+                                                          l2_normalise(test_feats[real_rows])),
+            "frechet_real_train_vs_real_test": frechet_distance(l2_normalise(train_feats[train_rows]),
+                                                                l2_normalise(test_feats[real_rows])),
+            "n_generated": int(len(rows)), "n_real": int(len(real_rows)), "features": "L2-normalised global",
+        },
+        "leakage": {
+            "threshold": threshold, "n_generated": int(len(generated)), "n_test": int(len(test_feats)),
+            "n_near_duplicates": found.n_near_duplicates, "max_similarity": float(found.best_cosine.max()),
+            "near_duplicates": [{"generated": gen["paths"][g], "test": test.image_paths[t], "cosine": c}
+                                for g, t, c in found.top],
+        },
+    }
+    atomic_write_text(path, json.dumps(record, indent=1, default=str))
+    return path
