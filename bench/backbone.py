@@ -74,8 +74,7 @@ def resolve_spec(cfg: dict) -> BackboneSpec:
         raise ValueError(f"unknown backbone option(s) {sorted(unknown)}; valid: {sorted(valid)}")
     if "model" not in cfg:
         raise ValueError("backbone config needs 'model' (an open_clip model name such as 'RN50')")
-    return BackboneSpec(**{k: resolve_path(v) if k in ("pretrained", "model_config") else v
-                           for k, v in cfg.items()})
+    return BackboneSpec(**cfg)  # builtin: paths stay as written (portable records); resolved when loading
 
 
 def _is_local_path(value: str) -> bool:
@@ -86,22 +85,23 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
     """Build the open_clip model of ``spec``, load its weights, freeze it and wrap it."""
     import open_clip  # slow import (torchvision, timm); only where a model is built
 
-    if spec.model_config:
-        cfg_path = Path(spec.model_config)
+    pretrained, model_config = resolve_path(spec.pretrained), resolve_path(spec.model_config)
+    if model_config:
+        cfg_path = Path(model_config)
         if not cfg_path.exists():
             raise BackboneError(f"model config not found: {cfg_path}")
         open_clip.add_model_config(cfg_path)
     if not spec.model.startswith(("hf-hub:", "local-dir:")) and spec.model not in open_clip.list_models():
         raise BackboneError(f"unknown open_clip model {spec.model!r}; valid names: {', '.join(open_clip.list_models())}"
                             " (or give backbone.model_config, a json model config)")
-    if spec.pretrained and _is_local_path(spec.pretrained) and not Path(spec.pretrained).is_file():
-        raise BackboneError(f"checkpoint not found: {spec.pretrained}")
+    if pretrained and _is_local_path(pretrained) and not Path(pretrained).is_file():
+        raise BackboneError(f"checkpoint not found: {pretrained}")
     kwargs = {}
     if spec.resize_mode:
         kwargs["force_preprocess_cfg"] = {"resize_mode": spec.resize_mode}
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            spec.model, pretrained=spec.pretrained, device=device, **kwargs)
+            spec.model, pretrained=pretrained, device=device, **kwargs)
     except RuntimeError as exc:
         text = str(exc)
         if "state_dict" in text or "size mismatch" in text:

@@ -40,15 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a sweep of cells (method x setting x label ratio x seed)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    run.add_argument("--methods", default="all", help="'all' or a comma list of method names (see `bench list`)")
+                         description="Run every cell of a dataset's sweep that has no record yet. A cell is "
+                         "(method, setting, label ratio, seed); its result is one JSON record under "
+                         "<work-dir>/<run>/records/. Killing and rerunning loses and recomputes nothing.")
+    run.add_argument("--methods", default="all",
+                     help="'all' (default: every registered method plus the config's sweep.variants) or a "
+                          "comma list of method names (see `bench list`) and config variants")
     run.add_argument("--dataset", default="toy",
-                     help="dataset config name (toy, coco, voc2007, nuswide) or a path to a config .py")
+                     help="dataset config name (toy, coco, voc2007, nuswide; default toy) or a path to a config .py")
     run.add_argument("--data-root", help="where the dataset lives (overrides dataset.data_root)")
     run.add_argument("--settings", type=_strings, help="comma list of zero-shot, partial, fewshot (default: config)")
     run.add_argument("--ratios", type=_floats, help="label ratios in (0, 1] for the partial setting (default: config)")
     run.add_argument("--seeds", type=_ints, help="comma list of seeds (default: config)")
-    run.add_argument("--work-dir", default="work_dirs", help="where runs, records and the feature cache go")
+    run.add_argument("--work-dir", default="work_dirs",
+                     help="where runs, records and the feature cache go (default: work_dirs)")
     run.add_argument("--run", help="run name: records go to <work-dir>/<run>/records (default: the config's name)")
     run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     run.add_argument("--amp", choices=["fp16", "bf16"], help="autocast dtype on CUDA")
@@ -61,16 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override config values, e.g. coop.n_ctx=4 sweep.seeds=[1,2]")
 
     report = sub.add_parser("report", help="tables and plots from the finished cells' records",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    report.add_argument("--work-dir", default="work_dirs")
+                            description="Read every record under --work-dir (never recomputing anything) and "
+                            "write tables, plots and an index to --out.")
+    report.add_argument("--work-dir", default="work_dirs", help="where the runs are (default: work_dirs)")
     report.add_argument("--run", help="only this run (default: every run under --work-dir)")
     report.add_argument("--out", help="where the report goes (default: 'reports' beside --work-dir)")
     report.add_argument("--format", type=_strings, default=["md", "tex", "csv", "png", "pdf"],
-                        help="comma list of md, tex, csv, png, pdf")
+                        help="comma list of md, tex, csv, png, pdf (default: all)")
     report.add_argument("--reference", help="method every other is tested against in each cell "
                                             "(default: the best mean mAP of the cell)")
     report.add_argument("--n-boot", type=int, default=1000,
-                        help="bootstrap resamples of the test images for significance (0: skip)")
+                        help="bootstrap resamples of the test images for significance (default 1000; 0: skip)")
 
     lister = sub.add_parser("list", help="methods (built-in and plug-ins), datasets, generators, configs")
     lister.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "generators",

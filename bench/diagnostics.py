@@ -60,7 +60,8 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     folder = session.work_dir / "records" / session.dataset.name
     backbone = session.backbone()
     base = {"record_version": RECORD_VERSION, "kind": "diagnostics", "status": "ok", "dataset": session.dataset.name,
-            "eval_split": session.eval_split, "backbone": backbone.cache_identity()["spec"],
+            "eval_split": session.eval_split,
+            "backbone": {"spec": backbone.cache_identity()["spec"], "weights_sha256": backbone.weights_hash},
             "environment": environment(session.device)}
     written = []
     real = real_image_diagnostics(session, backbone)
