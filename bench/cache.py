@@ -233,10 +233,27 @@ class FeatureCache:
         ``produce(chunks)`` yields, for each array of row indices in ``chunks``, the values of
         those rows for every entry. Rows are stored flat ([rows, ...]); ``lead_shape`` is the
         shape the flat row axis has when read back.
+
+        Independent processes sharing the cache (Slurm array tasks, ranks running different cells)
+        take an exclusive file lock on these entries first, so one fills them while the others wait
+        and then read them; ranks in the sharded prepare phase cooperate instead.
         """
+        if self.sharded and _distributed():
+            self._fill_entries(keys, n_rows, produce, batch_size, meta, lead_shape, sharded=True)
+            return
+        import fcntl
+
+        lock_path = self.root / "locks" / f"{sha256_json(sorted(keys.values()))[:32]}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+            keys = {name: key for name, key in keys.items() if not self.is_complete(key)}
+            if keys:
+                self._fill_entries(keys, n_rows, produce, batch_size, meta, lead_shape, sharded=False)
+
+    def _fill_entries(self, keys, n_rows, produce, batch_size, meta, lead_shape, sharded: bool) -> None:
         from tqdm import tqdm
 
-        sharded = self.sharded and _distributed()
         rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if sharded else (0, 1)
         chunk = batch_size or self.chunk_size
         n_chunks = (n_rows + chunk - 1) // chunk
@@ -258,10 +275,12 @@ class FeatureCache:
                    disable=not self.progress, leave=False)
         for c, rows, values in zip(pending, chunk_rows, produce(chunk_rows)):
             for name, value in values.items():
+                if name not in dirs:  # completed by another process while this one waited for the lock
+                    continue
                 if name not in arrays:
                     arrays[name] = self._open_array(dirs[name], value, n_rows)
                 arrays[name][rows] = value
-            for name in values:
+            for name in arrays:
                 arrays[name].flush()
                 (dirs[name] / "chunks" / str(c)).touch()
             bar.update(1)

@@ -162,11 +162,13 @@ def cmd_run(args) -> int:
     from bench.fusion import fuse_sweep
     from bench.report import load_records, summary_table
 
-    for spec in to_plain(cfg.get("fusions", [])):  # derived cells, e.g. TaI-DPT + DualCoOp (score fusion)
+    # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun
+    # after all ranks finished fills in what a rank still had running)
+    for spec in to_plain(cfg.get("fusions", [])) if rank == 0 else []:
         if spec.get("a") in methods and spec.get("b") in methods:
             outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
     diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
-    if diagnostics.get("enabled", True):  # modality / domain gaps and leakage, from cached features
+    if diagnostics.get("enabled", True) and rank == 0:  # modality / domain gaps and leakage, from cached features
         from bench.diagnostics import write_diagnostics
 
         write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)

@@ -116,3 +116,28 @@ def test_missing_and_corrupt_images_named(tmp_path, tiny_rn, images):
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(DataError, match="corrupt image .*bad.jpg"):
         cache.image_features(tiny_rn, [images[0], str(bad)], ["global"])
+
+
+def test_concurrent_fillers_compute_once(tmp_path, tiny_rn, images, monkeypatch):
+    """Two workers sharing a cache (e.g. Slurm array tasks): one extracts, the other waits and reads."""
+    import threading
+
+    counter = Counter(tiny_rn)
+    monkeypatch.setattr(tiny_rn, "encode_images", counter)
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(FeatureCache(tmp_path, progress=False).image_features(tiny_rn, images, ["global"],
+                                                                                 batch_size=4))
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 2
+    assert counter.calls == 3  # 12 images / 4 per chunk, computed by one worker only
+    np.testing.assert_array_equal(results[0]["global"], results[1]["global"])

@@ -14,7 +14,8 @@ from bench.data.coco import COCO2014
 
 
 def _records(work):
-    return sorted(work.glob("**/records/**/*.json"))
+    """Cell records (not the diagnostics records written beside them)."""
+    return sorted(p for p in work.glob("**/records/**/*.json") if not p.name.startswith("diagnostics__"))
 
 
 def test_zsclip_end_to_end_matches_direct_computation(tmp_path, tiny_config, tiny_coco, tiny_rn, capsys):
