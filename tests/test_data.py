@@ -112,3 +112,15 @@ def test_few_shot_indices_cover_every_class():
     idx = few_shot_indices(labels, shots=4, seed=0)
     assert ((labels[idx] == 1).sum(0) >= 4).all()
     np.testing.assert_array_equal(idx, few_shot_indices(labels, shots=4, seed=0))
+
+
+def test_coco_caption_corpus_one_per_image(tmp_path):
+    write_coco(tmp_path, n_train=5, n_test=2)
+    path = tmp_path / "annotations" / "captions_train2014.json"
+    caps = json.loads(path.read_text())
+    first = [a["caption"] for a in caps["annotations"]]
+    caps["annotations"] += [{"id": 100 + a["id"], "image_id": a["image_id"], "caption": "second " + a["caption"]}
+                            for a in caps["annotations"]]
+    path.write_text(json.dumps(caps))
+    assert COCO2014(str(tmp_path)).caption_corpus() == first  # TaI-DPT: one caption per image, the first
+    assert len(COCO2014(str(tmp_path), captions_per_image=None).caption_corpus()) == 10

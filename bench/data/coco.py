@@ -44,8 +44,9 @@ class COCO2014:
     hint = COCO_HINT
 
     def __init__(self, data_root: str, keep_unannotated: bool = False, extra_caption_files: tuple = (),
-                 synonyms: str | None = None):
+                 synonyms: str | None = None, captions_per_image: int | None = 1):
         self.data_root = Path(data_root).expanduser()
+        self.captions_per_image = captions_per_image
         if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
             self.synonyms = synonyms
         self.keep_unannotated = keep_unannotated
@@ -53,7 +54,8 @@ class COCO2014:
 
     def options(self) -> dict:
         return {"data_root": str(self.data_root), "keep_unannotated": self.keep_unannotated,
-                "extra_caption_files": list(self.extra_caption_files), "synonyms": self.synonyms}
+                "extra_caption_files": list(self.extra_caption_files), "synonyms": self.synonyms,
+                "captions_per_image": self.captions_per_image}
 
     def has_split(self, split: str) -> bool:
         stem = self.split_dirs.get(split)
@@ -103,15 +105,24 @@ class COCO2014:
         """Training captions for caption-trained methods: the train split's captions only.
 
         (TaI-DPT reads captions_train2017.json, whose images include most of val2014 -- our test
-        split; we use train2014 captions so no test image's caption is ever trained on.)
+        split; we use train2014 captions so no test image's caption is ever trained on.) TaI-DPT keeps
+        one caption per image (``coco_caption_text_embed_sampled_idx.pkl``); ``captions_per_image``
+        (default 1: the lowest annotation id of each image) does the same, None keeps all five.
         """
-        corpus = coco_captions(self.data_root / "annotations" / f"captions_{self.split_dirs['train']}.json")
+        path = self.data_root / "annotations" / f"captions_{self.split_dirs['train']}.json"
+        corpus = coco_captions(path, self.captions_per_image)
         for extra in self.extra_caption_files:
-            corpus += coco_captions(self.data_root / extra)
+            corpus += coco_captions(self.data_root / extra, self.captions_per_image)
         return corpus
 
 
-def coco_captions(path: str | Path) -> list[str]:
-    """Every caption of a COCO-format caption file, in annotation-id order."""
+def coco_captions(path: str | Path, per_image: int | None = None) -> list[str]:
+    """The captions of a COCO-format caption file in annotation-id order; at most ``per_image`` per image."""
     path = require_file(Path(path).expanduser(), "COCO caption file", COCO_HINT)
-    return [a["caption"].strip() for a in sorted(read_json(path, "caption file")["annotations"], key=lambda a: a["id"])]
+    taken: dict = {}
+    out = []
+    for a in sorted(read_json(path, "caption file")["annotations"], key=lambda a: a["id"]):
+        taken[a["image_id"]] = taken.get(a["image_id"], 0) + 1
+        if per_image is None or taken[a["image_id"]] <= per_image:
+            out.append(a["caption"].strip())
+    return out

@@ -23,7 +23,7 @@ class Toy(COCO2014):
                  synonyms: str | None = None):
         super().__init__(data_root, keep_unannotated=False,
                          extra_caption_files=("annotations/captions_textonly.json",) if use_text_only else (),
-                         synonyms=synonyms)
+                         synonyms=synonyms, captions_per_image=None)  # toy: every caption (3-5 per image)
         self.generation = dict(n_train=n_train, n_val=n_val, n_test=n_test, n_text_only=n_text_only, seed=seed,
                                image_size=image_size)
         self.use_text_only = use_text_only
