@@ -23,14 +23,20 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 
-def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-class non-interpolated AP. scores, labels: [N, C]; returns [C] with NaN for empty classes."""
+def check_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scores as float64, labels) after checking both are [N, C] and the scores finite."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
     if scores.shape != labels.shape or scores.ndim != 2:
         raise ValueError(f"scores {scores.shape} and labels {labels.shape} must both be [N, C]")
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or inf")
+    return scores, labels
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-class non-interpolated AP. scores, labels: [N, C]; returns [C] with NaN for empty classes."""
+    scores, labels = check_scores(scores, labels)
     ap = np.full(scores.shape[1], np.nan)
     for c in range(scores.shape[1]):
         known = labels[:, c] != 0

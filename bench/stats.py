@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from bench.metrics import check_scores
+
 # ----- bootstrap --------------------------------------------------------------------------------
 
 
@@ -104,12 +106,7 @@ class ResampledAP:
     """
 
     def __init__(self, scores: np.ndarray, labels: np.ndarray):
-        scores = np.asarray(scores, dtype=np.float64)
-        labels = np.asarray(labels)
-        if scores.shape != labels.shape or scores.ndim != 2:
-            raise ValueError(f"scores {scores.shape} and labels {labels.shape} must both be [N, C]")
-        if not np.isfinite(scores).all():
-            raise ValueError("scores contain NaN or inf")
+        scores, labels = check_scores(scores, labels)
         n, n_classes = scores.shape
         self.n_classes = n_classes
         # unknown entries sort last and weigh 0, so they never join a known entry's tie group

@@ -271,3 +271,15 @@ def write_tiny_diffusers(folder: str | Path, resolution: int = 32, seed: int = 0
                                    requires_safety_checker=False)
     pipe.save_pretrained(folder / "pipeline")
     return folder / "pipeline"
+
+
+def train_steps(method: Method, feats: dict, targets, optimizer, steps: int) -> list[float]:
+    """Run ``steps`` optimiser steps of a method on fixed features; the loss before each step."""
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = method.loss(method.logits(feats), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses

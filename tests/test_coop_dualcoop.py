@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.testing import train_steps
 from methods.coop import CoOp
 from methods.dualcoop import DualCoOp
 
@@ -109,13 +110,7 @@ def test_training_on_fixed_features_lowers_the_loss(tiny_rn, cls, kw, role, shap
     targets = torch.tensor([[1., -1, -1, 0], [-1, 1, 0, -1], [0, -1, 1, -1], [1, 1, -1, -1], [-1, 0, -1, 1],
                             [-1, -1, 1, 1]])
     optimizer = torch.optim.SGD(method.trainable_parameters(), lr=0.01, momentum=0.9)
-    losses = []
-    for _ in range(6):
-        optimizer.zero_grad()
-        loss = method.loss(method.logits(feats), targets)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses = train_steps(method, feats, targets, optimizer, 6)
     assert losses[-1] < 0.95 * losses[0], losses
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.testing import train_steps
 from methods.taidpt import TaIDPT, imagenet_templates, rarest_class_subset
 
 CLASSES = ["red", "green", "blue", "yellow"]
@@ -132,13 +133,7 @@ def test_loss_is_the_summed_ranking_loss_and_training_lowers_it(tiny_rn):
     feats = {"global": eot, "dense": tokens, "dense_mask": ids != 0, "modality": "text"}
     targets = torch.tensor([[1., -1, -1, -1], [-1, 1, 1, -1], [-1, -1, 1, -1], [1, -1, -1, 1]])
     optimizer = torch.optim.SGD([method.ctx, method.ctx_double], lr=1e-4)  # the reference's lr
-    losses = []
-    for _ in range(10):
-        optimizer.zero_grad()
-        loss = method.loss(method.logits(feats), targets)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses = train_steps(method, feats, targets, optimizer, 10)
     assert losses[-1] < 0.9 * losses[0] and sum(b < a for a, b in zip(losses, losses[1:])) >= 8, losses
 
 
