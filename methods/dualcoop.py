@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from bench.method import Method
 from bench.registry import METHODS
 from methods._parts.losses import asymmetric_loss
-from methods._parts.prompt import PromptLearner
+from methods._parts.prompt import PromptLearner, encode_prompts
 
 
 @METHODS.register_module(name="dualcoop")
@@ -114,9 +114,7 @@ class DualCoOp(Method):
 
     def text_features(self) -> torch.Tensor:
         """[2C, D] normalised text features, negatives then positives, in one text-tower pass (dualcoop.py:195, 228)."""
-        embeds = torch.cat([self.negative_prompts.embeddings(), self.positive_prompts.embeddings()])  # [2C, L, d]
-        ids = torch.cat([self.negative_prompts.ids, self.positive_prompts.ids])  # [2C, L]
-        return F.normalize(self.backbone.encode_embedded(embeds, ids).float(), dim=-1)
+        return encode_prompts(self.backbone, self.negative_prompts, self.positive_prompts)
 
     # ----- forward ------------------------------------------------------------------------------
     def logits(self, feats):

@@ -75,7 +75,7 @@ from bench.data.base import NEGATIVE, POSITIVE
 from bench.method import Method
 from bench.registry import METHODS
 from methods._parts.losses import ranking_loss
-from methods._parts.prompt import PromptLearner
+from methods._parts.prompt import PromptLearner, encode_prompts
 
 PADDING_PENALTY = -10000.0  # added to a padding token's cosine before the temperature (CDD.py:347)
 
@@ -174,9 +174,7 @@ class TaIDPT(Method):
     def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised text features of the global and the local prompts, [C, D] each (CDD.py:338-344)."""
         n_cls = self.global_prompts.n_cls
-        embeds = torch.cat([self.global_prompts.embeddings(), self.local_prompts.embeddings()])  # [2C, L, d]
-        ids = torch.cat([self.global_prompts.ids, self.local_prompts.ids])  # [2C, L]
-        text = F.normalize(self.backbone.encode_embedded(embeds, ids).float(), dim=-1)  # [2C, D], one text-tower pass
+        text = encode_prompts(self.backbone, self.global_prompts, self.local_prompts)  # [2C, D]
         return text[:n_cls], text[n_cls:]
 
     # ----- forward ------------------------------------------------------------------------------

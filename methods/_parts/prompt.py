@@ -9,6 +9,7 @@ on the spliced embeddings (``Backbone.encode_embedded``), so gradients reach the
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
@@ -64,6 +65,15 @@ class PromptLearner(nn.Module):
 
     def forward(self) -> torch.Tensor:
         return self.backbone.encode_embedded(self.embeddings(), self.ids)
+
+
+def encode_prompts(backbone, *learners: PromptLearner) -> torch.Tensor:
+    """Normalised text features of several prompt learners' prompts, stacked in the order given
+    ([sum of C, D]), in one text-tower pass (DualCoOp's positive/negative and TaI-DPT's
+    global/local prompts are encoded together, as the references do)."""
+    embeds = torch.cat([learner.embeddings() for learner in learners])  # [sum C, L, d]
+    ids = torch.cat([learner.ids for learner in learners])  # [sum C, L]
+    return F.normalize(backbone.encode_embedded(embeds, ids).float(), dim=-1)
 
 
 def _position_order(length: int, n_ctx: int, name_lens: list[int], position: str) -> torch.Tensor:
