@@ -124,3 +124,6 @@ def test_coco_caption_corpus_one_per_image(tmp_path):
     path.write_text(json.dumps(caps))
     assert COCO2014(str(tmp_path)).caption_corpus() == first  # TaI-DPT: one caption per image, the first
     assert len(COCO2014(str(tmp_path), captions_per_image=None).caption_corpus()) == 10
+    voc = VOC2007(str(tmp_path), caption_file=str(path))  # VOC trains on the same COCO sample (TaI-DPT)
+    assert voc.caption_corpus() == first
+    assert len(VOC2007(str(tmp_path), caption_file=str(path), captions_per_image=None).caption_corpus()) == 10

@@ -38,7 +38,7 @@ class VOC2007:
     split_files = {"train": "trainval", "test": "test"}
 
     def __init__(self, data_root: str, difficult: str = "negative", caption_file: str | None = None,
-                 synonyms: str | None = None):
+                 synonyms: str | None = None, captions_per_image: int | None = 1):
         if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
             self.synonyms = synonyms
         if difficult not in ("negative", "ignore"):
@@ -46,10 +46,11 @@ class VOC2007:
         self.data_root = Path(data_root).expanduser()
         self.difficult = difficult
         self.caption_file = caption_file
+        self.captions_per_image = captions_per_image
 
     def options(self) -> dict:
         return {"data_root": str(self.data_root), "difficult": self.difficult, "caption_file": self.caption_file,
-                "synonyms": self.synonyms}
+                "synonyms": self.synonyms, "captions_per_image": self.captions_per_image}
 
     def has_split(self, split: str) -> bool:
         return split in self.split_files
@@ -87,8 +88,10 @@ class VOC2007:
                      labels=labels, classnames=list(VOC_CLASSES), captions=[[] for _ in ids], image_ids=ids)
 
     def caption_corpus(self) -> list[str]:
-        """VOC has no captions; TaI-DPT trains its VOC prompts on MS-COCO captions (``caption_file``)."""
+        """VOC has no captions; TaI-DPT trains its VOC prompts on MS-COCO captions (``caption_file``), the same
+        one-caption-per-image sample as for COCO (``coco_caption_text_embed_sampled_idx.pkl`` in
+        ``voc2007_distill.py``): ``captions_per_image`` as in :meth:`COCO2014.caption_corpus`."""
         if not self.caption_file:
             raise DataError("VOC2007 has no captions; set dataset.caption_file to "
                             "/path/to/coco/annotations/captions_train2014.json")
-        return coco_captions(self.caption_file)
+        return coco_captions(self.caption_file, self.captions_per_image)
