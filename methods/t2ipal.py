@@ -146,14 +146,15 @@ class T2IPAL(TaIDPT):
         return (valid / valid.sum(dim=1, keepdim=True)).expand_as(sims), sims
 
     def logits(self, feats):
-        out, heat, dense = self.branches(feats)  # TaI-DPT's global / local / merged, heatmaps, normalised x^l
+        text = self.text_features()  # once for the images and their captions
+        out, heat, dense = self.branches(feats, text)  # TaI-DPT's global / local / merged, heatmaps, normalised x^l
         if self.prototypes and feats.get("modality", "image") == "image":
             regions = F.normalize(torch.einsum("bpc,bpd->bcd", heat, dense), dim=-1)  # [B, C, D]
             protos = F.normalize(self.class_prototypes, dim=-1)  # [C, D]
             out["prototype"] = self.logit_scale * (regions * protos[None]).sum(-1)  # [B, C]
             out["score"] = out["score"] + self.proto_weight * out["prototype"]
         if "text" in feats:  # each generated image's caption, as TaI-DPT's texts-as-images (training only)
-            out["text"] = self.branches(feats["text"])[0]
+            out["text"] = self.branches(feats["text"], text)[0]
         return out
 
     def loss(self, logits, targets):

@@ -193,9 +193,11 @@ class TaIDPT(Method):
             spatial_scale = self.spatial_scale_image
         return torch.softmax(spatial_scale * sims, dim=1), sims  # over positions
 
-    def branches(self, feats) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """({"global", "local", "score"} logits [B, C], spatial weights [B, P, C], normalised dense features)."""
-        text_global, text_local = self.text_features()  # [C, D], [C, D]
+    def branches(self, feats, text=None) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """({"global", "local", "score"} logits [B, C], spatial weights [B, P, C], normalised dense features).
+
+        ``text``: :meth:`text_features` when the caller already has them (one text-tower pass per step)."""
+        text_global, text_local = self.text_features() if text is None else text  # [C, D], [C, D]
         image_global, image_dense = self.image_inputs(feats)  # [B, D], [B, P, D]
         global_logits = self.logit_scale * (image_global @ text_global.T).float()  # [B, C]
         sims = (image_dense @ text_local.T).float()  # [B, P, C] cosines; fp32 so -10000 * tau stays finite
