@@ -76,15 +76,9 @@ from bench.method import Method
 from bench.registry import METHODS
 from methods._parts.losses import ranking_loss
 from methods._parts.prompt import PromptLearner, encode_prompts
+from methods.zsclip import template_list
 
 PADDING_PENALTY = -10000.0  # added to a padding token's cosine before the temperature (CDD.py:347)
-
-
-def imagenet_templates() -> list[str]:
-    """CLIP's 80 ImageNet templates as '{}' strings (= TaI-DPT ``data_helpers.py:14-95``, same order)."""
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
-
-    return [template("{}") for template in OPENAI_IMAGENET_TEMPLATES]
 
 
 def first_synonyms(synonym_file: str, classnames: list[str]) -> list[str]:
@@ -236,7 +230,7 @@ class TaIDPT(Method):
         n_cls = len(classnames)
         if not self.template_captions:
             return [], np.zeros((0, n_cls), np.int8)
-        templates = [self.default_prompt] * self.default_prompt_copies + imagenet_templates()
+        templates = [self.default_prompt] * self.default_prompt_copies + template_list("imagenet80")
         captions, rows = [], []
         for c, name in enumerate(self.prompt_classnames(classnames)):
             row = np.full(n_cls, NEGATIVE, np.int8)

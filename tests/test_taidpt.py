@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.testing import train_steps
-from methods.taidpt import TaIDPT, imagenet_templates, rarest_class_subset
+from methods.taidpt import TaIDPT, rarest_class_subset
+from methods.zsclip import template_list
 
 CLASSES = ["red", "green", "blue", "yellow"]
 
@@ -141,7 +142,7 @@ def test_extra_captions_89_per_class(tiny_rn):
     method = _method(tiny_rn)
     captions, labels = method.extra_captions(CLASSES)
     assert len(captions) == 89 * 4 and labels.shape == (89 * 4, 4) and labels.dtype == np.int8
-    templates = imagenet_templates()
+    templates = template_list("imagenet80")
     assert len(templates) == 80 and templates[0] == "a bad photo of a {}."
     for c, name in enumerate(CLASSES):
         block = captions[89 * c: 89 * (c + 1)]
