@@ -141,9 +141,10 @@ def cmd_run(args) -> int:
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
     if args.dry_run:
-        for cell in cells:
-            state = "done" if cell.record_path(work_dir).is_file() else "todo"
-            print(f"{state}  {cell.dataset}  {cell.name}")
+        from bench.runner import plan_cell, record_state
+
+        for cell in cells:  # done: a rerun skips it; stale (config changed) and failed ones rerun
+            print(f"{record_state(cell.record_path(work_dir), plan_cell(cfg, cell))}  {cell.dataset}  {cell.name}")
         print(f"{len(cells)} cells")
         return 0
     rank, world, local_rank = distributed_context()
@@ -156,8 +157,7 @@ def cmd_run(args) -> int:
         # cell on its own (cells are independent; a cell's mmengine Runner is single-process)
         prepare_features(session, cells)
         torch.distributed.destroy_process_group()
-        cells = cells[rank::world]
-    outcome = run_cells(session, cells, force=args.force)
+    outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
     from bench.config import to_plain
     from bench.fusion import fuse_sweep
     from bench.report import load_records, summary_table

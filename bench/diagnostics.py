@@ -72,7 +72,7 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     written.append(path)
     seen = set()
     for cell in cells:
-        plan = plan_cell(session, cell)
+        plan = plan_cell(session.cfg, cell)
         if plan.method_cls.trains_on != "generated" or not cell.record_path(session.work_dir).is_file():
             continue
         method = construct(plan.method_cls, plan.kwargs, cell.method)  # only its generation settings are read

@@ -250,15 +250,27 @@ class Prepared:
     seconds: dict
 
 
-def plan_cell(session: Session, cell: Cell) -> CellPlan:
-    method_cls = method_class(session.cfg, cell.method)
+def plan_cell(cfg, cell: Cell) -> CellPlan:
+    """The cell's method, its arguments and schedule, and the cell config its record is keyed by."""
+    method_cls = method_class(cfg, cell.method)
     if cell.setting not in method_cls.settings:
         raise ValueError(f"method {cell.method} does not support the {cell.setting!r} setting "
                          f"(supports: {', '.join(method_cls.settings)})")
-    kwargs, train, backbone_overrides = method_config(session.cfg, cell.method, method_cls, cell.setting)
+    kwargs, train, backbone_overrides = method_config(cfg, cell.method, method_cls, cell.setting)
     method_type = method_cls.name or cell.method  # a variant's base method (e.g. t2ipal for an ablation row)
     return CellPlan(cell, method_cls, kwargs, train, backbone_overrides,
-                    cell_config(session.cfg, cell.method, method_type, kwargs, train, backbone_overrides))
+                    cell_config(cfg, cell.method, method_type, kwargs, train, backbone_overrides))
+
+
+def record_state(record_path: Path, plan: CellPlan) -> str:
+    """"done" (an ok record made with this plan's config: a rerun skips the cell), "stale" (an ok
+    record of another config: a rerun recomputes it), "failed" (an error record) or "todo" (none)."""
+    if not record_path.is_file():
+        return "todo"
+    record = json.loads(record_path.read_text())
+    if record.get("status") != "ok":
+        return "failed"
+    return "done" if record.get("config_hash") == config_hash(plan.config) else "stale"
 
 
 def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
@@ -293,12 +305,12 @@ def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
     before anything is written.
     """
     record_path = cell.record_path(session.work_dir)
-    plan = plan_cell(session, cell)
-    if record_path.is_file() and not force:
-        existing = json.loads(record_path.read_text())
-        if existing.get("status") == "ok" and existing.get("config_hash") == config_hash(plan.config):
+    plan = plan_cell(session.cfg, cell)
+    if not force:
+        state = record_state(record_path, plan)
+        if state == "done":
             return record_path
-        if existing.get("status") == "ok":
+        if state == "stale":
             log.warning("%s: the config changed since its record was written; recomputing", cell.name)
     cell_dir = session.work_dir / "cells" / cell.dataset / cell.name
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -341,23 +353,21 @@ def latest_checkpoint(cell_dir: Path) -> str | None:
 
 
 def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
-    from mmengine.runner import set_random_seed
-
     cell, train = plan.cell, plan.train
-    set_random_seed(cell.seed)
     if session.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     prepared = prepare_cell(session, plan)
     method, backbone, test, trainset = prepared.method, prepared.backbone, prepared.test, prepared.trainset
     t0 = time.perf_counter()
     if trainset is not None and train.get("epochs", 0) > 0:
-        set_random_seed(cell.seed)  # the same initial state whether or not features were just extracted
+        # mmengine's Runner reseeds (randomness=dict(seed)): the same initial state whether or not
+        # features were just extracted
         fit(session, cell, method, trainset, train, cell_dir)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     scores = predict(method, prepared.test_arrays,
                      batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
-    threshold = float(getattr(method, "score_threshold", 0.5))
+    threshold = float(method.score_threshold)
     results = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
                for name, s in scores.items()}
     eval_seconds = time.perf_counter() - t0
@@ -470,15 +480,15 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
     loader = DataLoader(trainset.dataset, batch_size=int(train["batch_size"]),
                         sampler=EpochSampler(trainset.dataset, shuffle=True, seed=cell.seed),
                         num_workers=int(train.get("num_workers", 0)), drop_last=False)
-    amp = (session.cfg.get("runtime", {}) or {}).get("amp") and session.device.startswith("cuda")
+    runtime = session.cfg.get("runtime", {}) or {}
+    amp = runtime.get("amp") if session.device.startswith("cuda") else None
     optim_wrapper = dict(type="AmpOptimWrapper" if amp else "OptimWrapper", optimizer=dict(train["optimizer"]))
     if amp:
-        optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[session.cfg.runtime.amp]
+        optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[amp]
     if train.get("paramwise_cfg"):
         optim_wrapper["paramwise_cfg"] = train["paramwise_cfg"]
     if train.get("clip_grad"):
         optim_wrapper["clip_grad"] = train["clip_grad"]
-    runtime = session.cfg.get("runtime", {}) or {}
     runner = Runner(
         model=CellModel(method, trainset.modality),
         work_dir=str(cell_dir),
@@ -500,7 +510,7 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
         resume=resume_from is not None,
         load_from=resume_from,
         default_scope="mmengine",
-        experiment_name=f"{cell.name}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}_{next(_RUNNER_IDS)}",
+        experiment_name=f"{cell.name}_{next(_RUNNER_IDS)}",  # mmengine appends its timestamp
     )
     runner.train()
 

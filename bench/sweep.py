@@ -11,7 +11,7 @@ import torch
 from bench.config import method_class
 from bench.data.base import check_label_ratio
 from bench.registry import METHODS, list_names
-from bench.runner import Cell, NonFiniteLoss, Session, plan_cell, prepare_cell, run_cell
+from bench.runner import Cell, NonFiniteLoss, Session, plan_cell, prepare_cell, record_state, run_cell
 
 log = logging.getLogger("bench")
 
@@ -88,11 +88,11 @@ def prepare_features(session: Session, cells: list[Cell]) -> None:
     session.cache.sharded = True
     try:
         for cell in cells:
-            plan = plan_cell(session, cell)
+            plan = plan_cell(session.cfg, cell)
             # cells that share a method config and data need the same features: prepare once
             key = json.dumps([cell.method, cell.setting if plan.method_cls.trains_on == "images" else None,
                               plan.config], sort_keys=True, default=str)
-            if key not in done and not cell.record_path(session.work_dir).is_file():
+            if key not in done and record_state(cell.record_path(session.work_dir), plan) != "done":
                 prepare_cell(session, plan)
                 done.add(key)
     finally:

@@ -63,6 +63,14 @@ def test_dry_run_lists_cells(tmp_path, tiny_config, capsys):
     out = capsys.readouterr().out
     assert "todo  coco2014  zsclip__zero-shot__s1" in out and "1 cells" in out
     assert not _records(tmp_path)
+    base = ["run", "--methods", "zsclip", "--dataset", str(tiny_config), "--work-dir", str(tmp_path), "--quiet"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--dry-run"]) == 0
+    assert "done  coco2014  zsclip__zero-shot__s1" in capsys.readouterr().out
+    # an edited config: the record is stale, and a rerun recomputes it (what the dry run says)
+    assert main([*base, "--dry-run", "--cfg-options", "zsclip.templates=a picture of a {}."]) == 0
+    assert "stale  coco2014  zsclip__zero-shot__s1" in capsys.readouterr().out
 
 
 def test_list_shows_methods_and_datasets(capsys):
