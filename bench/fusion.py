@@ -49,6 +49,13 @@ def fuse_scores(scores_a: np.ndarray, scores_b: np.ndarray, rate: float) -> np.n
     return (1.0 - rate) * minmax_global(scores_a) + rate * minmax_global(scores_b)
 
 
+def f1_block(metrics: dict) -> dict:
+    """The record's ``f1`` entry from :func:`bench.metrics.multilabel_metrics`: the F1 scores ("@top3",
+    "@thr") and the threshold used. The same keys as a runner record (``bench.runner._run`` builds its
+    own inline; it exposes no function for it)."""
+    return {k: v for k, v in metrics.items() if "@" in k or k == "threshold"}
+
+
 def _read_record(path: Path) -> dict:
     try:
         record = json.loads(Path(path).read_text())
@@ -114,7 +121,7 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
         "setting": rec_b["setting"], "label_ratio": rec_b.get("label_ratio"), "seed": rec_b["seed"],
         "config_hash": sha256_json(config)[:16], "config": config, "environment": environment("cpu"),
         "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"], "empty_classes": metrics["empty_classes"],
-        "f1": {k: v for k, v in metrics.items() if "@" in k},
+        "f1": f1_block(metrics),
         "branches": {"score": metrics["mAP"], rec_a["method"]: rec_a.get("mAP"), rec_b["method"]: rec_b.get("mAP")},
         # one backbone string for the report's column, and both in full
         "backbone": {"spec": {"model": f"{spec_a['model']}+{spec_b['model']}",

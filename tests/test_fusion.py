@@ -91,3 +91,18 @@ def test_fuse_sweep_pairs_cells_by_seed(tmp_path):
     again = fuse_sweep(tmp_path, "coco2014", FusionSpec(rate=0.9))
     assert [p.stat().st_mtime_ns for p in again] == mtimes and len(again) == 2
     assert fuse_sweep(tmp_path, "voc2007", FusionSpec()) == []  # no records: nothing to do
+
+
+def test_fused_record_keeps_the_runner_f1_keys(tmp_path):
+    a = _record(tmp_path, "taidpt__zero-shot__s1", "taidpt", "zero-shot", None, 1, A)
+    b = _record(tmp_path, "dualcoop__partial_r0.5__s1", "dualcoop", "partial", 0.5, 1, B)
+    out = fuse_records(a, b, 0.9, tmp_path / "fused.json", "taidpt+dualcoop")
+    f1 = json.loads(out.read_text())["f1"]
+    # a runner record's f1 block: CP/CR/CF1/OP/OR/OF1 at top-3 and at the threshold, and the threshold
+    stats = ["CP", "CR", "CF1", "OP", "OR", "OF1"]
+    assert set(f1) == {f"{s}@{tag}" for s in stats for tag in ("top3", "thr")} | {"threshold"}
+    assert f1["threshold"] == 0.5
+    # FUSED > 0.5: class 0 predicts row 2 (a positive of 2), class 1 rows 0 and 2 (both negatives)
+    # -> CP = (1 + 0) / 2, CR = (1/2 + 0) / 2, CF1 = 1/3; OP = OR = 1/3 pooled
+    assert f1["CP@thr"] == pytest.approx(50.0) and f1["CR@thr"] == pytest.approx(25.0)
+    assert f1["CF1@thr"] == pytest.approx(100 / 3) and f1["OF1@thr"] == pytest.approx(100 / 3)
