@@ -82,14 +82,12 @@ PADDING_PENALTY = -10000.0  # added to a padding token's cosine before the tempe
 
 
 def first_synonyms(synonym_file: str, classnames: list[str]) -> list[str]:
-    """Each class's first synonym in a synonym file (TaI-DPT's prompt names); the name where none."""
-    from bench.data.captions import load_synonyms
+    """Each class's first synonym in a synonym file (TaI-DPT's prompt names); the name where none.
+    A class the file lacks is a DataError."""
+    from bench.data.captions import synonym_lists
 
-    by_name = {c["name"]: c.get("synonyms") or [c["name"]] for c in load_synonyms(synonym_file)["classes"]}
-    missing = [name for name in classnames if name not in by_name]
-    if missing:
-        raise KeyError(f"synonym file {synonym_file!r} lacks classes {missing}")
-    return [by_name[name][0] for name in classnames]
+    names, synonyms = synonym_lists(synonym_file, classnames)
+    return [words[0] if words else name for name, words in zip(names, synonyms)]
 
 
 def rarest_class_subset(labels: np.ndarray, max_per_class: int) -> np.ndarray:

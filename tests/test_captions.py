@@ -119,5 +119,14 @@ def test_first_synonyms_are_taidpt_prompt_names():
     assert first_synonyms("nuswide", NUS_CLASSES) == NUS_CLASSES
 
 
+def test_a_class_missing_from_the_synonym_file_is_a_data_error():
+    from methods.taidpt import first_synonyms
+
+    with pytest.raises(DataError, match=r"synonym file coco lacks classes \['unicorn'\]"):
+        first_synonyms("coco", ["person", "unicorn"])
+    with pytest.raises(DataError, match=r"synonym file coco lacks classes \['unicorn'\]"):
+        CaptionParser.from_file("coco", ["person", "unicorn"])
+
+
 def test_surface_forms_of_a_compound():
     assert surface_forms("Hot-Dog") == {"hot dog", "hot dogs", "hotdog", "hotdogs"}

@@ -69,6 +69,21 @@ def load_synonyms(name_or_path: str) -> dict:
     return data
 
 
+def synonym_lists(name_or_path: str, classnames: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Class names and each one's synonym list (as written in the file, possibly empty) from a synonym file.
+
+    ``classnames`` picks the classes and their order; None takes every class of the file, in file order.
+    A class the file lacks is a :class:`DataError` naming them all.
+    """
+    data = load_synonyms(name_or_path)
+    by_name = {c["name"]: c.get("synonyms", []) for c in data["classes"]}
+    names = list(classnames) if classnames is not None else list(by_name)
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise DataError(f"synonym file {name_or_path} lacks classes {missing}")
+    return names, [by_name[n] for n in names]
+
+
 class CaptionParser:
     """Multi-hot class labels from caption text."""
 
@@ -89,13 +104,8 @@ class CaptionParser:
     @classmethod
     def from_file(cls, name_or_path: str, classnames: list[str] | None = None) -> CaptionParser:
         """Parser from a synonym file; ``classnames`` (the dataset's order) must match the file's names."""
-        data = load_synonyms(name_or_path)
-        by_name = {c["name"]: c.get("synonyms", []) for c in data["classes"]}
-        names = list(classnames) if classnames is not None else list(by_name)
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise DataError(f"synonym file {name_or_path} lacks classes {missing}")
-        return cls(names, [by_name[n] for n in names])
+        names, synonyms = synonym_lists(name_or_path, classnames)
+        return cls(names, synonyms)
 
     def classes_in(self, caption: str) -> set[int]:
         """Indices of the classes a caption mentions."""
