@@ -1,4 +1,5 @@
-"""Multi-label metrics as the reference repositories compute them, plus an mmengine metric.
+"""Multi-label metrics as the reference repositories compute them (pure numpy; the mmengine metric
+built on them is :class:`bench.mmmetric.MultiLabelMetric`).
 
 AP follows DualCoOp / TaI-DPT ``utils/helper.py``: per class, sort the scores in descending
 order, walk the ranking and average the precision at every positive (non-interpolated).
@@ -20,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
 
 
 def check_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,27 +105,3 @@ def multilabel_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Seque
         out.update({f"{k}@{tag}": v for k, v in f1_scores(scores, labels, **kw).items()})
     out["threshold"] = float(threshold)
     return out
-
-
-class MultiLabelMetric(BaseMetric):
-    """mAP and F1 scores as an mmengine metric (accumulate per batch, reduce at the end).
-
-    ``process`` takes the model's ``predict`` output: a list of (scores [B, C], targets [B, C]).
-    ``compute_metrics`` returns a flat dict of floats (mAP, CP/CR/CF1/OP/OR/OF1 at top-k and threshold).
-    """
-
-    default_prefix = "mlr"
-
-    def __init__(self, classnames: Sequence[str] | None = None, top_k: int = 3, threshold: float = 0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.classnames, self.top_k, self.threshold = classnames, top_k, threshold
-
-    def process(self, data_batch, data_samples) -> None:
-        for scores, targets in data_samples:
-            self.results.append((np.asarray(scores, dtype=np.float64), np.asarray(targets)))
-
-    def compute_metrics(self, results: list) -> dict[str, float]:
-        scores = np.concatenate([s for s, _ in results])
-        labels = np.concatenate([t for _, t in results])
-        out = multilabel_metrics(scores, labels, self.classnames, top_k=self.top_k, threshold=self.threshold)
-        return {k: v for k, v in out.items() if isinstance(v, float)}

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-from bench.metrics import MultiLabelMetric, average_precision, f1_scores, multilabel_metrics
+from bench.metrics import average_precision, f1_scores, multilabel_metrics
+from bench.mmmetric import MultiLabelMetric
 
 
 def _labels(rng, n, c, p=0.3):

@@ -308,3 +308,15 @@ def test_bench_report_end_to_end(tmp_path, capsys):
     assert not list((tmp_path / "only").glob("*.png")) and (tmp_path / "only" / "records.csv").is_file()
     assert main(["report", "--work-dir", str(work), "--out", str(tmp_path / "x"), "--format", "docx"]) == 2
     assert "unknown report format" in capsys.readouterr().err
+
+
+def test_report_modules_do_not_import_torch():
+    # reading records needs neither torch nor mmengine (the mmengine metric lives in bench.mmmetric)
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.report, bench.report_cost, bench.report_gaps, bench.report_plots, "
+            "bench.report_significance, bench.report_tables, bench.stats, bench.metrics; "
+            "print(sorted(m for m in ('torch', 'mmengine') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
