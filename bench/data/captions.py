@@ -33,10 +33,19 @@ def normalise(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _inflect_engine():
+def inflect_engine():
+    """One shared ``inflect`` engine (building one is slow)."""
     import inflect
 
     return inflect.engine()
+
+
+@lru_cache(maxsize=1024)
+def plural(phrase: str) -> str:
+    """Plural of a noun phrase: its last word through inflect's ``plural_noun`` (kept as is where that
+    gives nothing), words joined by single spaces. The caption parser and the toy captions both use it."""
+    words = phrase.split()
+    return " ".join(words[:-1] + [inflect_engine().plural_noun(words[-1]) or words[-1]])
 
 
 def surface_forms(synonym: str) -> set[str]:
@@ -45,11 +54,10 @@ def surface_forms(synonym: str) -> set[str]:
     words = base.split()
     if not words:
         return set()
-    plural_last = _inflect_engine().plural_noun(words[-1]) or words[-1]
-    plural = " ".join(words[:-1] + [plural_last])
-    forms = {base, plural}
+    base_plural = plural(base)
+    forms = {base, base_plural}
     if len(words) > 1:
-        forms |= {base.replace(" ", ""), plural.replace(" ", "")}
+        forms |= {base.replace(" ", ""), base_plural.replace(" ", "")}
     return forms
 
 

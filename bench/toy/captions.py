@@ -11,15 +11,14 @@ and no template or filler contains one (the tests parse every caption to check).
 from __future__ import annotations
 
 import colorsys
-import json
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from bench.data.captions import SYNONYM_DIR, inflect_engine, load_synonyms, plural
 from bench.toy.world import CLASSES, ObjectSpec, Scene, pick, weighted_index
 
-SYNONYM_FILE = Path(__file__).resolve().parents[1] / "data" / "synonyms" / "toy.json"
+SYNONYM_FILE = SYNONYM_DIR / "toy.json"
 
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 PAIR_WORDS = ("a couple of", "a pair of", "two")
@@ -49,7 +48,7 @@ TEMPLATES = (
 @lru_cache(maxsize=1)
 def class_synonyms() -> tuple[tuple[str, ...], ...]:
     """Synonyms of every class in :data:`CLASSES` order, read from the synonym file (name first)."""
-    data = json.loads(SYNONYM_FILE.read_text())
+    data = load_synonyms("toy")
     by_name = {c["name"]: tuple(c["synonyms"]) for c in data["classes"]}
     if sorted(by_name) != sorted(CLASSES):
         raise ValueError(f"{SYNONYM_FILE} names {sorted(by_name)}, the toy world draws {sorted(CLASSES)}")
@@ -59,24 +58,10 @@ def class_synonyms() -> tuple[tuple[str, ...], ...]:
     return tuple(by_name[name] for name in CLASSES)
 
 
-@lru_cache(maxsize=1)
-def _inflect():
-    import inflect
-
-    return inflect.engine()
-
-
-@lru_cache(maxsize=256)
-def plural(phrase: str) -> str:
-    """Plural of a noun phrase: its last word through inflect (the caption parser matches the same form)."""
-    words = phrase.split()
-    return " ".join(words[:-1] + [_inflect().plural_noun(words[-1]) or words[-1]])
-
-
 @lru_cache(maxsize=1024)
 def with_article(phrase: str) -> str:
     """'a ball', 'an orange ball' (inflect's rules, cached: inflect calls are slow)."""
-    return _inflect().a(phrase)
+    return inflect_engine().a(phrase)
 
 
 def colour_name(rgb: tuple[float, float, float]) -> str:
