@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bench.data.captions import normalise, surface_forms
+from bench.data.captions import CaptionParser, normalise
 from bench.toy import shapes
 from bench.toy.captions import class_synonyms
 from bench.toy.world import CLASSES, pick, rasterise, transform
@@ -37,15 +37,17 @@ INK = np.array([0.18, 0.16, 0.2], dtype=np.float32)
 
 @lru_cache(maxsize=1)
 def _phrases() -> tuple[tuple[str, int, bool], ...]:
-    """(normalised phrase, class, is plural) for every surface form, longest first."""
-    table = {}
-    for label, synonyms in enumerate(class_synonyms()):
+    """(normalised phrase, class, is plural) for every surface form: the caption parser's phrase table
+    for the toy synonyms (longest first), each phrase flagged plural unless it is a synonym as written
+    or a synonym with its spaces removed."""
+    singular = set()
+    for synonyms in class_synonyms():
         for synonym in synonyms:
-            singular = {normalise(synonym).strip(), normalise(synonym).strip().replace(" ", "")}
-            for form in surface_forms(synonym):
-                table.setdefault(form, (label, form not in singular))
-    longest_first = lambda item: (-len(item[0].split()), -len(item[0]), item[0])  # noqa: E731
-    return tuple(sorted(((form, c, p) for form, (c, p) in table.items()), key=longest_first))
+            base = normalise(synonym).strip()
+            singular.add(base)
+            singular.add(base.replace(" ", ""))
+    parser = CaptionParser.from_file("toy", list(CLASSES))
+    return tuple((form, label, form not in singular) for form, label in parser.phrases)
 
 
 def parse_objects(caption: str) -> list[tuple[int, int, str | None]]:
