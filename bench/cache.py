@@ -148,6 +148,12 @@ class FeatureCache:
         self.sharded = False
         self._hashes: FileHashes | None = None
 
+    def shard(self) -> tuple[int, int]:
+        """(rank, world size) to split work across: the job's while ``sharded``, else (0, 1)."""
+        if self.sharded and _distributed():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
     # ----- keys -------------------------------------------------------------------------------
     def file_hashes(self, paths: list[str]) -> list[str]:
         if self._hashes is None:
@@ -254,7 +260,7 @@ class FeatureCache:
     def _fill_entries(self, keys, n_rows, produce, batch_size, meta, lead_shape, sharded: bool) -> None:
         from tqdm import tqdm
 
-        rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if sharded else (0, 1)
+        rank, world = self.shard() if sharded else (0, 1)
         chunk = batch_size or self.chunk_size
         n_chunks = (n_rows + chunk - 1) // chunk
         dirs = {name: self.entry_dir(key) for name, key in keys.items()}

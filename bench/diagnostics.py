@@ -36,40 +36,64 @@ def _subsample(n: int, limit: int = MAX_FEATURES, seed: int = 0) -> np.ndarray:
     return np.arange(n) if n <= limit else np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def _global(session: Session, backbone, paths: list[str], desc: str) -> np.ndarray:
-    return np.asarray(session.cache.image_features(backbone, paths, ["global"], desc=desc)["global"][0], np.float32)
+class _Features:
+    """The global features diagnostics read, each loaded from the cache once per run."""
+
+    def __init__(self, session: Session, backbone):
+        self.session, self.backbone = session, backbone
+        self._splits: dict[str, np.ndarray] = {}
+
+    def images(self, paths: list[str], desc: str) -> np.ndarray:
+        feats = self.session.image_features(self.backbone, paths, ["global"], desc)["global"][0]
+        return np.asarray(feats, np.float32)
+
+    def split(self, name: str) -> np.ndarray:
+        if name not in self._splits:
+            split = self.session.split(name)
+            self._splits[name] = self.images(split.image_paths, f"{split.dataset}/{split.split} features")
+        return self._splits[name]
+
+    def captions(self, captions: list[str], desc: str) -> np.ndarray:
+        feats = self.session.cache.caption_features(self.backbone, captions, desc=desc)["global"]
+        return np.asarray(feats, np.float32)
 
 
-def real_image_diagnostics(session: Session, backbone) -> dict:
+def real_image_diagnostics(session: Session, features: _Features) -> dict:
     """Modality gap of real test images and their captions (when the split has captions)."""
     test = session.split(session.eval_split)
     pairs = [(i, caps[0]) for i, caps in enumerate(test.captions) if caps]
     out: dict = {"real_images_vs_captions": None}
     if pairs:
         rows = _subsample(len(pairs))
-        index = [pairs[r][0] for r in rows]
-        images = _global(session, backbone, test.image_paths, f"{test.dataset}/{test.split} features")[index]
-        texts = np.asarray(session.cache.caption_features(backbone, [pairs[r][1] for r in rows],
-                                                          desc="test caption features")["global"], np.float32)
+        images = features.split(session.eval_split)[[pairs[r][0] for r in rows]]
+        texts = features.captions([pairs[r][1] for r in rows], "test caption features")
         out["real_images_vs_captions"] = modality_gap(images, texts)
     return out
 
 
+def _up_to_date(path: Path, inputs: str) -> bool:
+    return path.is_file() and json.loads(path.read_text()).get("inputs") == inputs
+
+
 def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: bool = False) -> list[Path]:
-    """Write the diagnostics records for a sweep's dataset and the generated-image methods among ``cells``."""
+    """Write the diagnostics records for a sweep's dataset and the generated-image methods among ``cells``.
+
+    A record is rewritten when what it was computed from changed (``inputs``: backbone, evaluation
+    split, leak threshold, and for generated images the generator and the images) or with ``force``."""
     folder = session.work_dir / "records" / session.dataset.name
     backbone = session.backbone()
+    identity = {"spec": backbone.cache_identity()["spec"], "weights_sha256": backbone.weights_hash}
     base = {"record_version": RECORD_VERSION, "kind": "diagnostics", "status": "ok", "dataset": session.dataset.name,
-            "eval_split": session.eval_split,
-            "backbone": {"spec": backbone.cache_identity()["spec"], "weights_sha256": backbone.weights_hash},
-            "environment": environment(session.device)}
-    written = []
-    real = real_image_diagnostics(session, backbone)
-    path = folder / "diagnostics__real.json"
-    if force or not path.is_file():
-        atomic_write_text(path, json.dumps({**base, "generator": None, "modality_gap": real, "domain_gap": None,
-                                            "leakage": None}, indent=1, default=str))
-    written.append(path)
+            "eval_split": session.eval_split, "backbone": identity, "environment": environment(session.device)}
+    features = _Features(session, backbone)
+    real_inputs = sha256_json([identity, session.eval_split])[:8]
+    real_path = folder / "diagnostics__real.json"
+    real = None
+    if force or not _up_to_date(real_path, real_inputs):
+        real = real_image_diagnostics(session, features)
+        atomic_write_text(real_path, json.dumps({**base, "inputs": real_inputs, "generator": None, "modality_gap": real,
+                                                 "domain_gap": None, "leakage": None}, indent=1, default=str))
+    written = [real_path]
     seen = set()
     for cell in cells:
         plan = plan_cell(session.cfg, cell)
@@ -86,28 +110,28 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
             continue
         seen.add(key)
         path = folder / f"diagnostics__{cell.method}.json"
-        if path.is_file() and not force and json.loads(path.read_text()).get("inputs") == key:
+        inputs = sha256_json([key, real_inputs, threshold])[:8]
+        if not force and _up_to_date(path, inputs):
             written.append(path)
             continue
-        written.append(_generated_record(session, backbone, gen, base, real, threshold, key, path))
+        if real is None:
+            real = real_image_diagnostics(session, features)
+        written.append(_generated_record(session, features, gen, base, real, threshold, inputs, path))
     return written
 
 
-def _generated_record(session, backbone, gen: dict, base: dict, real: dict, threshold: float, key: str,
-                      path: Path) -> Path:
+def _generated_record(session, features: _Features, gen: dict, base: dict, real: dict, threshold: float,
+                      inputs: str, path: Path) -> Path:
     test = session.split(session.eval_split)
-    train = session.split("train")
-    generated = _global(session, backbone, gen["paths"], "generated features")
-    test_feats = _global(session, backbone, test.image_paths, f"{test.dataset}/{test.split} features")
-    train_feats = _global(session, backbone, train.image_paths, f"{train.dataset}/train features")
+    generated = features.images(gen["paths"], "generated features")
+    test_feats = features.split(session.eval_split)
+    train_feats = features.split("train")
     rows = _subsample(len(generated))
-    captions = [gen["captions"][gen["caption_index"][r]] for r in rows]
-    caption_feats = np.asarray(session.cache.caption_features(backbone, captions, desc="caption features")["global"],
-                               np.float32)
+    caption_feats = features.captions([gen["captions"][gen["caption_index"][r]] for r in rows], "caption features")
     real_rows, train_rows = _subsample(len(test_feats)), _subsample(len(train_feats))
     found = near_duplicates(generated, test_feats, threshold=threshold)
     record = {
-        **base, "inputs": key, "generator": gen["generator"].identity(), "n_generated": len(generated),
+        **base, "inputs": inputs, "generator": gen["generator"].identity(), "n_generated": len(generated),
         "modality_gap": {**real, "generated_images_vs_captions": modality_gap(generated[rows], caption_feats)},
         "domain_gap": {
             "frechet_generated_vs_real": frechet_distance(l2_normalise(generated[rows]),
@@ -118,7 +142,7 @@ def _generated_record(session, backbone, gen: dict, base: dict, real: dict, thre
         },
         "leakage": {
             "threshold": threshold, "n_generated": int(len(generated)), "n_test": int(len(test_feats)),
-            "n_near_duplicates": found.n_near_duplicates, "max_similarity": float(found.best_cosine.max()),
+            "n_near_duplicates": found.n_near_duplicates, "max_similarity": found.max_similarity,
             "near_duplicates": [{"generated": gen["paths"][g], "test": test.image_paths[t], "cosine": c}
                                 for g, t, c in found.top],
         },

@@ -14,7 +14,6 @@ Generators:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -115,12 +114,14 @@ class DiffusersGenerator(Generator):
             raise GeneratorError(f"no diffusers pipeline in {folder} (expected model_index.json written by "
                                  "pipeline.save_pretrained)")
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.dtype]
+        source = str(folder) if looks_local else self.pipeline
         kwargs = {"dtype": dtype, "revision": self.revision}
-        if "xl" not in self.pipeline.lower():
-            kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
-            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(str(folder) if looks_local else self.pipeline,
-                                                                        **kwargs)
+            # no NSFW filter (it blacks out images): off for the pipelines that have one (SD 1.x/2.x),
+            # decided from the pipeline's own model_index.json, not from its name
+            if "safety_checker" in diffusers.DiffusionPipeline.load_config(source, revision=self.revision):
+                kwargs.update(safety_checker=None, requires_safety_checker=False)
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as exc:
             raise GeneratorError(
                 f"cannot load diffusers pipeline {self.pipeline!r} ({type(exc).__name__}: "
@@ -180,7 +181,7 @@ def generate_all(generator: Generator, prompts: list[str], seeds: list[int], roo
             save_image_atomically(image, paths[i])
         bar.update(len(batch))
     bar.close()
-    manifest = root / "generators" / f"{hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()}.json"
+    manifest = root / "generators" / f"{sha256_json(identity)}.json"
     if not manifest.is_file():
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_text(json.dumps(identity, indent=1, sort_keys=True))
@@ -242,20 +243,18 @@ def generated_training_data(session, cell, method, backbone):
     plan = generation_plan(session, method)
     captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]
     generator = plan["generator"]
-    sharded = session.cache.sharded and torch.distributed.is_available() and torch.distributed.is_initialized()
-    rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if sharded else (0, 1)
+    rank, world = session.cache.shard()
     before = sum(Path(p).is_file() for p in plan["paths"])
     t0 = time.perf_counter()
     paths = generate_all(generator, [captions[i] for i in caption_index], plan["seeds"].tolist(), plan["root"],
                          batch_size=int(getattr(generator, "batch_size", 8)), progress=session.progress,
                          rank=rank, world=world)
-    if sharded:
+    if world > 1:
         torch.distributed.barrier()
     generation_seconds = time.perf_counter() - t0
     description = plan["description"]
     kinds = sorted(set(method.image_features.values()))
-    image_feats = session.cache.image_features(backbone, paths, kinds, batch_size=64,
-                                               desc=f"generated ({generator.name}) features")
+    image_feats = session.image_features(backbone, paths, kinds, f"generated ({generator.name}) features")
     arrays = {role: image_feats[kind] for role, kind in method.image_features.items()}
     image_labels = labels[caption_index]
     images = FeatureDataset(arrays, image_labels, views=1)

@@ -101,12 +101,14 @@ class Session:
             self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
         return self._backbones[spec]
 
-    def image_features(self, backbone, split: Split, kinds, **kw) -> dict[str, np.ndarray]:
+    def image_features(self, backbone, paths: list[str], kinds, desc: str, **kw) -> dict[str, np.ndarray]:
+        """The cache's features of ``paths``, extracted with the config's ``features`` batch size and workers."""
         feats = self.cfg.get("features", {}) or {}
-        return self.cache.image_features(backbone, split.image_paths, kinds,
-                                         batch_size=feats.get("batch_size", 64),
-                                         num_workers=feats.get("num_workers", 0),
-                                         desc=f"{split.dataset}/{split.split} features", **kw)
+        return self.cache.image_features(backbone, paths, kinds, batch_size=feats.get("batch_size", 64),
+                                         num_workers=feats.get("num_workers", 0), desc=desc, **kw)
+
+    def split_features(self, backbone, split: Split, kinds, **kw) -> dict[str, np.ndarray]:
+        return self.image_features(backbone, split.image_paths, kinds, f"{split.dataset}/{split.split} features", **kw)
 
 
 # ----- data -------------------------------------------------------------------------------------
@@ -287,7 +289,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     method.to(backbone.device)
     t0 = time.perf_counter()
     kinds = sorted(set(method.image_features.values()))
-    test_feats = session.image_features(backbone, test, kinds)
+    test_feats = session.split_features(backbone, test, kinds)
     test_arrays = {role: test_feats[kind][0] for role, kind in method.image_features.items()}
     t1 = time.perf_counter()
     trainset = training_data(session, plan.cell, method, backbone, plan.train) if method.trains_on else None
@@ -431,7 +433,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     views = int(feats_cfg.get("views", 1))
     augment = feats_cfg.get("augment") if views > 1 else None
     kinds = sorted(set(method.image_features.values()))
-    feats = session.image_features(backbone, full, kinds, views=views, augment=augment)
+    feats = session.split_features(backbone, full, kinds, views=views, augment=augment)
     arrays = {role: feats[kind] for role, kind in method.image_features.items()}
     description.update(views=views, augment=augment)
     dataset = FeatureDataset(arrays, split.labels, views=views, rows=rows, seed=cell.seed)

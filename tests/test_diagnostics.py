@@ -52,12 +52,14 @@ def test_diagnostics_records(tmp_path, tiny_config, tiny_coco, leaky):
     synonyms = tmp_path / "colours.json"
     synonyms.write_text(json.dumps({"classes": [{"name": c, "synonyms": [c]} for c in CLASSES]}))
     work = tmp_path / "w"
-    assert main(["run", "--methods", "t2ipal", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet",
-                 "--cfg-options", "t2ipal.train.epochs=1", "t2ipal.template_captions=False",
-                 f"dataset.synonyms={synonyms}", "t2ipal.generator.type=leaky",
-                 f"t2ipal.generator.source={test.image_paths[3]}", "diagnostics.leak_threshold=0.995",
-                 *[f"backbone.{k}={v}" for k, v in TOY_CLIP.items()]]) == 0
+    args = ["run", "--methods", "t2ipal", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet",
+            "--cfg-options", "t2ipal.train.epochs=1", "t2ipal.template_captions=False",
+            f"dataset.synonyms={synonyms}", "t2ipal.generator.type=leaky",
+            f"t2ipal.generator.source={test.image_paths[3]}", *[f"backbone.{k}={v}" for k, v in TOY_CLIP.items()]]
+    assert main([*args, "diagnostics.leak_threshold=2.0"]) == 0  # nothing reaches a cosine of 2
     folder = work / "tiny" / "records" / "coco2014"
+    assert json.loads((folder / "diagnostics__t2ipal.json").read_text())["leakage"]["n_near_duplicates"] == 0
+    assert main([*args, "diagnostics.leak_threshold=0.995"]) == 0  # the cell is done; its diagnostics are redone
     real = json.loads((folder / "diagnostics__real.json").read_text())
     gen = json.loads((folder / "diagnostics__t2ipal.json").read_text())
     assert real["kind"] == gen["kind"] == "diagnostics"
