@@ -78,10 +78,6 @@ class ObjectSpec:
     accent: tuple[float, float, float]
     prims: tuple[Primitive, ...] = dataclasses.field(repr=False, compare=False, default=())
 
-    @property
-    def name(self) -> str:
-        return CLASSES[self.label]
-
 
 @dataclass(frozen=True)
 class Scene:
