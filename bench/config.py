@@ -86,19 +86,26 @@ def method_class(cfg: Config | None, name: str) -> type:
     (how ablation rows are declared: as data)."""
     from bench.registry import METHODS, list_names, lookup
 
-    section = (cfg.get(name) if cfg is not None else None) or {}
-    if isinstance(section, dict) and section.get("type") and section["type"] != name:
-        return lookup(METHODS, section["type"])
+    base = variant_base(cfg, name)
+    if base:
+        return lookup(METHODS, base)
     if name not in list_names(METHODS):
         variants = variant_names(cfg) if cfg is not None else []
         raise KeyError(f"unknown method {name!r}; valid names: {', '.join(list_names(METHODS) + variants)}")
     return lookup(METHODS, name)
 
 
+def variant_base(cfg: Config | None, name: str) -> str | None:
+    """The method the config section ``name`` is a variant of (its ``type``, another name), else None."""
+    section = cfg.get(name) if cfg is not None else None
+    if isinstance(section, dict) and isinstance(section.get("type"), str) and section["type"] != name:
+        return section["type"]
+    return None
+
+
 def variant_names(cfg: Config) -> list[str]:
     """Config sections that declare a method variant (a dict whose ``type`` is another name)."""
-    return sorted(k for k, v in cfg.items() if isinstance(v, dict) and isinstance(v.get("type"), str)
-                  and k not in ("dataset",) and v["type"] != k and not k.startswith("_"))
+    return sorted(k for k in cfg if k != "dataset" and not k.startswith("_") and variant_base(cfg, k))
 
 
 def method_config(cfg: Config, name: str, method_cls, setting: str | None = None) -> tuple[dict, dict, dict]:
@@ -111,9 +118,10 @@ def method_config(cfg: Config, name: str, method_cls, setting: str | None = None
     DualCoOp reference's RN101 at 448 px); every record states the backbone it used.
     """
     section = to_plain(cfg.get(name, {}) or {})
-    variant_of = section.pop("type", None)
-    if variant_of and variant_of != name:  # a variant starts from its base method's section
-        section = deep_merge(to_plain(cfg.get(variant_of, {}) or {}), section)
+    section.pop("type", None)
+    base = variant_base(cfg, name)
+    if base:  # a variant starts from its base method's section
+        section = deep_merge(to_plain(cfg.get(base, {}) or {}), section)
         section.pop("type", None)
     train = deep_merge(to_plain(method_cls.default_train), section.pop("train", {}) or {})
     per_setting = train.pop("per_setting", {}) or {}
