@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from bench.method import Method
 from bench.registry import METHODS
 from methods._parts.losses import asymmetric_loss, ranking_loss
-from methods._parts.prompt import PromptLearner
+from methods._parts.prompt import PromptLearner, encode_prompts
 
 OBJECTIVES = ("asl", "ranking")
 
@@ -111,7 +111,7 @@ class CoOp(Method):
 
     def text_features(self) -> torch.Tensor:
         """[C, D] normalised text features of the class prompts (coop.py:198-203)."""
-        return F.normalize(self.prompts().float(), dim=-1)
+        return encode_prompts(self.backbone, self.prompts)
 
     # ----- forward ------------------------------------------------------------------------------
     def logits(self, feats):
