@@ -11,7 +11,7 @@ import pandas as pd
 from bench.report import ROW_KEY, Records
 from bench.report_format import MISSING, Section, fmt_number, with_label_columns
 from bench.report_tables import cell_groups, row_labels, seed_groups
-from bench.stats import seed_mean_map_resamples, summarise_bootstrap
+from bench.stats import paired_bootstrap_map, seed_mean_map_resamples
 
 
 def saved_scores(record_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -59,8 +59,8 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
     if ref_key is None or len(groups) < 2:
         return ref_key, []
     ref_scores, labels, ids, ref_note = load_group(groups[ref_key])
-    if not ref_note:
-        ref_obs, ref_values = seed_mean_map_resamples(ref_scores, labels, n_boot, boot_seed)
+    if not ref_note:  # the reference's resamples, computed once for every comparison
+        ref_resampled = seed_mean_map_resamples(ref_scores, labels, n_boot, boot_seed)
     out = []
     for key in sorted(groups, key=lambda k: -means[k]):
         if key == ref_key:
@@ -76,8 +76,7 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
         if note:
             out.append({**row, "note": note})
             continue
-        obs, values = seed_mean_map_resamples(scores, labels, n_boot, boot_seed)
-        result = summarise_bootstrap(obs - ref_obs, values - ref_values)
+        result = paired_bootstrap_map(scores, ref_scores, labels, n_boot, boot_seed, resampled_b=ref_resampled)
         out.append({**row, "diff": result.observed, "boot_mean": result.boot_mean, "ci_low": result.ci_low,
                     "ci_high": result.ci_high, "p_value": result.p_value, "significant": result.significant})
     return ref_key, out

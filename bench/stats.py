@@ -174,7 +174,8 @@ def seed_mean_map_resamples(scores: np.ndarray | Sequence[np.ndarray], labels: n
 
 
 def paired_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray], scores_b: np.ndarray | Sequence[np.ndarray],
-                         labels: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> BootstrapResult:
+                         labels: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95, *,
+                         resampled_b: tuple[float, np.ndarray] | None = None) -> BootstrapResult:
     """Paired bootstrap over test images of mAP(A) - mAP(B), in mAP points (x100, as records store mAP).
 
     ``scores_a`` / ``scores_b``: one score matrix [N, C] or a list of them (one per seed), all on the
@@ -186,13 +187,19 @@ def paired_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray], scores_b: 
     statistic is the difference of seed-averaged mAPs -- the difference the results table shows --
     and seeds need not pair up (counts may differ); the interval reflects test-image sampling only,
     not seed-to-seed variation (the table's ± std shows that). Returns :func:`summarise_bootstrap`.
+
+    ``resampled_b``: ``seed_mean_map_resamples(scores_b, labels, n_boot, seed)`` when the caller has it
+    already (one reference compared with several methods resamples the reference once); computed here
+    when None.
     """
     labels = np.asarray(labels)
     for mat in _as_list(scores_a) + _as_list(scores_b):
         if np.shape(mat) != labels.shape:
             raise ValueError(f"score matrix {np.shape(mat)} does not match labels {labels.shape}")
     observed_a, values_a = seed_mean_map_resamples(scores_a, labels, n_boot, seed)
-    observed_b, values_b = seed_mean_map_resamples(scores_b, labels, n_boot, seed)
+    if resampled_b is None:
+        resampled_b = seed_mean_map_resamples(scores_b, labels, n_boot, seed)
+    observed_b, values_b = resampled_b
     return summarise_bootstrap(observed_a - observed_b, values_a - values_b, level)
 
 

@@ -17,6 +17,7 @@ from bench.stats import (
     paired_bootstrap_map,
     pareto_front,
     percentile_interval,
+    seed_mean_map_resamples,
     summarise_bootstrap,
     two_sided_p,
 )
@@ -117,6 +118,12 @@ def test_paired_bootstrap_over_seeds_against_a_brute_force_loop():
     assert result.boot_mean == pytest.approx(brute.mean(), abs=1e-9)
     assert (result.ci_low, result.ci_high) == pytest.approx(tuple(np.percentile(brute, [2.5, 97.5])), abs=1e-9)
     assert result.p_value == pytest.approx(min(1.0, 2 * other_side))
+    # the report resamples its reference once and hands it in: the same numbers
+    given = paired_bootstrap_map(seeds_a, seeds_b, labels, n_boot=300, seed=9,
+                                 resampled_b=seed_mean_map_resamples(seeds_b, labels, 300, 9))
+    assert given.observed == pytest.approx(observed, abs=1e-9)
+    assert (given.ci_low, given.ci_high) == pytest.approx(tuple(np.percentile(brute, [2.5, 97.5])), abs=1e-9)
+    assert given.p_value == pytest.approx(min(1.0, 2 * other_side))
     with pytest.raises(ValueError, match="does not match"):
         paired_bootstrap_map(seeds_a, [np.zeros((n, c + 1))], labels, n_boot=2)
 
