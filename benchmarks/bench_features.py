@@ -25,12 +25,14 @@ import torch
 
 
 def load_model(device: str):
-    from bench.backbone import load_backbone, resolve_spec
+    """The toy CLIP as the toy dataset config declares it (bench/configs/_base_/datasets/toy.py), with random
+    weights when the shipped checkpoint is absent."""
+    from bench.backbone import load_backbone, resolve_path, resolve_spec
+    from bench.config import CONFIG_DIR, load_config, to_plain
 
-    model_dir = Path(__file__).resolve().parents[1] / "bench" / "toy" / "model"
-    ckpt = model_dir / "toy-clip.safetensors"
-    spec = {"model": "toy-clip", "model_config": str(model_dir / "toy-clip.json"),
-            "pretrained": str(ckpt) if ckpt.is_file() else None}
+    spec = to_plain(load_config(str(CONFIG_DIR / "_base_" / "datasets" / "toy.py")).backbone)
+    if not Path(resolve_path(spec["pretrained"])).is_file():
+        spec["pretrained"] = None
     return load_backbone(resolve_spec(spec), device=device)
 
 
