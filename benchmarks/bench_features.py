@@ -53,10 +53,11 @@ def image_paths(n: int, folder: Path) -> list[str]:
     return paths
 
 
-def timed(fn) -> float:
+def timed(fn) -> tuple[float, object]:
+    """(seconds ``fn()`` took, what it returned)."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    result = fn()
+    return time.perf_counter() - start, result
 
 
 def coop_epoch(method, batches, optimizer) -> None:
@@ -93,13 +94,14 @@ def main(argv=None) -> None:
 
         # --- zero-shot evaluation vs the raw encoder ---
         pixels = torch.stack([backbone.preprocess(Image.open(p).convert("RGB")) for p in paths[:64]]).to(args.device)
-        raw_s = timed(lambda: [backbone.encode_images(pixels, ("global",)) for _ in range(args.images // 64)])
+        raw_s, _ = timed(lambda: [backbone.encode_images(pixels, ("global",)) for _ in range(args.images // 64)])
         raw_ips = (args.images // 64) * 64 / raw_s
-        cold_s = timed(lambda: cache.image_features(backbone, paths, ["global"], batch_size=64))
+        cold_s, cold = timed(lambda: cache.image_features(backbone, paths, ["global"], batch_size=64))
         zs = ZSCLIP()
         zs.build(backbone, classes)
-        feats = cache.image_features(backbone, paths, ["global"])["global"][0]
-        warm_s = timed(lambda: zs.logits({"global": torch.from_numpy(np.asarray(feats, np.float32)).to(args.device)}))
+        feats = cold["global"][0]
+        warm_s, _ = timed(
+            lambda: zs.logits({"global": torch.from_numpy(np.asarray(feats, np.float32)).to(args.device)}))
 
         # --- one CoOp epoch: cached features vs re-encoding ---
         torch.manual_seed(0)
@@ -111,9 +113,9 @@ def main(argv=None) -> None:
 
         def cached_batches():
             for start in range(0, args.images, args.batch):
-                idx = order[start:start + args.batch].numpy()
-                x = torch.from_numpy(np.asarray(feats[np.sort(idx)], np.float32)).to(args.device)
-                yield {"global": x, "modality": "image"}, labels[np.sort(idx)].to(args.device)
+                picked = np.sort(order[start:start + args.batch].numpy())
+                x = torch.from_numpy(np.asarray(feats[picked], np.float32)).to(args.device)
+                yield {"global": x, "modality": "image"}, labels[picked].to(args.device)
 
         rows = ImageRows(paths, np.arange(len(paths)), len(paths), None, augmentation(backbone))
         loader = DataLoader(rows, batch_size=args.batch, sampler=order.tolist(), num_workers=0)
@@ -124,8 +126,8 @@ def main(argv=None) -> None:
                 x = backbone.encode_images(images, ("global",))["global"]
                 yield {"global": x, "modality": "image"}, labels[idx].to(args.device)
 
-        cached_epoch_s = timed(lambda: coop_epoch(coop, cached_batches, optimizer))
-        encoded_epoch_s = timed(lambda: coop_epoch(coop, encoded_batches, optimizer))
+        cached_epoch_s, _ = timed(lambda: coop_epoch(coop, cached_batches, optimizer))
+        encoded_epoch_s, _ = timed(lambda: coop_epoch(coop, encoded_batches, optimizer))
 
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.images} images "
           f"({'toy world' if paths[0].startswith('data/toy') else 'synthetic'}), batch {args.batch}")
