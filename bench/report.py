@@ -67,6 +67,14 @@ def cell_sort_key(setting: str, label_ratio) -> tuple:
     return SETTING_ORDER.get(setting, len(SETTING_ORDER)), ratio, setting
 
 
+def cell_groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (dataset, cell) pairs of ``frame`` in dataset, then :func:`cell_sort_key` order."""
+    firsts = frame.drop_duplicates(["dataset", "cell"])
+    keyed = sorted((d, cell_sort_key(s, r), c) for d, s, r, c in zip(firsts.dataset, firsts.setting,
+                                                                       firsts.label_ratio, firsts.cell))
+    return [(d, c) for d, _, c in keyed]
+
+
 def backbone_name(record: dict) -> str:
     """``model@pretrained`` from the record's backbone spec (or its config's backbone)."""
     spec = (record.get("backbone") or {}).get("spec") or record["config"]["backbone"]
@@ -172,17 +180,10 @@ def aggregate(cells: pd.DataFrame, value: str = "mAP") -> pd.DataFrame:
     return out.iloc[sorted(range(len(out)), key=order.__getitem__)].reset_index(drop=True)
 
 
-def ordered_cells(agg: pd.DataFrame) -> list[str]:
-    """The distinct cell labels of an :func:`aggregate` frame, in :func:`cell_sort_key` order."""
-    firsts = agg.drop_duplicates("cell")
-    return [c for _, c in sorted((cell_sort_key(s, r), c) for s, r, c in zip(firsts.setting, firsts.label_ratio,
-                                                                              firsts.cell))]
-
-
 def results_display(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One dataset's :func:`aggregate` rows as a results table: (labels [method, backbone, protocol,
     seeds], values "mean ± std" per cell column, bold = best mean per column)."""
-    columns = ordered_cells(agg)
+    columns = [cell for _, cell in cell_groups(agg)]
     means = agg.set_index([*ROW_KEY, "cell"])["mean"].unstack("cell").reindex(columns=columns)
     rows = means.index
     text = pd.DataFrame("-", index=rows, columns=columns)

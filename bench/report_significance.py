@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report import ROW_KEY, Records
+from bench.report import ROW_KEY, Records, cell_groups
 from bench.report_format import MISSING, Section, fmt_number, with_label_columns
-from bench.report_tables import cell_groups, row_labels, seed_groups
+from bench.report_tables import row_labels, seed_groups
 from bench.stats import paired_bootstrap_map, seed_mean_map_resamples
 
 

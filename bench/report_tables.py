@@ -1,5 +1,5 @@
 """Record tables of ``bench report`` (from records only, :class:`bench.report.Records`), and the helpers
-the other sections share (row labels, cell order, seed groups).
+the other sections share (row labels, seed groups).
 
 results    mAP per (method, backbone, protocol) x (setting, label ratio), per dataset
 per_class  AP per class x method, per dataset and cell
@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from bench.report import ROW_KEY, Records, aggregate, backbone_name, cell_sort_key, results_display
+from bench.report import ROW_KEY, Records, aggregate, backbone_name, cell_groups, results_display
 from bench.report_format import Section, Table, best_mask, fmt_mean_std, fmt_number, with_label_columns
 
 ABLATION_BASE = "t2ipal"  # rows: records whose config.method.type is this (the base and its variants)
@@ -25,14 +25,6 @@ def row_labels(keys: pd.DataFrame) -> list[str]:
     """A method's name, with ``[backbone, protocol]`` when it appears with more than one in ``keys``."""
     combos = keys.drop_duplicates(ROW_KEY).groupby("method").size()
     return [m if combos[m] == 1 else f"{m} [{b}, {p}]" for m, b, p in zip(keys.method, keys.backbone, keys.protocol)]
-
-
-def cell_groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """The (dataset, cell) pairs of ``frame`` in dataset, then :func:`cell_sort_key` order."""
-    firsts = frame.drop_duplicates(["dataset", "cell"])
-    keyed = sorted((d, cell_sort_key(s, r), c) for d, s, r, c in zip(firsts.dataset, firsts.setting,
-                                                                       firsts.label_ratio, firsts.cell))
-    return [(d, c) for d, _, c in keyed]
 
 
 def seed_groups(frame: pd.DataFrame) -> dict[tuple, list[str]]:

@@ -320,3 +320,14 @@ def test_report_modules_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'mmengine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cell_groups_order_datasets_then_cells():
+    from bench.report import cell_groups
+
+    frame = pd.DataFrame({"dataset": ["voc", "coco", "coco", "coco", "coco", "coco"],
+                          "setting": ["partial", "fewshot", "partial", "zero-shot", "partial", "partial"],
+                          "label_ratio": [0.5, np.nan, 0.9, np.nan, 0.1, 0.9],
+                          "cell": ["partial 0.5", "fewshot", "partial 0.9", "zero-shot", "partial 0.1", "partial 0.9"]})
+    assert cell_groups(frame) == [("coco", "zero-shot"), ("coco", "partial 0.1"), ("coco", "partial 0.9"),
+                                  ("coco", "fewshot"), ("voc", "partial 0.5")]
