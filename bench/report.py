@@ -11,14 +11,21 @@ and an index, ``README.md``, that links them and says where the numbers came fro
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from bench.report_format import Section, best_mask, fmt_mean_std, markdown_table, with_label_columns, write_section
+from bench.report_format import (
+    Section,
+    best_mask,
+    fmt_mean_std,
+    is_missing,
+    markdown_table,
+    with_label_columns,
+    write_section,
+)
 
 FORMATS = ("md", "tex", "csv", "png", "pdf")
 COLUMNS = ["dataset", "method", "setting", "label_ratio", "seed", "status", "mAP", "backbone", "protocol",
@@ -57,13 +64,12 @@ def find_records(work_dir: Path, run: str | None = None) -> list[str]:
 
 def cell_label(setting: str, label_ratio) -> str:
     """A results column: ``zero-shot``, ``partial 0.5``, ``fewshot``."""
-    return setting if label_ratio is None or (isinstance(label_ratio, float) and math.isnan(label_ratio)) \
-        else f"{setting} {label_ratio:g}"
+    return setting if is_missing(label_ratio) else f"{setting} {label_ratio:g}"
 
 
 def cell_sort_key(setting: str, label_ratio) -> tuple:
     """Zero-shot first, then partial by label ratio, then few-shot, then anything else."""
-    ratio = -1.0 if label_ratio is None or label_ratio != label_ratio else float(label_ratio)
+    ratio = -1.0 if is_missing(label_ratio) else float(label_ratio)
     return SETTING_ORDER.get(setting, len(SETTING_ORDER)), ratio, setting
 
 

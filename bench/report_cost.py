@@ -4,19 +4,16 @@ vs wall time within their cell (the same points :func:`bench.report_plots.pareto
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from bench.report import ROW_KEY, Records, cell_sort_key
-from bench.report_format import MISSING, Section, Table, fmt_number, fmt_seconds
+from bench.report_format import Section, Table, fmt_count, fmt_number, fmt_seconds, is_missing
 from bench.stats import pareto_front
 
 
 def _ratio_key(label_ratio) -> float | None:
-    return None if label_ratio is None or (isinstance(label_ratio, float) and math.isnan(label_ratio)) \
-        else float(label_ratio)
+    return None if is_missing(label_ratio) else float(label_ratio)
 
 
 def cell_cost_seconds(records: Records) -> pd.Series:
@@ -60,10 +57,6 @@ def cost_points(records: Records) -> pd.DataFrame:
                                                                                        points.label_ratio[i]),
                                                       points.method[i]))
     return points.iloc[order].reset_index(drop=True)
-
-
-def fmt_count(value) -> str:
-    return MISSING if value != value or value is None else f"{value:,.0f}"
 
 
 def cost_section(records: Records) -> Section:

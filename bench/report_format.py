@@ -54,6 +54,14 @@ def fmt_number(value, digits: int = 2) -> str:
     return MISSING if is_missing(value) else f"{float(value):.{digits}f}"
 
 
+def fmt_count(value, thousands: bool = True) -> str:
+    """A count as a whole number, with a thousands separator (``2,580``) or without (``2580``);
+    ``-`` when missing."""
+    if is_missing(value):
+        return MISSING
+    return f"{float(value):,.0f}" if thousands else f"{float(value):.0f}"
+
+
 def fmt_mean_std(mean, std, n: int, digits: int = 2) -> str:
     """"mean ± std" (sample std over seeds) when n > 1, else "mean"; ``-`` when missing."""
     if is_missing(mean):

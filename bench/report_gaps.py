@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.report import Records, backbone_name
-from bench.report_format import MISSING, Section, Table, fmt_number
+from bench.report_format import MISSING, Section, Table, fmt_count, fmt_number, is_missing
 
 NEAR_DUPLICATES_SHOWN = 20
 MODALITY_PAIRS = {"real_images_vs_captions": "real images vs captions",
@@ -59,10 +59,6 @@ def domain_rows(diagnostics: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def fmt_count(value) -> str:
-    return MISSING if value is None or value != value else str(int(value))
-
-
 def gaps_section(records: Records) -> Section:
     """Three tables: modality gap (per record and pair), domain gap & leakage (per record), and the
     top near-duplicate pairs of each record that lists them."""
@@ -76,17 +72,18 @@ def gaps_section(records: Records) -> Section:
         text = modality[["dataset", "backbone", "generator", "pair"]].copy()
         for key, title in GAP_STATS.items():
             text[title] = modality[key].map(lambda v: fmt_number(v, 3))
-        text["pairs"] = modality.n_pairs.map(fmt_count)
+        text["pairs"] = modality.n_pairs.map(lambda v: fmt_count(v, thousands=False))
         tables.append(Table("Modality gap (L2-normalised features)", text, label_columns=4))
     domain = pd.DataFrame(domain_rows(ok))
     if len(domain):
         text = domain[["dataset", "backbone", "generator"]].copy()
         text["Fréchet generated vs real"] = domain.frechet_generated_vs_real.map(lambda v: fmt_number(v, 3))
         text["Fréchet real train vs test"] = domain.frechet_real_train_vs_real_test.map(lambda v: fmt_number(v, 3))
-        text["generated"] = domain.n_generated.map(fmt_count)
-        text["real"] = domain.n_real.map(fmt_count)
-        text["near duplicates"] = [f"{fmt_count(n)} (cos ≥ {fmt_number(t, 3)})" if t == t and t is not None
-                                   else fmt_count(n) for n, t in zip(domain.n_near_duplicates, domain.threshold)]
+        text["generated"] = domain.n_generated.map(lambda v: fmt_count(v, thousands=False))
+        text["real"] = domain.n_real.map(lambda v: fmt_count(v, thousands=False))
+        text["near duplicates"] = [fmt_count(n, thousands=False) if is_missing(t)
+                                   else f"{fmt_count(n, thousands=False)} (cos ≥ {fmt_number(t, 3)})"
+                                   for n, t in zip(domain.n_near_duplicates, domain.threshold)]
         text["max cosine"] = domain.max_similarity.map(lambda v: fmt_number(v, 3))
         tables.append(Table("Domain gap and leakage", text, label_columns=3))
     duplicates = []

@@ -331,3 +331,13 @@ def test_cell_groups_order_datasets_then_cells():
                           "cell": ["partial 0.5", "fewshot", "partial 0.9", "zero-shot", "partial 0.1", "partial 0.9"]})
     assert cell_groups(frame) == [("coco", "zero-shot"), ("coco", "partial 0.1"), ("coco", "partial 0.9"),
                                   ("coco", "fewshot"), ("voc", "partial 0.5")]
+
+
+def test_fmt_count_with_and_without_thousands_separator():
+    from bench.report_format import fmt_count, is_missing
+
+    # cost tables show "2,580"; the gaps tables show counts without a separator ("1000 (cos ≥ 0.950)")
+    assert fmt_count(2580.0) == "2,580" and fmt_count(np.int64(1234567)) == "1,234,567"
+    assert fmt_count(1000, thousands=False) == "1000" and fmt_count(np.float64(12.0), thousands=False) == "12"
+    assert fmt_count(None) == "-" and fmt_count(float("nan"), thousands=False) == "-"
+    assert is_missing(np.float64("nan")) and is_missing(None) and not is_missing(0.0) and not is_missing(0)
