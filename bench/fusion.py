@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.cache import atomic_write_text, sha256_json
 from bench.metrics import multilabel_metrics
+from bench.records import backbone_spec, same_test_set
 from bench.runner import RECORD_VERSION, environment, load_scores, save_scores, scores_path
 
 NORMALISATION = "global min-max"
@@ -97,8 +98,7 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
     scores_a, labels_a = load_scores(record_a)
     scores_b, labels_b = load_scores(record_b)
     ids_a, ids_b = _image_ids(record_a), _image_ids(record_b)
-    if labels_a.shape != labels_b.shape or not np.array_equal(labels_a, labels_b) or (
-            ids_a is not None and ids_b is not None and not np.array_equal(ids_a, ids_b)):
+    if not same_test_set(labels_a, ids_a, labels_b, ids_b):
         raise ValueError(f"the test labels (or image order) of {record_a} and {record_b} differ; "
                          "fusion needs the same test split read the same way")
     classnames = list(rec_b.get("per_class_AP") or {}) or None
@@ -114,8 +114,7 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
         fusion["pairing"] = pairing
     config = {"fusion": fusion, "eval_split": split_b,
               "derived_from": [{k: s[k] for k in ("method", "config_hash")} for s in sources]}
-    spec_a = (rec_a.get("backbone") or {}).get("spec") or rec_a["config"]["backbone"]
-    spec_b = (rec_b.get("backbone") or {}).get("spec") or rec_b["config"]["backbone"]
+    spec_a, spec_b = backbone_spec(rec_a), backbone_spec(rec_b)
     record = {
         "status": "ok", "record_version": RECORD_VERSION, "method": name, "dataset": rec_b["dataset"],
         "setting": rec_b["setting"], "label_ratio": rec_b.get("label_ratio"), "seed": rec_b["seed"],

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.records import backbone_spec
 from bench.report_format import (
     Section,
     best_mask,
@@ -83,13 +84,13 @@ def cell_groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 def backbone_name(record: dict) -> str:
     """``model@pretrained`` from the record's backbone spec (or its config's backbone)."""
-    spec = (record.get("backbone") or {}).get("spec") or record["config"]["backbone"]
+    spec = backbone_spec(record)
     return f"{spec['model']}@{spec.get('pretrained')}"
 
 
 def is_toy(record: dict) -> bool:
     """A record from the embedded toy world: the toy dataset, or a toy backbone (``toy-clip``, ``builtin:toy``)."""
-    spec = (record.get("backbone") or {}).get("spec") or (record.get("config") or {}).get("backbone") or {}
+    spec = backbone_spec(record)
     return record.get("dataset") == "toy" or "toy" in str(spec.get("model", "")).lower() \
         or str(spec.get("pretrained", "")).startswith("builtin:toy")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.records import same_test_set
 from bench.report import ROW_KEY, Records, cell_groups
 from bench.report_format import MISSING, Section, fmt_number, with_label_columns
 from bench.report_tables import row_labels, seed_groups
@@ -35,12 +36,6 @@ def load_group(paths: list[str]) -> tuple[list[np.ndarray], np.ndarray | None, n
         if not same_test_set(labels, ids, other_labels, other_ids):
             return [], None, None, "its seeds were evaluated on different test labels"
     return [s for s, _, _ in loaded], labels, ids, ""
-
-
-def same_test_set(labels: np.ndarray, ids: np.ndarray | None, other_labels: np.ndarray,
-                  other_ids: np.ndarray | None) -> bool:
-    return labels.shape == other_labels.shape and np.array_equal(labels, other_labels) and (
-        ids is None or other_ids is None or np.array_equal(ids, other_ids))
 
 
 def choose_reference(means: dict[tuple, float], reference: str | None) -> tuple | None:

@@ -341,3 +341,20 @@ def test_fmt_count_with_and_without_thousands_separator():
     assert fmt_count(1000, thousands=False) == "1000" and fmt_count(np.float64(12.0), thousands=False) == "12"
     assert fmt_count(None) == "-" and fmt_count(float("nan"), thousands=False) == "-"
     assert is_missing(np.float64("nan")) and is_missing(None) and not is_missing(0.0) and not is_missing(0)
+
+
+def test_record_backbone_spec_and_same_test_set():
+    from bench.records import backbone_spec, same_test_set
+    from bench.report import backbone_name, is_toy
+
+    spec = {"model": "RN50", "pretrained": "openai"}
+    assert backbone_spec({"backbone": {"spec": spec}, "config": {"backbone": {"model": "other"}}}) == spec
+    assert backbone_spec({"backbone": None, "config": {"backbone": spec}}) == spec
+    assert backbone_spec({"dataset": "toy"}) == {}
+    assert backbone_name({"config": {"backbone": spec}}) == "RN50@openai"
+    assert not is_toy({"dataset": "coco2014", "config": {"backbone": spec}})
+    labels = np.array([[1, -1], [-1, 1]])
+    ids = np.array(["a", "b"])
+    assert same_test_set(labels, ids, labels.copy(), None)
+    assert not same_test_set(labels, ids, labels, ids[::-1])
+    assert not same_test_set(labels, None, -labels, None) and not same_test_set(labels, None, labels[:1], None)

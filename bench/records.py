@@ -1,0 +1,22 @@
+"""Small readers of cell records shared by score fusion (:mod:`bench.fusion`) and ``bench report``.
+
+Pure numpy: no torch, no pandas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def backbone_spec(record: dict) -> dict:
+    """The record's backbone spec (``backbone.spec``, else its config's ``backbone``); ``{}`` when it has
+    neither (e.g. a diagnostics record without a backbone)."""
+    return (record.get("backbone") or {}).get("spec") or (record.get("config") or {}).get("backbone") or {}
+
+
+def same_test_set(labels: np.ndarray, ids: np.ndarray | None, other_labels: np.ndarray,
+                  other_ids: np.ndarray | None) -> bool:
+    """Whether two saved test sets are the same: equal labels [N, C], and equal image ids in the same
+    order when both were saved."""
+    return labels.shape == other_labels.shape and np.array_equal(labels, other_labels) and (
+        ids is None or other_ids is None or np.array_equal(ids, other_ids))
