@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+CLASSES = ["ball", "box", "star", "tree", "house", "car", "fish", "flower"]  # also bench_memory.py's
+
 
 def load_model(device: str):
     """The toy CLIP as the toy dataset config declares it (bench/configs/_base_/datasets/toy.py), with random
@@ -85,9 +87,8 @@ def main(argv=None) -> None:
     from methods.zsclip import ZSCLIP
 
     backbone = load_model(args.device)
-    classes = ["ball", "box", "star", "tree", "house", "car", "fish", "flower"]
     rng = np.random.default_rng(0)
-    labels = torch.tensor(np.where(rng.random((args.images, len(classes))) < 0.3, 1.0, -1.0), dtype=torch.float32)
+    labels = torch.tensor(np.where(rng.random((args.images, len(CLASSES))) < 0.3, 1.0, -1.0), dtype=torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
         paths = image_paths(args.images, Path(tmp) / "images")
         cache = FeatureCache(Path(tmp) / "cache", progress=False)
@@ -98,7 +99,7 @@ def main(argv=None) -> None:
         raw_ips = (args.images // 64) * 64 / raw_s
         cold_s, cold = timed(lambda: cache.image_features(backbone, paths, ["global"], batch_size=64))
         zs = ZSCLIP()
-        zs.build(backbone, classes)
+        zs.build(backbone, CLASSES)
         feats = cold["global"][0]
         warm_s, _ = timed(
             lambda: zs.logits({"global": torch.from_numpy(np.asarray(feats, np.float32)).to(args.device)}))
@@ -106,7 +107,7 @@ def main(argv=None) -> None:
         # --- one CoOp epoch: cached features vs re-encoding ---
         torch.manual_seed(0)
         coop = CoOp()
-        coop.build(backbone, classes)
+        coop.build(backbone, CLASSES)
         coop.to(backbone.device)
         optimizer = torch.optim.SGD(coop.trainable_parameters(), lr=2e-3, momentum=0.9)
         order = torch.randperm(args.images)

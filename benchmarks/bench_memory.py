@@ -38,7 +38,7 @@ def one_size(n: int, threads: int) -> dict:
     from torch.utils.data import DataLoader
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_features import image_paths, load_model
+    from bench_features import CLASSES, coop_epoch, image_paths, load_model
 
     from bench.cache import FeatureCache
     from bench.runner import FeatureDataset
@@ -56,23 +56,23 @@ def one_size(n: int, threads: int) -> dict:
 
     threading.Thread(target=sample, daemon=True).start()
     backbone = load_model("cpu")
-    classes = ["ball", "box", "star", "tree", "house", "car", "fish", "flower"]
-    labels = np.where(np.random.default_rng(0).random((n, len(classes))) < 0.3, 1, -1).astype(np.int8)
+    labels = np.where(np.random.default_rng(0).random((n, len(CLASSES))) < 0.3, 1, -1).astype(np.int8)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         paths = image_paths(n, Path(tmp) / "images")
         feats = FeatureCache(Path(tmp) / "cache", progress=False).image_features(backbone, paths, ["global", "dense"])
         coop = CoOp()
-        coop.build(backbone, classes)
+        coop.build(backbone, CLASSES)
         optimizer = torch.optim.SGD(coop.trainable_parameters(), lr=2e-3)
         loader = DataLoader(FeatureDataset({"global": feats["global"]}, labels, views=1), batch_size=32, shuffle=True)
-        for batch in loader:
-            loss = coop.loss(coop.logits(dict(batch["feats"], modality="image")), batch["targets"])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+
+        def feature_batches():
+            for batch in loader:
+                yield dict(batch["feats"], modality="image"), batch["targets"]
+
+        coop_epoch(coop, feature_batches, optimizer)
         zs = ZSCLIP(dense_weight=0.5)
-        zs.build(backbone, classes)
+        zs.build(backbone, CLASSES)
         with torch.no_grad():
             for s in range(0, n, 256):
                 zs.logits({"global": torch.from_numpy(np.asarray(feats["global"][0, s:s + 256], np.float32)),
