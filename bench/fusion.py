@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,10 +25,9 @@ import numpy as np
 from bench.cache import atomic_write_text, sha256_json
 from bench.metrics import multilabel_metrics
 from bench.records import backbone_spec, same_test_set
-from bench.runner import RECORD_VERSION, environment, load_scores, save_scores, scores_path
+from bench.runner import RECORD_VERSION, Cell, environment, load_scores, save_scores, scores_path
 
 NORMALISATION = "global min-max"
-_CELL_NAME = re.compile(r"^(?P<method>.+)__(?P<setting>[a-z-]+)(?:_r(?P<ratio>[0-9.eE+-]+))?__s(?P<seed>-?\d+)$")
 
 
 def minmax_global(scores: np.ndarray) -> np.ndarray:
@@ -154,19 +152,25 @@ class FusionSpec:
         return self.name or f"{self.a}+{self.b}"
 
 
-def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, float | None, int]]:
-    """(record path, label ratio, seed) of every finished cell of ``method`` in ``setting`` in a records folder."""
+def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, dict]]:
+    """(record path, record) of every finished cell of ``method`` in ``setting`` in a records folder. The
+    record says the method, setting, label ratio and seed; a file not named as the runner names that
+    cell (:attr:`bench.runner.Cell.name`: a copy, a backup) is skipped."""
     out = []
     for path in sorted(folder.glob(f"{method}__{setting}*.json")):
-        match = _CELL_NAME.match(path.stem)
-        if not match or match["method"] != method or match["setting"] != setting:
-            continue
         try:
-            status = json.loads(path.read_text()).get("status")
+            record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue  # a record being written by another process: not finished
-        if status == "ok" and scores_path(path).is_file():
-            out.append((path, float(match["ratio"]) if match["ratio"] else None, int(match["seed"])))
+        try:
+            cell = Cell(record["method"], record["dataset"], record["setting"], record.get("label_ratio"),
+                        record["seed"])
+        except (KeyError, ValueError):
+            continue  # not a cell record
+        if (cell.method, cell.setting, cell.name) != (method, setting, path.stem):
+            continue
+        if record.get("status") == "ok" and scores_path(path).is_file():
+            out.append((path, record))
     return out
 
 
@@ -182,15 +186,15 @@ def fuse_sweep(work_dir: str | Path, dataset: str, spec: FusionSpec | dict | Non
     """
     spec = FusionSpec(**spec) if isinstance(spec, dict) else (spec or FusionSpec())
     folder = Path(work_dir) / "records" / dataset
-    a_cells = {seed: path for path, _, seed in _cells(folder, spec.a, spec.setting_a)}
+    a_cells = {record["seed"]: path for path, record in _cells(folder, spec.a, spec.setting_a)}
     written = []
     if not a_cells:
         return written
-    for path_b, ratio, seed in _cells(folder, spec.b, spec.setting_b):
+    for path_b, rec_b in _cells(folder, spec.b, spec.setting_b):
+        seed = rec_b["seed"]
         pairing = "same seed" if seed in a_cells else f"first seed of {spec.a} ({min(a_cells)})"
         path_a = a_cells.get(seed, a_cells[min(a_cells)])
-        ratio_tag = f"_r{ratio:g}" if ratio is not None else ""
-        out = folder / f"{spec.method}__{spec.setting_b}{ratio_tag}__s{seed}.json"
+        out = Cell(spec.method, dataset, spec.setting_b, rec_b.get("label_ratio"), seed).record_path(work_dir)
         if out.is_file() and not force and _up_to_date(out, path_a, path_b):
             written.append(out)
             continue

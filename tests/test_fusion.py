@@ -106,3 +106,18 @@ def test_fused_record_keeps_the_runner_f1_keys(tmp_path):
     # -> CP = (1 + 0) / 2, CR = (1/2 + 0) / 2, CF1 = 1/3; OP = OR = 1/3 pooled
     assert f1["CP@thr"] == pytest.approx(50.0) and f1["CR@thr"] == pytest.approx(25.0)
     assert f1["CF1@thr"] == pytest.approx(100 / 3) and f1["OF1@thr"] == pytest.approx(100 / 3)
+
+
+def test_fuse_sweep_takes_ratio_and_seed_from_the_records(tmp_path):
+    folder = tmp_path / "records" / "coco2014"
+    folder.mkdir(parents=True)
+    _record(folder, "taidpt__zero-shot__s3", "taidpt", "zero-shot", None, 3, A)
+    b = _record(folder, "dualcoop__partial_r0.25__s3", "dualcoop", "partial", 0.25, 3, B)
+    # a backup copy with its scores: not named as the runner names a cell, so not fused
+    (folder / "dualcoop__partial_r0.25__s3_old.json").write_text(b.read_text())
+    (folder / "dualcoop__partial_r0.25__s3_old.scores.npz").write_bytes(b.with_suffix(".scores.npz").read_bytes())
+    written = fuse_sweep(tmp_path, "coco2014", FusionSpec(rate=0.9))
+    assert written == [folder / "taidpt+dualcoop__partial_r0.25__s3.json"]
+    rec = json.loads(written[0].read_text())
+    assert (rec["label_ratio"], rec["seed"], rec["fusion"]["pairing"]) == (0.25, 3, "same seed")
+    assert rec["derived_from"][1]["path"] == str(b) and rec["mAP"] == pytest.approx(FUSED_MAP)
