@@ -9,7 +9,7 @@ method's (DualCoOp: r = 0.9, the ``scripts/ensemble.sh`` example; also the comme
 A fused result is a *derived record*: the same JSON shape as a runner record (so ``bench report``
 lists it), with ``derived_from`` naming both source records and their config hashes, and a
 scores file beside it. Nothing is trained or re-evaluated: only the saved test scores
-(:func:`bench.runner.load_scores`) are read.
+(:func:`bench.records.saved_scores`) are read.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 
 from bench.cache import atomic_write_text, sha256_json
 from bench.metrics import multilabel_metrics
-from bench.records import backbone_spec, same_test_set
-from bench.runner import RECORD_VERSION, Cell, environment, load_scores, save_scores, scores_path
+from bench.records import backbone_spec, same_test_set, saved_scores
+from bench.runner import RECORD_VERSION, Cell, environment, save_scores, scores_path
 
 NORMALISATION = "global min-max"
 
@@ -68,9 +68,21 @@ def _read_record(path: Path) -> dict:
     return record
 
 
-def _image_ids(record_path: Path) -> np.ndarray | None:
-    with np.load(scores_path(record_path)) as data:
-        return data["image_ids"] if "image_ids" in data.files else None
+@dataclass(frozen=True)
+class SourceCell:
+    """A finished cell to fuse: its record file, the record, and what its scores file holds (the main
+    score matrix [N, C], the test labels [N, C], the image ids or None)."""
+
+    path: Path
+    record: dict
+    scores: np.ndarray
+    labels: np.ndarray
+    image_ids: np.ndarray | None
+
+
+def _load(path: Path, record: dict) -> SourceCell:
+    scores, labels, image_ids = saved_scores(path)
+    return SourceCell(path, record, scores, labels, image_ids)
 
 
 def _source(path: Path, record: dict) -> dict:
@@ -87,24 +99,29 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
     evaluated on the same test images with the same labels. ``pairing`` (how the two cells were
     matched) is stored in the record's ``fusion`` entry.
     """
-    record_a, record_b, out_record = Path(record_a), Path(record_b), Path(out_record)
-    rec_a, rec_b = _read_record(record_a), _read_record(record_b)
+    record_a, record_b = Path(record_a), Path(record_b)
+    a = _load(record_a, _read_record(record_a))
+    b = _load(record_b, _read_record(record_b))
+    return _fuse_loaded(a, b, rate, Path(out_record), name, pairing)
+
+
+def _fuse_loaded(a: SourceCell, b: SourceCell, rate: float, out_record: Path, name: str,
+                 pairing: str | None) -> Path:
+    """:func:`fuse_records` on two cells already read."""
+    rec_a, rec_b = a.record, b.record
     split_a, split_b = (r.get("config", {}).get("eval_split", "test") for r in (rec_a, rec_b))
     if rec_a["dataset"] != rec_b["dataset"] or split_a != split_b:
         raise ValueError(f"cannot fuse cells of different datasets or splits: {rec_a['dataset']}/{split_a} "
-                         f"({record_a}) and {rec_b['dataset']}/{split_b} ({record_b})")
-    scores_a, labels_a = load_scores(record_a)
-    scores_b, labels_b = load_scores(record_b)
-    ids_a, ids_b = _image_ids(record_a), _image_ids(record_b)
-    if not same_test_set(labels_a, ids_a, labels_b, ids_b):
-        raise ValueError(f"the test labels (or image order) of {record_a} and {record_b} differ; "
+                         f"({a.path}) and {rec_b['dataset']}/{split_b} ({b.path})")
+    if not same_test_set(a.labels, a.image_ids, b.labels, b.image_ids):
+        raise ValueError(f"the test labels (or image order) of {a.path} and {b.path} differ; "
                          "fusion needs the same test split read the same way")
     classnames = list(rec_b.get("per_class_AP") or {}) or None
     if classnames is not None and list(rec_a.get("per_class_AP") or {}) != classnames:
-        raise ValueError(f"{record_a} and {record_b} list different classes")
-    fused = fuse_scores(scores_a["score"], scores_b["score"], float(rate))  # [N, C]
-    metrics = multilabel_metrics(fused, labels_b, classnames)
-    sources = [_source(record_a, rec_a), _source(record_b, rec_b)]
+        raise ValueError(f"{a.path} and {b.path} list different classes")
+    fused = fuse_scores(a.scores, b.scores, float(rate))  # [N, C]
+    metrics = multilabel_metrics(fused, b.labels, classnames)
+    sources = [_source(a.path, rec_a), _source(b.path, rec_b)]
     fusion = {"rate": float(rate), "normalisation": NORMALISATION, "weights": {rec_a["method"]: 1.0 - float(rate),
                                                                                 rec_b["method"]: float(rate)},
               "scores": "score", "reference": "TaI-DPT ensemble_score.py"}
@@ -127,10 +144,10 @@ def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, 
         "image_protocol": rec_b.get("image_protocol") or rec_a.get("image_protocol"),
         "derived_from": sources,
         "fusion": fusion,
-        "train_data": None, "n_test": int(labels_b.shape[0]),
+        "train_data": None, "n_test": int(b.labels.shape[0]),
         "seconds": {"train": 0.0, "eval": 0.0},
     }
-    test = SimpleNamespace(labels=labels_b, image_ids=list(ids_b) if ids_b is not None else [])
+    test = SimpleNamespace(labels=b.labels, image_ids=list(b.image_ids) if b.image_ids is not None else [])
     save_scores(out_record, {"score": fused.astype(np.float32)}, test)  # scores first: a record always has them
     atomic_write_text(out_record, json.dumps(record, indent=1, default=str))
     return out_record
@@ -186,27 +203,31 @@ def fuse_sweep(work_dir: str | Path, dataset: str, spec: FusionSpec | dict | Non
     """
     spec = FusionSpec(**spec) if isinstance(spec, dict) else (spec or FusionSpec())
     folder = Path(work_dir) / "records" / dataset
-    a_cells = {record["seed"]: path for path, record in _cells(folder, spec.a, spec.setting_a)}
+    a_cells = {record["seed"]: (path, record) for path, record in _cells(folder, spec.a, spec.setting_a)}
     written = []
     if not a_cells:
         return written
+    loaded_a: dict[int, SourceCell] = {}  # an a cell's scores, read once however many b cells it joins
     for path_b, rec_b in _cells(folder, spec.b, spec.setting_b):
         seed = rec_b["seed"]
         pairing = "same seed" if seed in a_cells else f"first seed of {spec.a} ({min(a_cells)})"
-        path_a = a_cells.get(seed, a_cells[min(a_cells)])
+        seed_a = seed if seed in a_cells else min(a_cells)
+        path_a, rec_a = a_cells[seed_a]
         out = Cell(spec.method, dataset, spec.setting_b, rec_b.get("label_ratio"), seed).record_path(work_dir)
-        if out.is_file() and not force and _up_to_date(out, path_a, path_b):
+        if out.is_file() and not force and _up_to_date(out, path_a, rec_a, path_b, rec_b):
             written.append(out)
             continue
-        written.append(fuse_records(path_a, path_b, spec.rate, out, spec.method, pairing=pairing))
+        if seed_a not in loaded_a:
+            loaded_a[seed_a] = _load(path_a, rec_a)
+        written.append(_fuse_loaded(loaded_a[seed_a], _load(path_b, rec_b), spec.rate, out, spec.method, pairing))
     return written
 
 
-def _up_to_date(out: Path, path_a: Path, path_b: Path) -> bool:
-    """Whether a derived record was made from the current versions of both source records."""
+def _up_to_date(out: Path, path_a: Path, rec_a: dict, path_b: Path, rec_b: dict) -> bool:
+    """Whether a derived record was made from the current versions of both source records (read already)."""
     try:
         derived = json.loads(out.read_text())
-        hashes = [json.loads(p.read_text())["config_hash"] for p in (path_a, path_b)]
+        hashes = [rec_a["config_hash"], rec_b["config_hash"]]
     except (OSError, json.JSONDecodeError, KeyError):
         return False
     sources = derived.get("derived_from") or []

@@ -5,6 +5,8 @@ Pure numpy: no torch, no pandas.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -12,6 +14,16 @@ def backbone_spec(record: dict) -> dict:
     """The record's backbone spec (``backbone.spec``, else its config's ``backbone``); ``{}`` when it has
     neither (e.g. a diagnostics record without a backbone)."""
     return (record.get("backbone") or {}).get("spec") or (record.get("config") or {}).get("backbone") or {}
+
+
+def saved_scores(record_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The record's main ("score") matrix [N, C], test labels [N, C] and image ids (None if not saved),
+    from the scores file beside it, opened once."""
+    from bench.runner import scores_path  # bench.runner imports torch: only when scores are read
+
+    with np.load(scores_path(Path(record_path))) as data:
+        ids = data["image_ids"] if "image_ids" in data.files else None
+        return data["score__score"], data["labels"], ids
 
 
 def same_test_set(labels: np.ndarray, ids: np.ndarray | None, other_labels: np.ndarray,

@@ -3,25 +3,14 @@ by a paired bootstrap over the test images of their saved score matrices (:mod:`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from bench.records import same_test_set
+from bench.records import same_test_set, saved_scores
 from bench.report import ROW_KEY, Records, cell_groups
 from bench.report_format import MISSING, Section, fmt_number, with_label_columns
 from bench.report_tables import row_labels, seed_groups
 from bench.stats import paired_bootstrap_map, seed_mean_map_resamples
-
-
-def saved_scores(record_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The record's main score matrix [N, C], test labels [N, C] and image ids (None if not saved)."""
-    from bench.runner import scores_path
-
-    with np.load(scores_path(Path(record_path))) as data:
-        ids = data["image_ids"] if "image_ids" in data.files else None
-        return data["score__score"], data["labels"], ids
 
 
 def load_group(paths: list[str]) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None, str]:

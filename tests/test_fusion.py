@@ -1,6 +1,7 @@
 """TaI-DPT + DualCoOp score fusion (bench/fusion.py) against a hand computation, and over a sweep's records."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -121,3 +122,24 @@ def test_fuse_sweep_takes_ratio_and_seed_from_the_records(tmp_path):
     rec = json.loads(written[0].read_text())
     assert (rec["label_ratio"], rec["seed"], rec["fusion"]["pairing"]) == (0.25, 3, "same seed")
     assert rec["derived_from"][1]["path"] == str(b) and rec["mAP"] == pytest.approx(FUSED_MAP)
+
+
+def test_fuse_sweep_reads_each_source_once(tmp_path, monkeypatch):
+    import bench.fusion
+
+    folder = tmp_path / "records" / "coco2014"
+    folder.mkdir(parents=True)
+    a = _record(folder, "taidpt__zero-shot__s1", "taidpt", "zero-shot", None, 1, A)
+    b1 = _record(folder, "dualcoop__partial_r0.5__s1", "dualcoop", "partial", 0.5, 1, B)
+    b2 = _record(folder, "dualcoop__partial_r0.1__s2", "dualcoop", "partial", 0.1, 2, B[::-1].copy())
+    loaded, read = [], []
+    real_scores, real_read = bench.fusion.saved_scores, Path.read_text
+    monkeypatch.setattr(bench.fusion, "saved_scores", lambda path: loaded.append(Path(path).name) or real_scores(path))
+    monkeypatch.setattr(Path, "read_text", lambda self, *args, **kw: read.append(self.name)
+                        or real_read(self, *args, **kw))
+    assert len(fuse_sweep(tmp_path, "coco2014", FusionSpec(rate=0.9))) == 2  # both b cells fused with a
+    assert sorted(loaded) == sorted([a.name, b1.name, b2.name])  # a's scores once, not once per b cell
+    assert [read.count(p.name) for p in (a, b1, b2)] == [1, 1, 1]
+    loaded.clear(), read.clear()
+    assert len(fuse_sweep(tmp_path, "coco2014", FusionSpec(rate=0.9))) == 2  # up to date: no scores read
+    assert loaded == [] and [read.count(p.name) for p in (a, b1, b2)] == [1, 1, 1]
