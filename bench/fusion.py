@@ -23,9 +23,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from bench.cache import atomic_write_text, sha256_json
-from bench.metrics import multilabel_metrics
-from bench.records import backbone_spec, same_test_set, saved_scores
-from bench.runner import RECORD_VERSION, Cell, environment, save_scores, scores_path
+from bench.metrics import f1_block, multilabel_metrics
+from bench.records import backbone_spec, same_test_set, save_scores, saved_scores, scores_path
+from bench.runner import RECORD_VERSION, Cell, environment
 
 NORMALISATION = "global min-max"
 
@@ -46,13 +46,6 @@ def fuse_scores(scores_a: np.ndarray, scores_b: np.ndarray, rate: float) -> np.n
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"fusion rate must be in [0, 1], got {rate}")
     return (1.0 - rate) * minmax_global(scores_a) + rate * minmax_global(scores_b)
-
-
-def f1_block(metrics: dict) -> dict:
-    """The record's ``f1`` entry from :func:`bench.metrics.multilabel_metrics`: the F1 scores ("@top3",
-    "@thr") and the threshold used. The same keys as a runner record (``bench.runner._run`` builds its
-    own inline; it exposes no function for it)."""
-    return {k: v for k, v in metrics.items() if "@" in k or k == "threshold"}
 
 
 def _read_record(path: Path) -> dict:

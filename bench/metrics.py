@@ -105,3 +105,9 @@ def multilabel_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Seque
         out.update({f"{k}@{tag}": v for k, v in f1_scores(scores, labels, **kw).items()})
     out["threshold"] = float(threshold)
     return out
+
+
+def f1_block(metrics: dict) -> dict:
+    """A record's ``f1`` entry from :func:`multilabel_metrics`: the F1 scores and their precision and
+    recall ("...@top3", "...@thr") and the score threshold used (cell and fused records alike)."""
+    return {k: v for k, v in metrics.items() if "@" in k or k == "threshold"}

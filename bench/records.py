@@ -1,10 +1,12 @@
-"""Small readers of cell records shared by score fusion (:mod:`bench.fusion`) and ``bench report``.
+"""Cell records and the test scores saved beside them: written by the runner and score fusion, read
+by fusion and ``bench report``.
 
 Pure numpy: no torch, no pandas.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,25 @@ def backbone_spec(record: dict) -> dict:
     return (record.get("backbone") or {}).get("spec") or (record.get("config") or {}).get("backbone") or {}
 
 
+def scores_path(record_path: Path) -> Path:
+    return record_path.with_suffix(".scores.npz")
+
+
+def save_scores(record_path: Path, scores: dict[str, np.ndarray], test) -> None:
+    """Every score matrix of a cell on its test split (``test``: its ``labels`` and ``image_ids``), for
+    fusion and significance tests, atomically. Written before the record, so a record always has its
+    scores beside it."""
+    path = scores_path(record_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, labels=test.labels, image_ids=np.array([str(i) for i in test.image_ids]),
+                        **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
+    os.replace(tmp, path)
+
+
 def saved_scores(record_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The record's main ("score") matrix [N, C], test labels [N, C] and image ids (None if not saved),
     from the scores file beside it, opened once."""
-    from bench.runner import scores_path  # bench.runner imports torch: only when scores are read
-
     with np.load(scores_path(Path(record_path))) as data:
         ids = data["image_ids"] if "image_ids" in data.files else None
         return data["score__score"], data["labels"], ids

@@ -33,7 +33,8 @@ from bench.cache import FeatureCache, ImageRows, atomic_write_text, augmentation
 from bench.config import cell_config, config_hash, method_class, method_config, to_plain
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
 from bench.method import Method, as_scores
-from bench.metrics import multilabel_metrics
+from bench.metrics import f1_block, multilabel_metrics
+from bench.records import save_scores
 from bench.registry import DATASETS, build, construct
 
 RECORD_VERSION = 1
@@ -380,7 +381,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "mAP": main["mAP"],
         "per_class_AP": main["per_class_AP"],
         "empty_classes": main["empty_classes"],
-        "f1": {k: v for k, v in main.items() if "@" in k or k == "threshold"},
+        "f1": f1_block(main),
         "branches": {name: r["mAP"] for name, r in results.items()},
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
         "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1)}
@@ -550,30 +551,6 @@ def predict(method: Method, arrays: dict[str, np.ndarray], batch_size: int = 256
             out.setdefault(name, []).append(s.float().cpu().numpy())
     method.train()
     return {name: np.concatenate(parts) for name, parts in out.items()}
-
-
-def scores_path(record_path: Path) -> Path:
-    return record_path.with_suffix(".scores.npz")
-
-
-def save_scores(record_path: Path, scores: dict[str, np.ndarray], test: Split) -> None:
-    """Every score matrix of the cell on the test split (for fusion and significance tests), atomically.
-
-    Written before the record, so a record always has its scores beside it.
-    """
-    path = scores_path(record_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, labels=test.labels, image_ids=np.array([str(i) for i in test.image_ids]),
-                        **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
-    os.replace(tmp, path)
-
-
-def load_scores(record_path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """(score matrices by name, test labels) saved beside a record."""
-    with np.load(scores_path(record_path)) as data:
-        scores = {k[len("score__"):]: data[k] for k in data.files if k.startswith("score__")}
-        return scores, data["labels"]
 
 
 # ----- provenance --------------------------------------------------------------------------------

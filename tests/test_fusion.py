@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.fusion import FusionSpec, fuse_records, fuse_scores, fuse_sweep, minmax_global
-from bench.runner import load_scores, save_scores
+from bench.records import save_scores, saved_scores
 
 A = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])  # TaI-DPT: global min 1, max 6
 B = np.array([[0.0, 10.0], [5.0, 0.0], [10.0, 5.0]])  # DualCoOp: global min 0, max 10
@@ -56,8 +56,8 @@ def test_fuse_records_writes_a_derived_record(tmp_path):
     assert [(s["path"], s["config_hash"]) for s in rec["derived_from"]] == \
         [(str(a), "hash-taidpt__zero-shot__s1"), (str(b), "hash-dualcoop__partial_r0.5__s2")]
     assert "f1" in rec and rec["config_hash"]
-    scores, labels = load_scores(out)
-    np.testing.assert_allclose(scores["score"], FUSED, atol=1e-6)
+    scores, labels, _ = saved_scores(out)
+    np.testing.assert_allclose(scores, FUSED, atol=1e-6)
     np.testing.assert_array_equal(labels, LABELS)
     from bench.report import load_records
 
