@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from bench.cache import sha256_json
+from bench.io import sha256_json
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}

@@ -15,14 +15,13 @@ Generators:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from bench.cache import sha256_json
+from bench.io import atomic_path, atomic_write_text, sha256_json
 from bench.registry import GENERATORS
 
 
@@ -183,16 +182,13 @@ def generate_all(generator: Generator, prompts: list[str], seeds: list[int], roo
     bar.close()
     manifest = root / "generators" / f"{sha256_json(identity)}.json"
     if not manifest.is_file():
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps(identity, indent=1, sort_keys=True))
+        atomic_write_text(manifest, json.dumps(identity, indent=1, sort_keys=True))
     return [str(p) for p in paths]
 
 
 def save_image_atomically(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    image.convert("RGB").save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        image.convert("RGB").save(tmp, format="PNG")
 
 
 def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

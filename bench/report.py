@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.io import read_json
 from bench.records import backbone_spec
 from bench.report_format import (
     Section,
@@ -146,7 +147,7 @@ def read_records(paths: list[str]) -> Records:
     rows, raw, diagnostics = [], {}, {}
     for path in paths:
         try:
-            rec = json.loads(Path(path).read_text())
+            rec = read_json(path)
             if not isinstance(rec, dict):
                 raise TypeError(f"a record is a JSON object, got {type(rec).__name__}")
             kind = rec.get("kind", "cell")

@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench import __version__
 from bench.backbone import load_backbone, resolve_spec
-from bench.cache import FeatureCache, ImageRows, atomic_write_text, augmentation
+from bench.cache import FeatureCache, ImageRows, augmentation
 from bench.config import cell_config, config_hash, method_class, method_config, to_plain
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
+from bench.io import atomic_write_text, read_json, write_json
 from bench.method import Method, as_scores
 from bench.metrics import f1_block, multilabel_metrics
 from bench.records import save_scores
@@ -270,7 +271,7 @@ def record_state(record_path: Path, plan: CellPlan) -> str:
     record of another config: a rerun recomputes it), "failed" (an error record) or "todo" (none)."""
     if not record_path.is_file():
         return "todo"
-    record = json.loads(record_path.read_text())
+    record = read_json(record_path)
     if record.get("status") != "ok":
         return "failed"
     return "done" if record.get("config_hash") == config_hash(plan.config) else "stale"
@@ -330,9 +331,9 @@ def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
         record = {"status": "ok", **base, **_run(session, plan, cell_dir)}
     except NonFiniteLoss as exc:
         record = {"status": "failed", **base, "error": f"{type(exc).__name__}: {exc}"}
-        atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
+        write_json(record_path, record)
         raise
-    atomic_write_text(record_path, json.dumps(record, indent=1, default=str))
+    write_json(record_path, record)
     clear_checkpoints(cell_dir)  # the record is what counts now; checkpoints were only for resuming
     return record_path
 
