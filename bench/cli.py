@@ -109,7 +109,7 @@ def cmd_run(args) -> int:
     import torch
 
     from bench.config import load_config
-    from bench.runner import Session
+    from bench.session import Session
     from bench.sweep import (
         distributed_context,
         parse_shard,
@@ -141,7 +141,7 @@ def cmd_run(args) -> int:
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
     if args.dry_run:
-        from bench.runner import plan_cell, record_state
+        from bench.cell import plan_cell, record_state
 
         for cell in cells:  # done: a rerun skips it; stale (config changed) and failed ones rerun
             print(f"{record_state(cell.record_path(work_dir), plan_cell(cfg, cell))}  {cell.dataset}  {cell.name}")

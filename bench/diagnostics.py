@@ -23,9 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.cell import plan_cell
 from bench.io import read_json, sha256_json, write_json
+from bench.provenance import environment
+from bench.records import RECORD_VERSION
 from bench.registry import construct
-from bench.runner import RECORD_VERSION, Session, environment, plan_cell
+from bench.session import Session
 from bench.stats import frechet_distance, l2_normalise, modality_gap, near_duplicates
 
 MAX_FEATURES = 5000  # rows per set for the Fréchet and modality statistics: bounded time and memory

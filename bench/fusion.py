@@ -22,10 +22,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from bench.cell import Cell
 from bench.io import read_json, sha256_json, write_json
 from bench.metrics import f1_block, multilabel_metrics
-from bench.records import backbone_spec, same_test_set, save_scores, saved_scores, scores_path
-from bench.runner import RECORD_VERSION, Cell, environment
+from bench.provenance import environment
+from bench.records import RECORD_VERSION, backbone_spec, same_test_set, save_scores, saved_scores, scores_path
 
 NORMALISATION = "global min-max"
 
@@ -165,7 +166,7 @@ class FusionSpec:
 def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, dict]]:
     """(record path, record) of every finished cell of ``method`` in ``setting`` in a records folder. The
     record says the method, setting, label ratio and seed; a file not named as the runner names that
-    cell (:attr:`bench.runner.Cell.name`: a copy, a backup) is skipped."""
+    cell (:attr:`bench.cell.Cell.name`: a copy, a backup) is skipped."""
     out = []
     for path in sorted(folder.glob(f"{method}__{setting}*.json")):
         try:

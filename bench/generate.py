@@ -23,6 +23,7 @@ from PIL import Image
 
 from bench.io import atomic_path, atomic_write_text, sha256_json
 from bench.registry import GENERATORS
+from bench.trainsets import FeatureDataset, TrainSet, parsed_captions
 
 
 class GeneratorError(RuntimeError):
@@ -206,7 +207,6 @@ def generation_plan(session, method) -> dict:
     the generator, and the image paths in the cache (which may not exist yet)."""
     from bench.config import to_plain
     from bench.registry import build
-    from bench.runner import parsed_captions
 
     captions, labels, description = parsed_captions(session, method)
     if method.max_captions and len(captions) > method.max_captions:
@@ -233,8 +233,6 @@ def generated_training_data(session, cell, method, backbone):
     ``method.use_captions`` each item also carries its caption's text-as-image features.
     """
     import time
-
-    from bench.runner import FeatureDataset, TrainSet
 
     plan = generation_plan(session, method)
     captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]

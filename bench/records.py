@@ -12,6 +12,8 @@ import numpy as np
 
 from bench.io import atomic_path
 
+RECORD_VERSION = 1  # the layout of a cell record; bump when a field changes meaning
+
 
 def backbone_spec(record: dict) -> dict:
     """The record's backbone spec (``backbone.spec``, else its config's ``backbone``); ``{}`` when it has
