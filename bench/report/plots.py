@@ -3,7 +3,7 @@
 ``map_vs_ratio_<dataset>``  mAP vs label ratio, one line per (method, backbone, protocol): the mean over
                             seeds with a min-max band; zero-shot methods as horizontal dashed lines.
 ``pareto_<dataset>``        mAP vs wall seconds (log x), one panel per cell; Pareto-optimal points
-                            highlighted and joined (:func:`bench.report_cost.cost_points`).
+                            highlighted and joined (:func:`bench.report.cost.cost_points`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.report import ROW_KEY, Records, aggregate
-from bench.report_cost import cost_points
-from bench.report_tables import row_labels
+from bench.report.cost import cost_points
+from bench.report.model import ROW_KEY, Records, aggregate, row_labels
 
 
 def file_stem(text: str) -> str:
@@ -41,7 +40,7 @@ def color_of(index: int):
 
 
 def ratio_plot(agg: pd.DataFrame, title: str) -> Figure | None:
-    """One dataset's :func:`bench.report.aggregate` rows: partial-label cells as lines over the label
+    """One dataset's :func:`bench.report.model.aggregate` rows: partial-label cells as lines over the label
     ratio (mean, min-max band), zero-shot cells as dashed horizontal lines. None when there is neither."""
     partial, zero = agg[agg.setting == "partial"], agg[agg.setting == "zero-shot"]
     if partial.empty and zero.empty:
@@ -72,7 +71,7 @@ def ratio_plot(agg: pd.DataFrame, title: str) -> Figure | None:
 
 
 def pareto_plot(points: pd.DataFrame, title: str) -> Figure | None:
-    """One dataset's :func:`bench.report_cost.cost_points`: a panel per cell, mAP vs wall seconds (log x),
+    """One dataset's :func:`bench.report.cost.cost_points`: a panel per cell, mAP vs wall seconds (log x),
     Pareto-optimal points filled and joined by a step line. Points without a positive cost are left
     out. None when no point has one."""
     points = points[np.isfinite(points.cost_s.astype(float)) & (points.cost_s.astype(float) > 0)
