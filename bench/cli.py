@@ -1,6 +1,6 @@
 """``bench``: run PEFT-for-CLIP sweeps, report them, list what is available.
 
-The CLI is thin: it picks a config (one per dataset, ``bench/configs``), applies a few common
+The CLI is thin: it picks a config (one per dataset, ``configs/``), applies a few common
 flags and ``--cfg-options``, and hands over to bench.sweep / bench.report. Heavy imports happen
 after argument parsing, so ``--help`` is fast and ``--device cpu`` can hide GPUs first.
 """
@@ -199,7 +199,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bench.config import config_names
+    from bench.config import CONFIG_DIR, config_names
     from bench.registry import DATASETS, GENERATORS, METHODS, list_names, lookup
 
     groups = {"methods": METHODS, "datasets": DATASETS, "generators": GENERATORS}
@@ -215,10 +215,10 @@ def cmd_list(args) -> int:
             extra = f"  trains on: {cls.trains_on or 'nothing (zero-shot)'}" if what == "methods" else ""
             print(f"  {name:<12} {origin}{extra}")
     if args.what in ("all", "configs"):
-        print("configs:")
+        print(f"configs: (in {CONFIG_DIR}; --dataset NAME, or --dataset path/to/your_config.py)")
         for name in config_names():
             if fnmatch.fnmatch(name, args.pattern):
-                print(f"  {name}")
+                print(f"  {name:<12} {CONFIG_DIR / (name + '.py')}")
     return 0
 
 

@@ -1,6 +1,6 @@
-"""Configs: mmengine python config files shipped in ``bench/configs`` or given by path.
+"""Configs: mmengine python config files shipped in ``configs/`` (installed as ``bench/configs``) or given by path.
 
-A dataset sweep config (``bench/configs/<dataset>.py``) holds, as plain data:
+A dataset sweep config (``configs/<dataset>.py``) holds, as plain data:
   ``dataset``   the reader: ``dict(type='coco2014', data_root=...)``
   ``backbone``  the CLIP model: ``dict(model='RN50', pretrained='openai')``
   ``features``  image feature protocol: ``mode`` 'cached' (K=``views``) or 'online', batch size, workers
@@ -20,7 +20,18 @@ from mmengine.config import Config
 
 from bench.io import sha256_json
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+def _config_dir() -> Path:
+    """Where the shipped configs are: ``configs/`` at the top of a checkout (also an editable install), or
+    ``bench/configs`` inside an installed wheel (pyproject maps the one onto the other)."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "configs", package.parent / "configs"):
+        if (folder / "_base_" / "default_runtime.py").is_file():
+            return folder
+    raise FileNotFoundError(f"no configs folder beside {package} (checkout) or inside it (installed wheel)")
+
+
+CONFIG_DIR = _config_dir()
 ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}
 CELL_KEYS = ("dataset", "backbone", "features")  # what besides the method and runtime.amp shapes a cell's result
 
