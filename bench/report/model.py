@@ -78,6 +78,26 @@ def backbone_name(record: dict) -> str:
     return f"{spec['model']}@{spec.get('pretrained')}"
 
 
+def short_backbone_name(name: str) -> str:
+    """:func:`backbone_name` for a reader: weights shipped inside bench (``builtin:...``) or no weights tag
+    leave only the model (``toy-clip``), a checkpoint path shows its file name (``RN50@RN50.pt``), a tag
+    stays (``RN50@openai``); a fused record's ``a+b`` tags part by part."""
+    model, _, pretrained = name.partition("@")
+    tags = ["" if tag.startswith("builtin:") or tag in ("", "None") else Path(tag).name if "/" in tag else tag
+            for tag in pretrained.split("+")]
+    return f"{model}@{'+'.join(t or 'builtin' for t in tags)}" if any(tags) else model
+
+
+def short_backbone_names(names: list[str]) -> dict[str, str]:
+    """Each full backbone name -> its :func:`short_backbone_name`, or itself where two different names
+    would shorten to the same text (rows are never merged by a shortened name)."""
+    short = {name: short_backbone_name(name) for name in set(names)}
+    counts: dict[str, int] = {}
+    for text in short.values():
+        counts[text] = counts.get(text, 0) + 1
+    return {name: text if counts[text] == 1 else name for name, text in short.items()}
+
+
 def is_toy(record: dict) -> bool:
     """A record from the embedded toy world: the toy dataset, or a toy backbone (``toy-clip``, ``builtin:toy``)."""
     spec = backbone_spec(record)

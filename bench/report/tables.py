@@ -23,7 +23,16 @@ from bench.report.format import (
     markdown_table,
     with_label_columns,
 )
-from bench.report.model import ROW_KEY, Records, aggregate, backbone_name, cell_groups, row_labels, seed_groups
+from bench.report.model import (
+    ROW_KEY,
+    Records,
+    aggregate,
+    backbone_name,
+    cell_groups,
+    row_labels,
+    seed_groups,
+    short_backbone_names,
+)
 
 ABLATION_BASE = "t2ipal"  # rows: records whose config.method.type is this (the base and its variants)
 ABLATION_REFERENCE = "taidpt"  # shown under the ablation rows for reference
@@ -47,11 +56,13 @@ def results_display(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
 
 def summary_table(records: pd.DataFrame, fmt: str = "github") -> str:
     """mAP as mean ± std over seeds, one row per (dataset, method, backbone, protocol), one column per
-    setting / label ratio; then the failed cells with their errors."""
+    setting / label ratio; then the failed cells with their errors. Printed at the end of ``bench run``
+    and by ``bench report``; backbones by their short names (:func:`short_backbone_names`)."""
     parts = []
     agg = aggregate(records)
     for dataset in agg.dataset.unique():
         labels, values, _ = results_display(agg[agg.dataset == dataset])
+        labels["backbone"] = labels.backbone.map(short_backbone_names(list(labels.backbone)))
         labels.insert(0, "dataset", dataset)
         table = with_label_columns(labels, values)
         parts.append(markdown_table(table) if fmt == "github" else table.frame.to_markdown(tablefmt=fmt, index=False))
