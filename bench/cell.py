@@ -14,6 +14,8 @@ from bench.io import read_json
 
 @dataclass(frozen=True)
 class Cell:
+    """One point of a sweep; ``label_ratio`` is set for the partial setting only."""
+
     method: str
     dataset: str
     setting: str
@@ -28,10 +30,12 @@ class Cell:
 
     @property
     def name(self) -> str:
+        """``<method>__<setting>[_r<ratio>]__s<seed>``: the record's file stem."""
         ratio = f"_r{self.label_ratio:g}" if self.label_ratio is not None else ""
         return f"{self.method}__{self.setting}{ratio}__s{self.seed}"
 
     def record_path(self, work_dir: Path) -> Path:
+        """Where the cell's record goes in a run folder."""
         return Path(work_dir) / "records" / self.dataset / f"{self.name}.json"
 
 

@@ -37,6 +37,7 @@ CELL_KEYS = ("dataset", "backbone", "features")  # what besides the method and r
 
 
 def config_names() -> list[str]:
+    """The shipped dataset configs' names (``toy``, ``coco``, ...)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.py"))
 
 
@@ -153,4 +154,5 @@ def cell_config(cfg: Config, method: str, method_type: str, method_kwargs: dict,
 
 
 def config_hash(cell_cfg: dict) -> str:
+    """The first 16 hex digits of the cell config's :func:`bench.io.sha256_json`: a record's key."""
     return sha256_json(cell_cfg)[:16]

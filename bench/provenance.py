@@ -13,6 +13,7 @@ from bench import __version__
 
 
 def peak_memory_mb(device: str) -> dict:
+    """The process's peak resident memory, and on CUDA the peak allocated device memory, in MB."""
     out = {"process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.startswith("cuda"):
         out["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -34,6 +35,7 @@ def git_commit() -> str | None:
 
 
 def environment(device: str) -> dict:
+    """What a record ran on: bench and package versions, Python, git commit, device, threads, GPU name."""
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}

@@ -37,11 +37,13 @@ class Session:
         self._backbones: dict = {}
 
     def split(self, name: str) -> Split:
+        """The dataset's split ``name``, loaded once per run."""
         if name not in self._splits:
             self._splits[name] = self.dataset.load(name)
         return self._splits[name]
 
     def backbone(self, overrides: dict | None = None):
+        """The config's backbone with a method's ``overrides`` (e.g. another model or input size), loaded once."""
         spec = resolve_spec({**to_plain(self.cfg.backbone), **(overrides or {})})
         if spec not in self._backbones:
             amp = (self.cfg.get("runtime", {}) or {}).get("amp")
@@ -55,4 +57,5 @@ class Session:
                                          num_workers=feats.get("num_workers", 0), desc=desc, **kw)
 
     def split_features(self, backbone, split: Split, kinds, **kw) -> dict[str, np.ndarray]:
+        """The cache's features of every image of ``split`` (see :meth:`image_features`)."""
         return self.image_features(backbone, split.image_paths, kinds, f"{split.dataset}/{split.split} features", **kw)

@@ -95,6 +95,7 @@ class ProgressHook(Hook):
 
 
 def clear_checkpoints(cell_dir: Path) -> None:
+    """Delete a cell's epoch checkpoints and mmengine's pointer to the last one."""
     for path in [*cell_dir.glob("*.pth"), cell_dir / "last_checkpoint"]:
         path.unlink(missing_ok=True)
 

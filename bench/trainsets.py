@@ -71,6 +71,9 @@ class ImageDataset(Dataset):
 
 @dataclass
 class TrainSet:
+    """A cell's training data: the dataset, whether its items are images or texts, its size, and what the
+    record says about it (``description``)."""
+
     dataset: Dataset
     modality: str  # "image" or "text"
     size: int
