@@ -66,9 +66,23 @@ def write_report(records: Records, out: Path, formats: tuple[str, ...] = FORMATS
     return [p for paths in written.values() for p in paths] + [index]
 
 
+def figure_lines(out: Path, written: dict[str, list[Path]]) -> list[str]:
+    """The index's Figures section: every written PNG shown inline under its description (with links to
+    its other formats); nothing when no PNG was written."""
+    lines = []
+    for heading, paths in written.items():
+        for png in (p for p in paths if p.suffix == ".png"):
+            others = ", ".join(f"[{p.suffix[1:].upper()}]({p.relative_to(out).as_posix()})" for p in paths if p != png)
+            image = f"![{heading}]({png.relative_to(out).as_posix()})"
+            lines += ["", f"### {heading[0].upper()}{heading[1:]}", "", image]
+            lines += ["", f"Also as {others}."] if others else []
+    return ["", "## Figures", *lines] if lines else []
+
+
 def index_text(records: Records, out: Path, written: dict[str, list[Path]], reference: str | None, n_boot: int,
                boot_seed: int) -> str:
-    """The report's README: provenance (runs, record counts, commits), the toy notice, links to every file."""
+    """The report's README: provenance (runs, record counts, commits), the toy notice, every figure inline,
+    links to every file."""
     cells = records.cells
     lines = ["# bench report", ""]
     if has_toy(records):
@@ -91,7 +105,9 @@ def index_text(records: Records, out: Path, written: dict[str, list[Path]], refe
     toy_sets = sorted(set(cells.loc[cells.toy.astype(bool), "dataset"])
                       | {r["dataset"] for r in records.diagnostics.values() if is_toy(r)})
     lines += ["", f"Datasets: {', '.join(datasets) or 'none'}"
-              + (f" (toy world: {', '.join(toy_sets)})" if toy_sets else ""), "", "## Files", ""]
+              + (f" (toy world: {', '.join(toy_sets)})" if toy_sets else "")]
+    lines += figure_lines(out, written)
+    lines += ["", "## Files", ""]
     for heading, paths in written.items():
         links = ", ".join(f"[{p.name}]({p.relative_to(out).as_posix()})" for p in paths)
         lines.append(f"- {heading}: {links or '(nothing to show)'}")
