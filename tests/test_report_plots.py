@@ -10,7 +10,7 @@ import pytest
 from bench.report import find_records, read_records, write_report
 from bench.report.cost import cost_points
 from bench.report.model import aggregate
-from bench.report.plots import pareto_plot, ratio_plot, variant_bases
+from bench.report.plots import ablation_plot, pareto_plot, ratio_plot, variant_bases
 from bench.report.style import COLOURS, LINESTYLES, boxes_overlap, log_ticks, series_styles, spread
 from tests.test_report import scores_like, write_cell
 
@@ -71,6 +71,22 @@ def test_zero_shot_methods_are_labelled_reference_lines_and_variants_stay_out(tm
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["coop", "dualcoop"]  # lines only
     styles = {(line.get_color(), line.get_linestyle()) for line in ax.lines}
     assert len(styles) == len(ax.lines) == 5
+
+
+def test_ablation_figure_shows_each_variant_beside_its_base(tmp_path):
+    records = partial_and_zero_shot(tmp_path)
+    agg = aggregate(records.cells)
+    mean = agg.set_index("method")["mean"]
+    fig = ablation_plot(agg, "t2ipal", ["t2ipal_x2", "t2ipal_no_heatmap"], "t")
+    [ax] = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["t2ipal", "t2ipal_no_heatmap", "t2ipal_x2"]
+    delta = mean["t2ipal_no_heatmap"] - mean["t2ipal"]
+    assert [t.get_text() for t in ax.texts] == [
+        f"{mean['t2ipal']:.2f}", f"{mean['t2ipal_no_heatmap']:.2f} ({delta:+.2f})",
+        f"{mean['t2ipal_x2']:.2f} ({mean['t2ipal_x2'] - mean['t2ipal']:+.2f})"]
+    [dashed] = [line for line in ax.lines if line.get_linestyle() == "--"]
+    np.testing.assert_allclose(dashed.get_xdata(), [mean["t2ipal"]] * 2)  # the base's mean
+    assert ablation_plot(agg, "coop", [], "t") is None
 
 
 def test_index_embeds_every_png_and_the_ablation_figure(tmp_path):

@@ -58,19 +58,31 @@ def series(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
             for label, key in zip(row_labels(keys), map(tuple, keys.values))]
 
 
+def panels(n: int, size: tuple[float, float], max_cols: int = 3) -> list:
+    """``n`` axes of ``size`` inches each on a new figure (constrained layout, Agg canvas), in rows of at
+    most ``max_cols``; the grid's unused places are hidden."""
+    n_cols = min(n, max_cols)
+    n_rows = -(-n // n_cols)
+    fig = Figure(figsize=(size[0] * n_cols, size[1] * n_rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = list(fig.subplots(n_rows, n_cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return axes[:n]
+
+
 def ratio_plot(agg: pd.DataFrame, title: str) -> Figure | None:
     """One dataset's :func:`bench.report.model.aggregate` rows: partial-label cells as lines over the label
     ratio (mean, min-max band; legend below the axes), zero-shot cells as horizontal reference lines
-    labelled ``name mAP`` at the right edge (labels spread apart when values are close). None when there
-    is neither."""
+    labelled ``name mAP`` at the right edge (labels spread apart when values are close). A method with both
+    draws both in its style. None when there is neither."""
     partial, zero = agg[agg.setting == "partial"], agg[agg.setting == "zero-shot"]
     if partial.empty and zero.empty:
         return None
     lines, references = series(partial), series(zero)
     styles = series_styles([label for label, _ in lines + references])
-    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    [ax] = panels(1, (7.0, 4.6))
+    fig = ax.figure
     for label, rows in lines:
         rows = rows.sort_values("label_ratio")
         x = rows.label_ratio.astype(float).to_numpy()
@@ -123,12 +135,8 @@ def ablation_plot(agg: pd.DataFrame, base: str, variants: list[str], title: str)
     cells = list(dict.fromkeys(rows[rows.method.isin(variants)].cell))
     if not cells:
         return None
-    names = [base, *sorted(variants)]
-    fig = Figure(figsize=(5.2 * min(len(cells), 3), 0.9 + 0.32 * len(names)), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(-(-len(cells) // 3), min(len(cells), 3), squeeze=False).ravel()
-    for ax in axes[len(cells):]:
-        ax.set_visible(False)
+    axes = panels(len(cells), (5.2, 0.9 + 0.32 * (1 + len(variants))))
+    fig = axes[0].figure
     for ax, cell in zip(axes, cells):
         here = rows[rows.cell == cell]
         labelled = series(here)
@@ -167,12 +175,8 @@ def pareto_plot(points: pd.DataFrame, title: str) -> Figure | None:
     if points.empty:
         return None
     cells = list(dict.fromkeys(points.cell))
-    n_cols = min(len(cells), 3)
-    fig = Figure(figsize=(5.0 * n_cols, 4.2 * -(-len(cells) // n_cols)), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(-(-len(cells) // n_cols), n_cols, squeeze=False).ravel()
-    for ax in axes[len(cells):]:
-        ax.set_visible(False)
+    axes = panels(len(cells), (5.0, 4.2))
+    fig = axes[0].figure
     for ax, cell in zip(axes, cells):
         here = points[points.cell == cell]
         rest, front = here[~here.pareto], here[here.pareto].sort_values("cost_s")
