@@ -74,7 +74,7 @@ def figure_lines(out: Path, written: dict[str, list[Path]]) -> list[str]:
         for png in (p for p in paths if p.suffix == ".png"):
             others = ", ".join(f"[{p.suffix[1:].upper()}]({p.relative_to(out).as_posix()})" for p in paths if p != png)
             image = f"![{heading}]({png.relative_to(out).as_posix()})"
-            lines += ["", f"### {heading[0].upper()}{heading[1:]}", "", image]
+            lines += ["", f"### {heading}", "", image]
             lines += ["", f"Also as {others}."] if others else []
     return ["", "## Figures", *lines] if lines else []
 
