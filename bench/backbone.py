@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.quickgelu import decide_quick_gelu, is_torchscript_archive, text_activation
+
 IMAGE_FEATURE_KINDS = ("global", "global_nopos", "dense", "dense_nopos")
 BUILTIN_PREFIX = "builtin:"  # a path inside the installed bench package, e.g. builtin:toy/model/toy-clip.json
 PACKAGE_DIR = Path(__file__).resolve().parent
+log = logging.getLogger("bench")
 
 
 class BackboneError(RuntimeError):
@@ -47,6 +51,9 @@ class BackboneSpec:
     image_size: the input resolution (None: the model's own). ResNet positional embeddings are
         resized bicubically as DualCoOp does, so a 224-px RN101 can run at 448 px.
     resize_mode: open_clip resize mode ('shortest' = resize + centre crop, 'squash' = resize to square).
+    interpolation: 'bicubic' (open_clip's default), 'bilinear' (DualCoOp's torchvision Resize) or 'nearest'.
+    quick_gelu: the text (and ViT image) tower's activation: True QuickGELU, False GELU, None decide
+        from the weights (bench/quickgelu.py); the loaded backbone's spec holds the decided value.
     """
 
     model: str
@@ -54,9 +61,12 @@ class BackboneSpec:
     model_config: str | None = None
     image_size: int | None = None
     resize_mode: str | None = None
+    interpolation: str | None = None
+    quick_gelu: bool | None = None
 
     def describe(self) -> str:
-        return f"{self.model}" + (f"@{self.pretrained}" if self.pretrained else "@random-init")
+        name = f"{self.model}" + (f"@{self.pretrained}" if self.pretrained else "@random-init")
+        return name + ("+QuickGELU" if self.quick_gelu else "")
 
 
 def resolve_path(value: str | None) -> str | None:
@@ -96,9 +106,14 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
                             " (or give backbone.model_config, a json model config)")
     if pretrained and _is_local_path(pretrained) and not Path(pretrained).is_file():
         raise BackboneError(f"checkpoint not found: {pretrained}")
+    is_file = bool(pretrained) and _is_local_path(pretrained)
+    quick_gelu, why = decide_quick_gelu(open_clip, spec.model, pretrained, spec.quick_gelu, is_file)
     kwargs = {}
-    if spec.resize_mode:
-        kwargs["force_preprocess_cfg"] = {"resize_mode": spec.resize_mode}
+    if quick_gelu is not None:
+        kwargs["force_quick_gelu" if quick_gelu else "quick_gelu"] = quick_gelu  # False: overrides a -quickgelu config
+    if is_file and is_torchscript_archive(pretrained):
+        # torch.load refuses TorchScript archives under weights_only; without it, it hands them to torch.jit.load
+        kwargs["weights_only"] = False
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             spec.model, pretrained=pretrained, device=device, **kwargs)
@@ -111,8 +126,11 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
         raise _weights_unavailable(spec, exc) from exc
     except (OSError, ValueError) as exc:  # hub unreachable, unknown tag, unknown model name
         raise _weights_unavailable(spec, exc) from exc
-    if spec.image_size:
-        preprocess = _transform_for_size(model, spec.image_size, spec.resize_mode)
+    if spec.image_size or spec.resize_mode or spec.interpolation:
+        preprocess = test_transform(model, spec)
+    built = text_activation(model)
+    spec = dataclasses.replace(spec, quick_gelu=built == "QuickGELU" if built else quick_gelu)
+    log.info("%s: %s activation (%s)", spec.describe(), built or "no text-tower", why)
     return Backbone(model, open_clip.get_tokenizer(spec.model), preprocess, spec, device=device, amp=amp)
 
 
@@ -125,13 +143,30 @@ def _weights_unavailable(spec: BackboneSpec, exc: Exception) -> BackboneError:
     )
 
 
-def _transform_for_size(model: nn.Module, size: int, resize_mode: str | None):
-    from open_clip.transform import PreprocessCfg, image_transform_v2
+def preprocess_config(model: nn.Module, spec: BackboneSpec) -> dict:
+    """The model's open_clip preprocessing config with the spec's size, resize mode and interpolation."""
+    from open_clip.transform import PreprocessCfg
 
     base = dataclasses.asdict(PreprocessCfg())
     base.update(getattr(model.visual, "preprocess_cfg", {}) or {})
-    base.update(size=size, resize_mode=resize_mode or base.get("resize_mode", "shortest"))
-    return image_transform_v2(PreprocessCfg(**base), is_train=False)
+    for key, value in (("size", spec.image_size), ("resize_mode", spec.resize_mode),
+                       ("interpolation", spec.interpolation)):
+        if value:
+            base[key] = value
+    return base
+
+
+def test_transform(model: nn.Module, spec: BackboneSpec):
+    """open_clip's eval transform at the spec's size / resize mode ('squash': no centre crop) / interpolation."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    cfg = preprocess_config(model, spec)
+    if cfg["resize_mode"] not in ("shortest", "longest", "squash"):
+        raise ValueError(f"backbone.resize_mode must be 'shortest', 'longest' or 'squash', got {cfg['resize_mode']!r}")
+    if cfg["interpolation"] not in ("bicubic", "bilinear", "nearest"):
+        raise ValueError(f"backbone.interpolation must be 'bicubic', 'bilinear' or 'nearest', "
+                         f"got {cfg['interpolation']!r}")
+    return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
 def state_dict_sha256(model: nn.Module) -> str:
