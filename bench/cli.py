@@ -110,6 +110,7 @@ def cmd_run(args) -> int:
 
     from bench.config import load_config
     from bench.runner import Session
+    from bench.schema import check_config
     from bench.sweep import (
         distributed_context,
         parse_shard,
@@ -127,6 +128,7 @@ def cmd_run(args) -> int:
         cfg.dataset.data_root = args.data_root
     if args.amp:
         cfg.runtime.amp = args.amp
+    check_config(cfg)
     sweep = cfg.get("sweep", {})
     settings = args.settings or list(sweep.get("settings", ["zero-shot", "partial"]))
     ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))

@@ -48,7 +48,7 @@ class ZSCLIP(Method):
     trains_on = None
     settings = ("zero-shot",)
 
-    def __init__(self, templates="a photo of a {}.", dense_weight: float = 0.0):
+    def __init__(self, templates: str | list[str] = "a photo of a {}.", dense_weight: float = 0.0):
         super().__init__()
         self.templates = templates
         self.dense_weight = float(dense_weight)
