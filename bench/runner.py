@@ -30,7 +30,15 @@ from torch.utils.data import DataLoader, Dataset
 from bench import __version__
 from bench.backbone import load_backbone, resolve_spec
 from bench.cache import FeatureCache, ImageRows, atomic_write_text, augmentation
-from bench.config import cell_config, config_hash, method_class, method_config, to_plain
+from bench.config import (
+    cell_config,
+    config_hash,
+    method_class,
+    method_config,
+    method_features,
+    method_protocol,
+    to_plain,
+)
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
 from bench.method import Method, as_scores
 from bench.metrics import f1_block, multilabel_metrics
@@ -376,7 +384,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     eval_seconds = time.perf_counter() - t0
     save_scores(cell.record_path(session.work_dir), scores, test)
     main = results["score"]
-    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    feats_cfg = method_features(session.cfg, cell.method)
     return {
         "mAP": main["mAP"],
         "per_class_AP": main["per_class_AP"],
@@ -384,8 +392,9 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "f1": f1_block(main),
         "branches": {name: r["mAP"] for name, r in results.items()},
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
-        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1)}
-        if method.trains_on == "images" else None,
+        "protocol": method_protocol(session.cfg, cell.method),  # "shared" backbone/features, or the "reference"'s
+        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1),
+                           "augment": feats_cfg.get("augment")} if method.trains_on == "images" else None,
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,
@@ -423,7 +432,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
         rows = few_shot_indices(full.labels, shots, cell.seed)
         split = full.subset(rows)
     known = float((split.labels != 0).mean())
-    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    feats_cfg = method_features(session.cfg, cell.method)
     mode = feats_cfg.get("mode", "cached")
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
     if mode == "online":

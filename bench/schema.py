@@ -5,7 +5,7 @@ The schema is read from the code, not written twice:
   ``backbone``           the fields of :class:`bench.backbone.BackboneSpec`
   ``features``, ``sweep``, ``runtime``, ``diagnostics``
                          the keys of ``_base_/default_runtime.py`` (the documented defaults), typed by
-                         their default values; ``features.augment`` by :func:`bench.cache.augmentation`
+                         their default values; ``features.augment`` by :func:`bench.augment.augmentation`
   ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus
                          ``train`` (``Method.default_train``'s keys; ``train.optimizer`` by the torch
                          optimizer's own signature), ``backbone``, ``features``, ``protocol``, ``type``
@@ -29,7 +29,8 @@ PROTOCOLS = ("shared", "reference")
 # values with a fixed set of choices (a default of None says no type): key path (or its tail) -> choices
 CHOICES = {"features.mode": ("cached", "online"), "runtime.amp": (None, "fp16", "bf16"), "protocol": PROTOCOLS,
            "runtime.cache_dir": "path", "backbone.resize_mode": (None, "shortest", "longest", "squash"),
-           "backbone.interpolation": (None, "bicubic", "bilinear", "nearest")}
+           "backbone.interpolation": (None, "bicubic", "bilinear", "nearest"),
+           "augment.crop": ("random_resized", "squash")}
 
 
 class ConfigError(ValueError):
@@ -150,7 +151,7 @@ def runtime_defaults() -> dict:
 
 
 def features_schema() -> dict:
-    from bench.cache import augmentation
+    from bench.augment import augmentation
 
     schema = defaults_schema(runtime_defaults()["features"])
     schema["augment"] = {k: v for k, v in signature_schema(augmentation).items() if k != "backbone"}

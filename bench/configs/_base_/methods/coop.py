@@ -31,3 +31,14 @@ coop = dict(
         warmup_lr=1e-5,  # rn50_ep50.yaml OPTIM.WARMUP_CONS_LR
     ),
 )
+# CoOp's own image protocol, one variant away (`bench run --methods coop_ref`): RN50 at 224 px with the shared test
+# transform (resize 224 bicubic + centre crop: rn50_ep50.yaml INPUT), trained on images augmented afresh every step
+# (features.mode "online") with Dassl's random-resized crop, scale (0.08, 1) (TaI-DPT's Dassl copy,
+# dassl/data/transforms/transforms.py:285), bicubic, and a random flip (rn50_ep50.yaml INPUT.TRANSFORMS). The loss and
+# scale stay this section's: CoOp's own loss is single-label (methods/coop.py). Not reproduced: CoOp's fp16 model
+# (TRAINER.COOP.PREC; set runtime.amp=fp16 on CUDA). Records and tables say protocol "reference".
+coop_ref = dict(
+    type="coop",
+    protocol="reference",
+    features=dict(mode="online", augment=dict(crop="random_resized", scale=[0.08, 1.0], flip=True)),
+)
