@@ -88,3 +88,8 @@ def test_reference_variant_record_says_its_protocol(tmp_path, tiny_config, capsy
     spec = ref["backbone"]["spec"]
     assert (spec["image_size"], spec["resize_mode"], spec["interpolation"]) == (96, "squash", "bilinear")
     assert shared["backbone"]["spec"]["image_size"] is None
+    capsys.readouterr()
+    assert main(["report", "--work-dir", str(work), "--out", str(tmp_path / "rep"), "--format", "md",
+                 "--n-boot", "0"]) == 0
+    table = (tmp_path / "rep" / "results.md").read_text()
+    assert "reference, online K=1" in table and "cached K=1" in table
