@@ -5,7 +5,7 @@
 coop = dict(
     n_ctx=16,  # scripts/coop/main.sh NCTX (16 for the paper's main results)
     ctx_init=None,  # None: random N(0, 0.02) (trainers/coop.py:84-91); CoOp *_ctxv1.yaml: "a photo of a" (n_ctx 4)
-    csc=False,  # scripts/coop/main.sh CSC False (generic context); True = class-specific contexts
+    csc=False,  # main.sh CSC False (generic context); True = class-specific (with ctx_init: generic, coop.py:72-80)
     class_token_position="end",  # scripts/coop/main.sh CTP end ("middle", "front" also supported)
     init_std=0.02,  # trainers/coop.py:90 nn.init.normal_(std=0.02)
     # Loss and scale: TaI-DPT's recipe for its CoOp-shaped global prompt (methods/coop.py says why not ASL):
