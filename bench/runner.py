@@ -290,6 +290,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
 
     backbone = session.backbone(plan.backbone_overrides)
     test = session.split(session.eval_split)
+    test.check_evaluable()
     # the method's initial parameters must not depend on what ran before in this process (loading a
     # backbone the first time draws random numbers: open_clip initialises before loading weights)
     set_random_seed(plan.cell.seed)
