@@ -2,10 +2,8 @@
 # README (train.py --config_file configs/models/rn101_ep50.yaml --input_size 448 --csc), opts.py, utils/build_cfg.py.
 #
 # Backbone: not set here, so DualCoOp shares the dataset's backbone with every other method and the sweep's
-# columns compare. The reference's partial-label backbone is RN101 at 448 px (README; rn101_ep50.yaml
-# MODEL.BACKBONE.NAME); to reproduce it add `backbone=dict(model="RN101", image_size=448)` to this dict, or run
-#   bench run --methods dualcoop --cfg-options dualcoop.backbone.model=RN101 dualcoop.backbone.image_size=448
-# (the record then states RN101@448; its features are cached separately).
+# columns compare. The reference's own protocol (RN101 at 448 px, squash resize, online Cutout + RandAugment) is the
+# `dualcoop_ref` variant at the end of this file: `bench run --methods dualcoop_ref`.
 dualcoop = dict(
     n_ctx_pos=16,  # utils/build_cfg.py:22 TRAINER.COOP_MLC.N_CTX_POS (zero-shot runs use 64)
     n_ctx_neg=16,  # utils/build_cfg.py:23 TRAINER.COOP_MLC.N_CTX_NEG
