@@ -19,6 +19,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from bench.cache import sha256_json
+from bench.quickgelu import planned_quick_gelu
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}
@@ -161,6 +162,8 @@ def cell_config(cfg: Config, method: str, method_type: str, method_kwargs: dict,
     """Everything that determines one cell's numbers, as plain data (hashed into the record)."""
     out = {key: to_plain(cfg.get(key)) for key in CELL_KEYS}
     out["backbone"] = {**(out["backbone"] or {}), **backbone}
+    if "quick_gelu" not in out["backbone"] and planned_quick_gelu(out["backbone"]):
+        out["backbone"]["quick_gelu"] = True  # OpenAI weights: records made before bench built QuickGELU are stale
     out["features"] = method_features(cfg, method)
     if method_protocol(cfg, method) != "shared":  # (shared rows keep the hash their records were written with)
         out["protocol"] = method_protocol(cfg, method)

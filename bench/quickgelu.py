@@ -51,7 +51,7 @@ def model_config_quick_gelu(open_clip, model: str) -> bool | None:
 
 
 def decide_quick_gelu(open_clip, model: str, pretrained: str | None, given: bool | None,
-                      is_local_file: bool) -> tuple[bool | None, str]:
+                      is_local_file: bool, warn: bool = True) -> tuple[bool | None, str]:
     """(quick_gelu, why) for building ``model`` with ``pretrained`` (see the module docstring);
     None leaves the model config's choice (hf-hub:/local-dir: folders carry their own)."""
     if given is not None:
@@ -71,9 +71,10 @@ def decide_quick_gelu(open_clip, model: str, pretrained: str | None, given: bool
         if is_torchscript_archive(pretrained):
             return True, "an OpenAI TorchScript checkpoint (OpenAI's CLIP was trained with QuickGELU)"
         if not own and "openai" in open_clip.list_pretrained_tags_by_model(model):
-            log.warning("backbone.pretrained=%s: a state dict for %s, whose OpenAI weights need QuickGELU; "
-                        "building QuickGELU. If these weights were trained with GELU (e.g. LAION), set "
-                        "backbone.quick_gelu=false", pretrained, model)
+            say = log.warning if warn else log.debug
+            say("backbone.pretrained=%s: a state dict for %s, whose OpenAI weights need QuickGELU; building "
+                "QuickGELU. If these weights were trained with GELU (e.g. LAION), set backbone.quick_gelu=false",
+                pretrained, model)
             return True, f"default for a {model} state dict (OpenAI's weights); set backbone.quick_gelu to choose"
     return own, "the model config"
 
@@ -84,3 +85,17 @@ def text_activation(model) -> str:
     if not blocks:
         return ""
     return type(blocks[0].mlp.gelu).__name__ if hasattr(blocks[0].mlp, "gelu") else ""
+
+
+def planned_quick_gelu(backbone_cfg: dict) -> bool | None:
+    """The activation a backbone config will be built with, decided without building it (for the cell
+    config: a record made with GELU where QuickGELU is due is stale). Custom model configs not registered
+    yet count as their default (GELU)."""
+    import open_clip
+
+    from bench.backbone import _is_local_path, resolve_path
+
+    pretrained = resolve_path(backbone_cfg.get("pretrained"))
+    is_file = bool(pretrained) and _is_local_path(pretrained)
+    return decide_quick_gelu(open_clip, str(backbone_cfg.get("model", "")), pretrained,
+                             backbone_cfg.get("quick_gelu"), is_file, warn=False)[0]

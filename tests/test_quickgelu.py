@@ -63,3 +63,15 @@ def test_local_files(tiny_rn_cfg, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="bench"):
         value, why = decide_quick_gelu(open_clip, "RN50", str(state_dict), None, True)
     assert value is True and "backbone.quick_gelu=false" in caplog.text
+
+
+def test_cell_config_carries_quick_gelu_for_openai_weights():
+    """Records made with GELU for OpenAI weights (before this rule) have another config hash: stale, recomputed."""
+    from bench.config import cell_config, load_config
+
+    openai = cell_config(load_config("voc2007"), "zsclip", "zsclip", {}, {}, {})
+    assert openai["backbone"] == {"model": "RN50", "pretrained": "openai", "quick_gelu": True}
+    toy = cell_config(load_config("toy"), "zsclip", "zsclip", {}, {}, {})
+    assert "quick_gelu" not in toy["backbone"]  # the toy CLIP's records keep their hash
+    chosen = cell_config(load_config("voc2007", {"backbone.quick_gelu": False}), "zsclip", "zsclip", {}, {}, {})
+    assert chosen["backbone"]["quick_gelu"] is False
