@@ -1,4 +1,8 @@
-"""Train-time image augmentation (``features.augment``), for cached views and the ``online`` protocol.
+"""Image transforms: the test transform of a backbone spec, and train-time augmentation.
+
+The test transform is open_clip's eval transform at the spec's ``image_size``, ``resize_mode``
+('shortest' = resize + centre crop, 'squash' = resize to a square) and ``interpolation``.
+Train-time augmentation (``features.augment``) serves cached views and the ``online`` protocol.
 
 The shared default is a random-resized crop + horizontal flip (scale (0.5, 1)). The options
 reproduce the references' own train transforms:
@@ -15,10 +19,38 @@ Random draws come from torch's generator, so seeded views (the cache's ``ImageRo
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from PIL import Image, ImageDraw
 
 CROPS = ("random_resized", "squash")
+
+
+def preprocess_config(model, spec) -> dict:
+    """The model's open_clip preprocessing config with the spec's size, resize mode and interpolation."""
+    from open_clip.transform import PreprocessCfg
+
+    base = dataclasses.asdict(PreprocessCfg())
+    base.update(getattr(model.visual, "preprocess_cfg", {}) or {})
+    for key, value in (("size", spec.image_size), ("resize_mode", spec.resize_mode),
+                       ("interpolation", spec.interpolation)):
+        if value:
+            base[key] = value
+    return base
+
+
+def eval_transform(model, spec):
+    """open_clip's eval transform at the spec's size / resize mode ('squash': no centre crop) / interpolation."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    cfg = preprocess_config(model, spec)
+    if cfg["resize_mode"] not in ("shortest", "longest", "squash"):
+        raise ValueError(f"backbone.resize_mode must be 'shortest', 'longest' or 'squash', got {cfg['resize_mode']!r}")
+    if cfg["interpolation"] not in ("bicubic", "bilinear", "nearest"):
+        raise ValueError(f"backbone.interpolation must be 'bicubic', 'bilinear' or 'nearest', "
+                         f"got {cfg['interpolation']!r}")
+    return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
 class CutoutPIL:
@@ -54,8 +86,6 @@ def augmentation(backbone, scale: tuple | list = (0.5, 1.0), flip: bool = True, 
     flip: random horizontal flip. Every setting enters the feature-cache key (the augment dict).
     """
     from torchvision import transforms as T
-
-    from bench.backbone import preprocess_config
 
     if crop not in CROPS:
         raise ValueError(f"features.augment.crop must be one of {CROPS}, got {crop!r}")

@@ -127,7 +127,9 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
     except (OSError, ValueError) as exc:  # hub unreachable, unknown tag, unknown model name
         raise _weights_unavailable(spec, exc) from exc
     if spec.image_size or spec.resize_mode or spec.interpolation:
-        preprocess = test_transform(model, spec)
+        from bench.augment import eval_transform
+
+        preprocess = eval_transform(model, spec)
     built = text_activation(model)
     spec = dataclasses.replace(spec, quick_gelu=built == "QuickGELU" if built else quick_gelu)
     log.info("%s: %s activation (%s)", spec.describe(), built or "no text-tower", why)
@@ -141,32 +143,6 @@ def _weights_unavailable(spec: BackboneSpec, exc: Exception) -> BackboneError:
         f"--cfg-options backbone.model={spec.model} backbone.pretrained=/path/to/checkpoint.pt "
         f"(an open_clip .pt/.bin/.safetensors state dict)"
     )
-
-
-def preprocess_config(model: nn.Module, spec: BackboneSpec) -> dict:
-    """The model's open_clip preprocessing config with the spec's size, resize mode and interpolation."""
-    from open_clip.transform import PreprocessCfg
-
-    base = dataclasses.asdict(PreprocessCfg())
-    base.update(getattr(model.visual, "preprocess_cfg", {}) or {})
-    for key, value in (("size", spec.image_size), ("resize_mode", spec.resize_mode),
-                       ("interpolation", spec.interpolation)):
-        if value:
-            base[key] = value
-    return base
-
-
-def test_transform(model: nn.Module, spec: BackboneSpec):
-    """open_clip's eval transform at the spec's size / resize mode ('squash': no centre crop) / interpolation."""
-    from open_clip.transform import PreprocessCfg, image_transform_v2
-
-    cfg = preprocess_config(model, spec)
-    if cfg["resize_mode"] not in ("shortest", "longest", "squash"):
-        raise ValueError(f"backbone.resize_mode must be 'shortest', 'longest' or 'squash', got {cfg['resize_mode']!r}")
-    if cfg["interpolation"] not in ("bicubic", "bilinear", "nearest"):
-        raise ValueError(f"backbone.interpolation must be 'bicubic', 'bilinear' or 'nearest', "
-                         f"got {cfg['interpolation']!r}")
-    return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
 def state_dict_sha256(model: nn.Module) -> str:
