@@ -91,6 +91,18 @@ def _is_local_path(value: str) -> bool:
     return "/" in value or value.endswith((".pt", ".pth", ".bin", ".safetensors"))
 
 
+def planned_quick_gelu(backbone_cfg: dict) -> bool | None:
+    """The activation a backbone config will be built with, decided without building it (for the cell
+    config: a record made with GELU where QuickGELU is due is stale). Custom model configs not registered
+    yet count as their default (GELU)."""
+    import open_clip
+
+    pretrained = resolve_path(backbone_cfg.get("pretrained"))
+    is_file = bool(pretrained) and _is_local_path(pretrained)
+    return decide_quick_gelu(open_clip, str(backbone_cfg.get("model", "")), pretrained,
+                             backbone_cfg.get("quick_gelu"), is_file, warn=False)[0]
+
+
 def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: str | None = None) -> Backbone:
     """Build the open_clip model of ``spec``, load its weights, freeze it and wrap it."""
     import open_clip  # slow import (torchvision, timm); only where a model is built

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from bench.backbone import planned_quick_gelu
 from bench.cache import sha256_json
-from bench.quickgelu import planned_quick_gelu
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}

@@ -86,16 +86,3 @@ def text_activation(model) -> str:
         return ""
     return type(blocks[0].mlp.gelu).__name__ if hasattr(blocks[0].mlp, "gelu") else ""
 
-
-def planned_quick_gelu(backbone_cfg: dict) -> bool | None:
-    """The activation a backbone config will be built with, decided without building it (for the cell
-    config: a record made with GELU where QuickGELU is due is stale). Custom model configs not registered
-    yet count as their default (GELU)."""
-    import open_clip
-
-    from bench.backbone import _is_local_path, resolve_path
-
-    pretrained = resolve_path(backbone_cfg.get("pretrained"))
-    is_file = bool(pretrained) and _is_local_path(pretrained)
-    return decide_quick_gelu(open_clip, str(backbone_cfg.get("model", "")), pretrained,
-                             backbone_cfg.get("quick_gelu"), is_file, warn=False)[0]
