@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.quickgelu import decide_quick_gelu, is_torchscript_archive, text_activation
+
 IMAGE_FEATURE_KINDS = ("global", "global_nopos", "dense", "dense_nopos")
 BUILTIN_PREFIX = "builtin:"  # a path inside the installed bench package, e.g. builtin:toy/model/toy-clip.json
 PACKAGE_DIR = Path(__file__).resolve().parent
+log = logging.getLogger("bench")
 
 
 class BackboneError(RuntimeError):
@@ -47,6 +51,9 @@ class BackboneSpec:
     image_size: the input resolution (None: the model's own). ResNet positional embeddings are
         resized bicubically as DualCoOp does, so a 224-px RN101 can run at 448 px.
     resize_mode: open_clip resize mode ('shortest' = resize + centre crop, 'squash' = resize to square).
+    interpolation: 'bicubic' (open_clip's default), 'bilinear' (DualCoOp's torchvision Resize) or 'nearest'.
+    quick_gelu: the text (and ViT image) tower's activation: True QuickGELU, False GELU, None decide
+        from the weights (bench/quickgelu.py); the loaded backbone's spec holds the decided value.
     """
 
     model: str
@@ -54,9 +61,12 @@ class BackboneSpec:
     model_config: str | None = None
     image_size: int | None = None
     resize_mode: str | None = None
+    interpolation: str | None = None
+    quick_gelu: bool | None = None
 
     def describe(self) -> str:
-        return f"{self.model}" + (f"@{self.pretrained}" if self.pretrained else "@random-init")
+        name = f"{self.model}" + (f"@{self.pretrained}" if self.pretrained else "@random-init")
+        return name + ("+QuickGELU" if self.quick_gelu else "")
 
 
 def resolve_path(value: str | None) -> str | None:
@@ -81,6 +91,18 @@ def _is_local_path(value: str) -> bool:
     return "/" in value or value.endswith((".pt", ".pth", ".bin", ".safetensors"))
 
 
+def planned_quick_gelu(backbone_cfg: dict) -> bool | None:
+    """The activation a backbone config will be built with, decided without building it (for the cell
+    config: a record made with GELU where QuickGELU is due is stale). Custom model configs not registered
+    yet count as their default (GELU)."""
+    import open_clip
+
+    pretrained = resolve_path(backbone_cfg.get("pretrained"))
+    is_file = bool(pretrained) and _is_local_path(pretrained)
+    return decide_quick_gelu(open_clip, str(backbone_cfg.get("model", "")), pretrained,
+                             backbone_cfg.get("quick_gelu"), is_file, warn=False)[0]
+
+
 def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: str | None = None) -> Backbone:
     """Build the open_clip model of ``spec``, load its weights, freeze it and wrap it."""
     import open_clip  # slow import (torchvision, timm); only where a model is built
@@ -96,9 +118,14 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
                             " (or give backbone.model_config, a json model config)")
     if pretrained and _is_local_path(pretrained) and not Path(pretrained).is_file():
         raise BackboneError(f"checkpoint not found: {pretrained}")
+    is_file = bool(pretrained) and _is_local_path(pretrained)
+    quick_gelu, why = decide_quick_gelu(open_clip, spec.model, pretrained, spec.quick_gelu, is_file)
     kwargs = {}
-    if spec.resize_mode:
-        kwargs["force_preprocess_cfg"] = {"resize_mode": spec.resize_mode}
+    if quick_gelu is not None:
+        kwargs["force_quick_gelu" if quick_gelu else "quick_gelu"] = quick_gelu  # False: overrides a -quickgelu config
+    if is_file and is_torchscript_archive(pretrained):
+        # torch.load refuses TorchScript archives under weights_only; without it, it hands them to torch.jit.load
+        kwargs["weights_only"] = False
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             spec.model, pretrained=pretrained, device=device, **kwargs)
@@ -111,8 +138,13 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
         raise _weights_unavailable(spec, exc) from exc
     except (OSError, ValueError) as exc:  # hub unreachable, unknown tag, unknown model name
         raise _weights_unavailable(spec, exc) from exc
-    if spec.image_size:
-        preprocess = _transform_for_size(model, spec.image_size, spec.resize_mode)
+    if spec.image_size or spec.resize_mode or spec.interpolation:
+        from bench.augment import eval_transform
+
+        preprocess = eval_transform(model, spec)
+    built = text_activation(model)
+    spec = dataclasses.replace(spec, quick_gelu=built == "QuickGELU" if built else quick_gelu)
+    log.info("%s: %s activation (%s)", spec.describe(), built or "no text-tower", why)
     return Backbone(model, open_clip.get_tokenizer(spec.model), preprocess, spec, device=device, amp=amp)
 
 
@@ -123,15 +155,6 @@ def _weights_unavailable(spec: BackboneSpec, exc: Exception) -> BackboneError:
         f"--cfg-options backbone.model={spec.model} backbone.pretrained=/path/to/checkpoint.pt "
         f"(an open_clip .pt/.bin/.safetensors state dict)"
     )
-
-
-def _transform_for_size(model: nn.Module, size: int, resize_mode: str | None):
-    from open_clip.transform import PreprocessCfg, image_transform_v2
-
-    base = dataclasses.asdict(PreprocessCfg())
-    base.update(getattr(model.visual, "preprocess_cfg", {}) or {})
-    base.update(size=size, resize_mode=resize_mode or base.get("resize_mode", "shortest"))
-    return image_transform_v2(PreprocessCfg(**base), is_train=False)
 
 
 def state_dict_sha256(model: nn.Module) -> str:

@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from bench.augment import augmentation
 from bench.data.base import DataError
 from bench.io import read_json, sha256_json, write_json
 
@@ -98,26 +99,6 @@ class ImageRows(Dataset):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(view * 1_000_003 + index)
             return self.augment(image)
-
-
-def augmentation(backbone, scale=(0.5, 1.0), flip: bool = True):
-    """Random-resized crop (+ horizontal flip), then the backbone's own normalisation.
-
-    The train-time augmentation of DualCoOp / TaI-DPT without AutoAugment (cached views would
-    freeze one draw of it anyway); the view count and these settings enter the cache key.
-    """
-    from torchvision import transforms as T
-
-    size = backbone.spec.image_size or backbone.model.visual.image_size
-    size = size[0] if isinstance(size, (tuple, list)) else size
-    cfg = getattr(backbone.model.visual, "preprocess_cfg", {}) or {}
-    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-
-    steps = [T.RandomResizedCrop(size, scale=tuple(scale), interpolation=T.InterpolationMode.BICUBIC)]
-    if flip:
-        steps.append(T.RandomHorizontalFlip())
-    steps += [T.ToTensor(), T.Normalize(cfg.get("mean", OPENAI_DATASET_MEAN), cfg.get("std", OPENAI_DATASET_STD))]
-    return T.Compose(steps)
 
 
 class FeatureCache:

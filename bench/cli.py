@@ -109,6 +109,7 @@ def cmd_run(args) -> int:
     import torch
 
     from bench.config import load_config
+    from bench.schema import check_config
     from bench.session import Session
     from bench.sweep import (
         distributed_context,
@@ -124,15 +125,20 @@ def cmd_run(args) -> int:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.dataset, args.cfg_options)
     if args.data_root:
-        cfg.dataset.data_root = args.data_root
+        cfg.merge_from_dict({"dataset.data_root": args.data_root})
     if args.amp:
-        cfg.runtime.amp = args.amp
+        cfg.merge_from_dict({"runtime.amp": args.amp})
+    check_config(cfg)
     sweep = cfg.get("sweep", {})
-    settings = args.settings or list(sweep.get("settings", ["zero-shot", "partial"]))
+    settings = args.settings if args.settings is not None else list(sweep.get("settings", ["zero-shot", "partial"]))
     ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))
     seeds = args.seeds or list(sweep.get("seeds", [1]))
+    check_run_options(args, settings)
     methods = resolve_methods(args.methods, cfg)
     cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg)
+    if not cells:
+        raise ValueError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
+                         f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")
     index, count = parse_shard(args.shard)
     cells = shard_cells(cells, index, count)
     from pathlib import Path
@@ -149,6 +155,7 @@ def cmd_run(args) -> int:
         return 0
     rank, world, local_rank = distributed_context()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_device(device, (cfg.get("runtime", {}) or {}).get("amp"))
     if device == "cuda" and world > 1:
         device = f"cuda:{local_rank}"
     session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0)
@@ -181,6 +188,30 @@ def cmd_run(args) -> int:
     return 1 if outcome["failed"] else 0
 
 
+def check_run_options(args, settings: list[str]) -> None:
+    """One-line errors for run options that would otherwise plan nothing or fail deep inside."""
+    from bench.data.base import SETTINGS
+
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown or not settings:
+        raise ValueError(f"unknown --settings {', '.join(unknown) or '(empty)'}; valid: {', '.join(SETTINGS)}")
+    if not [m for m in str(args.methods).split(",") if m.strip()]:
+        raise ValueError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")
+
+
+def check_device(device: str, amp: str | None) -> None:
+    """--device cuda needs a visible GPU; AMP (--amp / runtime.amp) is CUDA-only, so on CPU it is refused
+    rather than recorded as used."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
+                         "use --device cpu")
+    if amp and not device.startswith("cuda"):
+        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
+                         "drop it on CPU")
+
+
 def cmd_report(args) -> int:
     from pathlib import Path
 
@@ -191,6 +222,10 @@ def cmd_report(args) -> int:
         print(f"bench: no records under {args.work_dir}" + (f"/{args.run}" if args.run else ""), file=sys.stderr)
         return 2
     records = read_records(paths)
+    methods = sorted(set(records.cells["method"]))
+    if args.reference and args.reference not in methods:
+        raise ValueError(f"--reference {args.reference} names no method of these records; methods: "
+                         f"{', '.join(methods)}")
     print(summary_table(records.cells))
     out = Path(args.out) if args.out else Path(args.work_dir).parent / "reports"
     written = write_report(records, out, tuple(args.format), reference=args.reference, n_boot=args.n_boot)

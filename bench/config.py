@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from bench.backbone import planned_quick_gelu
 from bench.io import sha256_json
 
 
@@ -139,13 +140,45 @@ def method_config(cfg: Config, name: str, method_cls, setting: str | None = None
     per_setting = train.pop("per_setting", {}) or {}
     train = deep_merge(train, per_setting.get(setting, {}) or {})
     backbone = section.pop("backbone", {}) or {}
+    section.pop("features", None)  # the image protocol: method_features
+    section.pop("protocol", None)  # "shared" or "reference": method_protocol
     return section, train, backbone
+
+
+def method_features(cfg: Config, name: str) -> dict:
+    """The image protocol of a method: the config's ``features`` with the method section's own
+    ``features`` merged in (a variant's over its base method's), e.g. DualCoOp's reference protocol
+    ``dualcoop_ref = dict(type="dualcoop", features=dict(mode="online", augment=dict(crop="squash", ...)))``."""
+    features = to_plain(cfg.get("features", {}) or {})
+    base = variant_base(cfg, name)
+    for section in ([base] if base else []) + [name]:
+        own = to_plain(cfg.get(section, {}) or {}).get("features") or {}
+        if own.get("augment") is not None:  # an augment dict replaces the shared one: its keys are one transform
+            features.pop("augment", None)
+        features = deep_merge(features, own)
+    return features
+
+
+def method_protocol(cfg: Config, name: str) -> str:
+    """"reference" when the method's section reproduces its reference's own backbone, transforms and
+    protocol (e.g. ``dualcoop_ref``), else "shared" (the dataset's backbone and features: the comparison)."""
+    base = variant_base(cfg, name)
+    for section in [name] + ([base] if base else []):  # a variant's own entry first
+        protocol = (to_plain(cfg.get(section, {}) or {})).get("protocol")
+        if protocol:
+            return protocol
+    return "shared"
 
 
 def cell_config(cfg: Config, method: str, method_type: str, method_kwargs: dict, train: dict, backbone: dict) -> dict:
     """Everything that determines one cell's numbers, as plain data (hashed into the record)."""
     out = {key: to_plain(cfg.get(key)) for key in CELL_KEYS}
     out["backbone"] = {**(out["backbone"] or {}), **backbone}
+    if "quick_gelu" not in out["backbone"] and planned_quick_gelu(out["backbone"]):
+        out["backbone"]["quick_gelu"] = True  # OpenAI weights: records made before bench built QuickGELU are stale
+    out["features"] = method_features(cfg, method)
+    if method_protocol(cfg, method) != "shared":  # (shared rows keep the hash their records were written with)
+        out["protocol"] = method_protocol(cfg, method)
     runtime = cfg.get("runtime", {}) or {}
     out["amp"] = runtime.get("amp")  # cache dir, logging: no effect on numbers
     out["eval_split"] = runtime.get("eval_split", "test")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bench.cell import Cell, CellPlan, plan_cell, record_state
-from bench.config import config_hash, to_plain
+from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
 from bench.generate import generated_training_data
 from bench.io import atomic_write_text, write_json
@@ -52,6 +52,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
 
     backbone = session.backbone(plan.backbone_overrides)
     test = session.split(session.eval_split)
+    test.check_evaluable()
     # the method's initial parameters must not depend on what ran before in this process (loading a
     # backbone the first time draws random numbers: open_clip initialises before loading weights)
     set_random_seed(plan.cell.seed)
@@ -128,7 +129,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     eval_seconds = time.perf_counter() - t0
     save_scores(cell.record_path(session.work_dir), scores, test)
     main = results["score"]
-    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    feats_cfg = method_features(session.cfg, cell.method)
     return {
         "mAP": main["mAP"],
         "per_class_AP": main["per_class_AP"],
@@ -136,8 +137,9 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "f1": f1_block(main),
         "branches": {name: r["mAP"] for name, r in results.items()},
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
-        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1)}
-        if method.trains_on == "images" else None,
+        "protocol": method_protocol(session.cfg, cell.method),  # "shared" backbone/features, or the "reference"'s
+        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1),
+                           "augment": feats_cfg.get("augment")} if method.trains_on == "images" else None,
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,

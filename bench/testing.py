@@ -283,3 +283,22 @@ def train_steps(method: Method, feats: dict, targets, optimizer, steps: int) -> 
         optimizer.step()
         losses.append(float(loss.detach()))
     return losses
+
+
+def write_torchscript_checkpoint(state_dict: dict, path: str | Path) -> Path:
+    """A TorchScript archive holding ``state_dict`` (plus OpenAI's ``input_resolution`` entry): the format
+    of OpenAI's released CLIP files (``clip/clip.py`` loads them with ``torch.jit.load``)."""
+    import torch
+
+    root = nn.Module()
+    for name, tensor in {**state_dict, "input_resolution": torch.tensor(64)}.items():
+        *parents, leaf = name.split(".")
+        module = root
+        for part in parents:
+            if not hasattr(module, part):
+                module.add_module(part, nn.Module())
+            module = getattr(module, part)
+        module.register_buffer(leaf, tensor.detach().clone())
+    path = Path(path)
+    torch.jit.save(torch.jit.script(root), str(path))
+    return path

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.cache import ImageRows, augmentation
+from bench.augment import augmentation
+from bench.cache import ImageRows
 from bench.cell import Cell
-from bench.config import to_plain
+from bench.config import method_features
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices
 from bench.method import Method
 from bench.session import Session
@@ -94,7 +95,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
         rows = few_shot_indices(full.labels, shots, cell.seed)
         split = full.subset(rows)
     known = float((split.labels != 0).mean())
-    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    feats_cfg = method_features(session.cfg, cell.method)
     mode = feats_cfg.get("mode", "cached")
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
     if mode == "online":

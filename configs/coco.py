@@ -10,5 +10,6 @@ _base_ = [
 ]
 # TaI-DPT: the reference's COCO values are the base file's (rn50_coco2014.yaml); prompts use the COCO names
 # ("motorcycle", "airplane") unless taidpt.prompt_names="coco" (TaI-DPT's first synonyms "motor bike", "aeroplane").
+taidpt_ref = dict(type="taidpt", protocol="reference", prompt_names="coco")  # TaI-DPT's own COCO prompt names
 # CoOp / DualCoOp on COCO: the base files are the reference's COCO values (lr 0.002; DualCoOp loss_w 0.03,
 # the README's example for -pp 0.5).

@@ -56,6 +56,8 @@ the model is the last epoch (DualCoOp and TaI-DPT keep the best epoch on the tes
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 
@@ -65,6 +67,7 @@ from methods._parts.losses import asymmetric_loss, ranking_loss
 from methods._parts.prompt import PromptLearner, encode_prompts
 
 OBJECTIVES = ("asl", "ranking")
+log = logging.getLogger("bench")
 
 
 @METHODS.register_module(name="coop")
@@ -89,6 +92,13 @@ class CoOp(Method):
             raise ValueError(f"coop.objective must be one of {OBJECTIVES}, got {objective!r}")
         self.n_ctx = int(n_ctx)  # CoOp scripts/coop/main.sh NCTX (16 in the paper's main results)
         self.ctx_init = ctx_init  # None: random (coop.py:84-91); "a photo of a": *_ctxv1.yaml CTX_INIT
+        if ctx_init and csc:
+            # CoOp coop.py:72-80: a ctx_init gives one generic context, whatever CSC says (CSC only shapes the random
+            # init, coop.py:82-88); bench follows it and records csc=False (DualCoOp, dualcoop.py:80-87, would copy it
+            # per class instead)
+            log.warning("coop: ctx_init=%r with csc=True builds one generic context initialised from it, as CoOp "
+                        "does; the record says csc=False", ctx_init)
+            csc = False
         self.csc = bool(csc)  # CoOp default generic context (main.sh CSC False)
         self.class_token_position = class_token_position  # coop.py:116, "end" by default
         self.init_std = float(init_std)  # coop.py:90

@@ -41,8 +41,9 @@ Schedule (``configs/_base_/methods/dualcoop.py``): ``rn101_ep50.yaml`` (SGD lr 0
 epochs, cosine, one constant warm-up epoch at 1e-5) with Dassl's momentum 0.9 / weight decay 5e-4;
 README: lr 0.001 for VOC2007.
 
-Deliberate differences: the backbone is the dataset's (the reference uses RN101 at 448 px for partial
-labels; see the method config for how to select it); training images come from the feature cache
+Deliberate differences (in the shared-protocol row; the ``dualcoop_ref`` variant reproduces the reference's
+backbone and transforms): the backbone is the dataset's (the reference uses RN101 at 448 px for partial
+labels); training images come from the feature cache
 (``features.mode``; the reference re-encodes Resize(448) + Cutout + RandAugment views every step,
 ``dataloaders/coco_detection.py:57-64``); the model is the last epoch (the reference keeps the best epoch
 on the test split); partial-label masks are bench's seeded ones, and one ``loss_w`` serves every ratio of

@@ -75,19 +75,11 @@ from bench.data.base import NEGATIVE, POSITIVE
 from bench.method import Method
 from bench.registry import METHODS
 from methods._parts.losses import ranking_loss
+from methods._parts.names import prompt_names as resolve_prompt_names
 from methods._parts.prompt import PromptLearner, encode_prompts
 from methods.zsclip import template_list
 
 PADDING_PENALTY = -10000.0  # added to a padding token's cosine before the temperature (CDD.py:347)
-
-
-def first_synonyms(synonym_file: str, classnames: list[str]) -> list[str]:
-    """Each class's first synonym in a synonym file (TaI-DPT's prompt names); the name where none.
-    A class the file lacks is a DataError."""
-    from bench.data.captions import synonym_lists
-
-    names, synonyms = synonym_lists(synonym_file, classnames)
-    return [words[0] if words else name for name, words in zip(names, synonyms)]
 
 
 def rarest_class_subset(labels: np.ndarray, max_per_class: int) -> np.ndarray:
@@ -125,7 +117,7 @@ class TaIDPT(Method):
                  logit_scale: float = 4.0, spatial_scale_text: float = 50.0, spatial_scale_image: float = 40.0,
                  gl_merge_rate: float = 0.5, ranking_margin: float = 1.0, template_captions: bool = True,
                  default_prompt: str = "a photo of a {}.", default_prompt_copies: int = 9,
-                 prompt_names: str | None = None, max_captions_per_class: int | None = None):
+                 prompt_names: str | list[str] | None = None, max_captions_per_class: int | None = None):
         super().__init__()
         self.n_ctx = int(n_ctx)  # CDD.py:79, train_caption.py:86
         self.init_std = float(init_std)  # CDD.py:105, 113
@@ -145,7 +137,7 @@ class TaIDPT(Method):
     # ----- parameters ---------------------------------------------------------------------------
     def prompt_classnames(self, classnames: list[str]) -> list[str]:
         """The names written into prompts and template captions (dataset names, or first synonyms)."""
-        return first_synonyms(self.prompt_names, classnames) if self.prompt_names else list(classnames)
+        return resolve_prompt_names(self.prompt_names, classnames)
 
     def build(self, backbone, classnames):
         super().build(backbone, classnames)

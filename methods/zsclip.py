@@ -7,6 +7,10 @@ evaluation does). Global score s_c = logit_scale * cos(image, t_c) with CLIP's o
 ``ZeroshotCLIP_dense`` is mixed in: S[p, c] = logit_scale * cos(f_p, t_c) over the positions p
 (value/output-projected, no positional embedding), l_c = sum_p softmax_p(S[:, c]) * S[p, c],
 score = (1 - w) * s + w * l (TaI-DPT prints w = 0.5 as "merged").
+
+Class names: underscores become spaces, as TaI-DPT's ``trainers/zsclip.py:51``; ``prompt_names`` gives
+a dataset's own prompt names (e.g. "coco": TaI-DPT's "motor bike", "aeroplane"; see
+``methods/_parts/names.py``), set per dataset in its config.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch.nn.functional as F
 
 from bench.method import Method
 from bench.registry import METHODS
+from methods._parts.names import prompt_names
 
 
 def template_list(templates) -> list[str]:
@@ -48,9 +53,11 @@ class ZSCLIP(Method):
     trains_on = None
     settings = ("zero-shot",)
 
-    def __init__(self, templates="a photo of a {}.", dense_weight: float = 0.0):
+    def __init__(self, templates: str | list[str] = "a photo of a {}.", dense_weight: float = 0.0,
+                 prompt_names: str | list[str] | None = None):
         super().__init__()
         self.templates = templates
+        self.prompt_names = prompt_names  # None: the dataset's names, "_" -> " " (methods/_parts/names.py)
         self.dense_weight = float(dense_weight)
         self.image_features = {"global": "global"}
         if self.dense_weight > 0:
@@ -58,7 +65,8 @@ class ZSCLIP(Method):
 
     def build(self, backbone, classnames):
         super().build(backbone, classnames)
-        self.register_buffer("text_features", class_text_features(backbone, classnames, self.templates))
+        names = prompt_names(self.prompt_names, classnames)  # TaI-DPT trainers/zsclip.py:51: "_" -> " "
+        self.register_buffer("text_features", class_text_features(backbone, names, self.templates))
         self.logit_scale = backbone.logit_scale
 
     def logits(self, feats):

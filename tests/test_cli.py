@@ -119,6 +119,6 @@ def test_bad_input_one_line_errors_and_no_record(tmp_path, tiny_config, tiny_coc
     assert "does not fit model tiny-vit" in _error(capsys, run + [
         "--methods", "zsclip", "--cfg-options", f"backbone.model={tiny_vit_cfg['model']}",
         f"backbone.model_config={tiny_vit_cfg['model_config']}"])
-    assert "bad arguments for method 'zsclip': got an unexpected keyword argument 'nonsense'" in _error(
+    assert "unknown config key 'zsclip.nonsense'; valid keys of zsclip: backbone, dense_weight, " in _error(
         capsys, run + ["--methods", "zsclip", "--cfg-options", "zsclip.nonsense=1"])
     assert not _records(work)

@@ -38,6 +38,22 @@ class Split:
                 f"{self.dataset}/{self.split}: label matrix {self.labels.shape} does not match "
                 f"{len(self.image_paths)} images x {len(self.classnames)} classes"
             )
+        if not self.image_paths:
+            raise DataError(f"{self.dataset}/{self.split}: the split has no images; check its image list / "
+                            "annotation file")
+        for what, values in (("image id", self.image_ids), ("image file", self.image_paths)):
+            repeated = repeated_values(values)
+            if repeated:  # counted twice in training and in every mAP: refuse rather than guess which to keep
+                shown = ", ".join(str(v) for v in repeated[:10]) + (f" (+{len(repeated) - 10} more)"
+                                                                    if len(repeated) > 10 else "")
+                raise DataError(f"{self.dataset}/{self.split}: the split lists the same {what} more than once: "
+                                f"{shown}; remove the repeated entries")
+
+    def check_evaluable(self) -> None:
+        """A DataError when no image has a positive label (every class's AP, and so the mAP, is undefined)."""
+        if not (self.labels == POSITIVE).any():
+            raise DataError(f"{self.dataset}/{self.split}: no image has a positive label, so there is nothing to "
+                            "evaluate (mAP undefined); check the split's annotation files")
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -47,6 +63,16 @@ class Split:
         pick = lambda seq: [seq[i] for i in index] if seq else []  # noqa: E731
         return dataclasses.replace(self, image_paths=pick(self.image_paths), labels=self.labels[index],
                                    captions=pick(self.captions), image_ids=pick(self.image_ids))
+
+
+def repeated_values(values: list) -> list:
+    """The values that occur more than once, in first-occurrence order."""
+    seen, repeated = set(), {}
+    for v in values:
+        if v in seen:
+            repeated[v] = None
+        seen.add(v)
+    return list(repeated)
 
 
 def check_label_ratio(label_ratio: float) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, require_dir, require_file
+from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, repeated_values, require_dir, require_file
 from bench.registry import DATASETS
 
 COCO_HINT = "download COCO 2014 from https://cocodataset.org and pass --data-root /path/to/coco"
@@ -66,8 +66,17 @@ class COCO2014:
             raise DataError(f"{self.name} has no split {split!r}; valid: {sorted(self.split_dirs)}")
         stem = self.split_dirs[split]
         require_dir(self.data_root, f"{self.name} data root", self.hint)
-        ann = read_json(require_file(self.data_root / "annotations" / f"instances_{stem}.json",
-                                     f"{self.name} annotation file", self.hint), "annotation file")
+        ann_path = require_file(self.data_root / "annotations" / f"instances_{stem}.json",
+                                f"{self.name} annotation file", self.hint)
+        ann = read_json(ann_path, "annotation file")
+        missing = [key for key in ("images", "annotations", "categories") if not isinstance(ann.get(key), list)]
+        if missing:
+            raise DataError(f"COCO annotation file {ann_path} has no {' / '.join(missing)} list; an instances file "
+                            "needs images, annotations and categories")
+        repeated = repeated_values([im.get("id") for im in ann["images"]])
+        if repeated:  # one image listed twice would count twice (or as an unlabelled extra row)
+            raise DataError(f"COCO annotation file {ann_path} lists image id(s) {', '.join(map(str, repeated[:10]))} "
+                            "more than once; remove the repeated image entries")
         categories = sorted(ann["categories"], key=lambda c: c["id"])
         column = {c["id"]: i for i, c in enumerate(categories)}
         images = sorted(ann["images"], key=lambda im: im["id"])

@@ -114,9 +114,18 @@ def run_dir(path: str) -> str:
     return str(Path(path).parent)
 
 
+def protocol_label(rec: dict) -> str:
+    """The image protocol ("cached K=1", "online K=1", "-" for no training images), prefixed by "reference, "
+    for a row run with its reference's own backbone and transforms (e.g. dualcoop_ref)."""
+    protocol = rec.get("image_protocol")
+    label = f"{protocol['mode']} K={protocol['views']}" if protocol else "-"
+    if rec.get("protocol") == "reference":
+        return "reference" if label == "-" else f"reference, {label}"
+    return label
+
+
 def cell_row(path: str, rec: dict) -> dict:
     """One row of :attr:`Records.cells` from a cell record (KeyError/TypeError when a required field is missing)."""
-    protocol = rec.get("image_protocol")
     seconds = rec.get("seconds") or {}
     train_data = rec.get("train_data") or {}
     memory = rec.get("peak_memory_mb") or {}
@@ -128,7 +137,7 @@ def cell_row(path: str, rec: dict) -> dict:
         "method": rec["method"], "setting": rec["setting"],
         "label_ratio": rec["label_ratio"], "seed": rec["seed"], "status": rec["status"], "mAP": rec.get("mAP"),
         "backbone": backbone_name(rec),
-        "protocol": f"{protocol['mode']} K={protocol['views']}" if protocol else "-",
+        "protocol": protocol_label(rec),
         "train_s": seconds.get("train"), "config_hash": rec["config_hash"], "path": path,
         "method_type": method_cfg.get("type") or rec["method"],
         "cell": cell_label(rec["setting"], rec["label_ratio"]),

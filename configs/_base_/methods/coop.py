@@ -5,7 +5,7 @@
 coop = dict(
     n_ctx=16,  # scripts/coop/main.sh NCTX (16 for the paper's main results)
     ctx_init=None,  # None: random N(0, 0.02) (trainers/coop.py:84-91); CoOp *_ctxv1.yaml: "a photo of a" (n_ctx 4)
-    csc=False,  # scripts/coop/main.sh CSC False (generic context); True = class-specific contexts
+    csc=False,  # main.sh CSC False (generic context); True = class-specific (with ctx_init: generic, coop.py:72-80)
     class_token_position="end",  # scripts/coop/main.sh CTP end ("middle", "front" also supported)
     init_std=0.02,  # trainers/coop.py:90 nn.init.normal_(std=0.02)
     # Loss and scale: TaI-DPT's recipe for its CoOp-shaped global prompt (methods/coop.py says why not ASL):
@@ -30,4 +30,15 @@ coop = dict(
         warmup_epochs=1,  # rn50_ep50.yaml OPTIM.WARMUP_EPOCH, WARMUP_TYPE "constant"
         warmup_lr=1e-5,  # rn50_ep50.yaml OPTIM.WARMUP_CONS_LR
     ),
+)
+# CoOp's own image protocol, one variant away (`bench run --methods coop_ref`): RN50 at 224 px with the shared test
+# transform (resize 224 bicubic + centre crop: rn50_ep50.yaml INPUT), trained on images augmented afresh every step
+# (features.mode "online") with Dassl's random-resized crop, scale (0.08, 1) (TaI-DPT's Dassl copy,
+# dassl/data/transforms/transforms.py:285), bicubic, and a random flip (rn50_ep50.yaml INPUT.TRANSFORMS). The loss and
+# scale stay this section's: CoOp's own loss is single-label (methods/coop.py). Not reproduced: CoOp's fp16 model
+# (TRAINER.COOP.PREC; set runtime.amp=fp16 on CUDA). Records and tables say protocol "reference".
+coop_ref = dict(
+    type="coop",
+    protocol="reference",
+    features=dict(mode="online", augment=dict(crop="random_resized", scale=[0.08, 1.0], flip=True)),
 )

@@ -27,3 +27,8 @@ taidpt = dict(
         warmup_lr=1e-5,  # OPTIM.WARMUP_CONS_LR
     ),
 )
+# TaI-DPT's own protocol (`bench run --methods taidpt_ref`): its zero-shot setup is the shared default -- RN50 at 224,
+# test resize 224 bicubic + centre crop (rn50_coco2014.yaml INPUT.TRANSFORMS_TEST; Dassl transforms.py:379-392),
+# captions as training data -- except the prompt class names on COCO, which coco.py sets to TaI-DPT's first synonyms.
+# Not reproduced on purpose: captions_train2017 (its images include our test images) and best-epoch-on-test selection.
+taidpt_ref = dict(type="taidpt", protocol="reference")
