@@ -10,7 +10,7 @@ import pytest
 from bench.report import find_records, read_records, write_report
 from bench.report.cost import cost_points
 from bench.report.model import aggregate
-from bench.report.plots import ablation_plot, pareto_plot, ratio_plot, variant_bases
+from bench.report.plots import ablation_plot, pareto_plot, ratio_plot, step_boxes, variant_bases
 from bench.report.style import COLOURS, LINESTYLES, boxes_overlap, log_ticks, series_styles, spread
 from tests.test_report import scores_like, write_cell
 
@@ -36,6 +36,7 @@ def test_series_styles_distinct_deterministic_and_order_free():
 def test_log_ticks_and_spread():
     assert log_ticks(0.004, 400) == [0.01, 0.1, 1, 10, 100]
     assert log_ticks(12, 400) == [20, 50, 100, 200]  # one power of ten inside: 1-2-5 steps
+    assert log_ticks(8, 450) == [10, 20, 50, 100, 200]  # two: 1-2-5 steps too
     assert log_ticks(25, 80) == [30, 50, 70]  # 1-2-5 steps give only 50: finer steps
     np.testing.assert_allclose(spread([1.0, 1.1, 5.0], 1.0), [0.55, 1.55, 5.0])
     np.testing.assert_allclose(spread([3.0, 0.0, 0.0], 1.0), [3.0, -0.5, 0.5])
@@ -116,6 +117,9 @@ def test_pareto_tick_and_point_labels_do_not_overlap(tmp_path):
     label_boxes = [t.get_window_extent(renderer) for t in ax.texts]
     assert len(label_boxes) == len(costs)
     assert not any(boxes_overlap(a, b) for a, b in combinations(label_boxes, 2))
+    front = cost_points(records).query("pareto").sort_values("cost_s")
+    assert len(front) >= 10  # a long staircase that every label must keep off
+    assert not any(boxes_overlap(a, b) for a in label_boxes for b in step_boxes(ax, front.cost_s, front.mAP))
     frame = ax.get_window_extent(renderer)
     assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in label_boxes)
 

@@ -205,8 +205,9 @@ def pareto_plot(points: pd.DataFrame, title: str) -> Figure | None:
     fig.set_layout_engine("none")  # keep it when saving
     for ax, cell in zip(axes, cells):
         here = points[points.cell == cell].sort_values(["pareto", "mAP"], ascending=False)
+        front = here[here.pareto].sort_values("cost_s")
         place_point_labels(ax, here.cost_s.astype(float).to_numpy(), here.mAP.astype(float).to_numpy(),
-                           row_labels(here[ROW_KEY]))
+                           row_labels(here[ROW_KEY]), avoid=step_boxes(ax, front.cost_s, front.mAP))
         thin_tick_labels(ax)
     return fig
 
@@ -218,16 +219,30 @@ _DIRECTIONS = ((1, 0.6, "left", "bottom"), (1, -0.6, "left", "top"), (-1, 0.6, "
 _RINGS = (4, 12, 22, 34)
 
 
-def place_point_labels(ax, xs, ys, labels: list[str], fontsize: float = LABEL_SIZE) -> list:
+def step_boxes(ax, xs, ys, half_width: float = 1.5) -> list:
+    """Display-space boxes covering the segments of ``ax.step(xs, ys, where="post")`` (each segment is
+    horizontal or vertical), ``half_width`` pixels either side."""
+    corners = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
+    boxes = []
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+        for (a, b), (c, d) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1))):  # across, then up or down
+            boxes.append(Bbox.from_extents(min(a, c) - half_width, min(b, d) - half_width, max(a, c) + half_width,
+                                           max(b, d) + half_width))
+    return boxes
+
+
+def place_point_labels(ax, xs, ys, labels: list[str], fontsize: float = LABEL_SIZE, avoid=()) -> list:
     """Annotate each point with its label, in the given order (most important first), at the first
-    candidate offset whose text box overlaps no earlier label and no point and lies inside the axes;
-    when none is free, at the one with the least overlap. Deterministic (no randomness). Returns the
-    annotations. Call after the figure is drawn (positions in pixels must be final)."""
+    candidate offset whose text box overlaps no earlier label, no point and no box in ``avoid`` (display
+    space, e.g. :func:`step_boxes`) and lies inside the axes; when none is free, at the one with the
+    least overlap. Deterministic (no randomness). Returns the annotations. Call after the figure is drawn
+    (positions in pixels must be final)."""
     renderer = ax.figure.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     radius = 4 * ax.figure.dpi / 72
     centres = ax.transData.transform(np.column_stack([xs, ys]))
     obstacles = [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius) for x, y in centres]
+    obstacles += list(avoid)
     annotations = []
     for x, y, label in zip(xs, ys, labels):
         best, best_cost = None, None

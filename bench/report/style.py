@@ -54,14 +54,14 @@ def series_styles(names) -> dict[str, SeriesStyle]:
 
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Major tick values for a log axis from ``lo`` to ``hi`` (> 0): the powers of ten inside when there
-    are at least two, else the 1-2-5 steps inside (at least two values whenever the range spans a
-    factor of 2.5)."""
+    are at least three, else the 1-2-5 steps inside when there are at least two, else steps of 1, 1.5,
+    2, 3, 5, 7 (two or more whenever the range spans 0.4 decades). Crowded labels are thinned when drawn
+    (:func:`bench.report.plots.thin_tick_labels`)."""
     decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-    for steps in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+    for steps, enough in (((1,), 3), ((1, 2, 5), 2), ((1, 1.5, 2, 3, 5, 7), 0)):
         ticks = [s * 10.0 ** d for d in decades for s in steps if lo <= s * 10.0 ** d <= hi]
-        if len(ticks) >= 2:
+        if len(ticks) >= enough:
             return ticks
-    return ticks
 
 
 def tick_text(value: float) -> str:
