@@ -73,7 +73,9 @@ class CoOp(Method):
 
     name = "coop"
     trains_on = "images"
-    settings = ("partial", "fewshot")
+    settings = ("partial", "fewshot", "zsl")
+    supports_unseen = True
+    unseen_note = "generic context only (csc=False); class-specific contexts have none for unseen classes"
     image_features = {"global": "global"}  # encode_image, positional embedding included (coop.py:196)
     # CoOp configs/trainers/CoOp/rn50_ep50.yaml OPTIM; momentum / weight decay: Dassl config/defaults.py:152-153
     default_train = dict(epochs=50, batch_size=32,
@@ -108,6 +110,15 @@ class CoOp(Method):
                                      class_token_position=self.class_token_position, init_std=self.init_std)
         self.n_ctx = self.prompts.n_ctx  # a ctx_init sets the context length (coop.py:75)
         self.scale = backbone.logit_scale if self.logit_scale is None else self.logit_scale
+
+    def unseen_blocker(self):
+        return "class-specific contexts (csc=True) have no rows for unseen classes" if self.csc else None
+
+    def rebuild(self, classnames):
+        """Prompt other classes with the learned generic context (the zsl setting); the frozen name tokens
+        are built as for training (``coop.py:98-114``)."""
+        self.classnames = list(classnames)
+        self.prompts.set_classnames(self.classnames)
 
     def text_features(self) -> torch.Tensor:
         """[C, D] normalised text features of the class prompts (coop.py:198-203)."""

@@ -114,7 +114,9 @@ class TaIDPT(Method):
 
     name = "taidpt"
     trains_on = "captions"
-    settings = ("zero-shot",)
+    settings = ("zero-shot", "zsl")
+    supports_unseen = True  # generic contexts (CSC False, train_caption.py:86-90)
+    unseen_note = "generic contexts: trained on captions labelled with seen classes, re-prompted for any class"
     image_features = {"global": "global_nopos", "dense": "dense_nopos"}  # CDD.py:296-306, pitfall 1
     # rn50_{coco2014,voc2007}.yaml OPTIM + Dassl defaults (momentum 0.9, wd 5e-4: dassl/config/defaults.py:152-153)
     default_train = dict(epochs=20, batch_size=512,
@@ -154,6 +156,13 @@ class TaIDPT(Method):
         # drawn in the reference's order: ctx first, then ctx_double (CDD.py:101-113)
         self.global_prompts = PromptLearner(backbone, names, **learner)  # .ctx = the reference's ctx
         self.local_prompts = PromptLearner(backbone, names, **learner)  # .ctx = the reference's ctx_double
+
+    def rebuild(self, classnames):
+        """Prompt other classes with the learned global and local contexts (the zsl setting)."""
+        self.classnames = list(classnames)
+        names = self.prompt_classnames(self.classnames)
+        self.global_prompts.set_classnames(names)
+        self.local_prompts.set_classnames(names)
 
     @property
     def ctx(self) -> torch.nn.Parameter:

@@ -46,7 +46,9 @@ def class_text_features(backbone, classnames: list[str], templates) -> torch.Ten
 class ZSCLIP(Method):
     name = "zsclip"
     trains_on = None
-    settings = ("zero-shot",)
+    settings = ("zero-shot", "zsl")
+    supports_unseen = True
+    unseen_note = "nothing is learned: the classifier is the text features of any class names"
 
     def __init__(self, templates="a photo of a {}.", dense_weight: float = 0.0):
         super().__init__()
@@ -60,6 +62,12 @@ class ZSCLIP(Method):
         super().build(backbone, classnames)
         self.register_buffer("text_features", class_text_features(backbone, classnames, self.templates))
         self.logit_scale = backbone.logit_scale
+
+    def rebuild(self, classnames):
+        """The text classifier of other classes (the zsl setting's unseen and seen + unseen class sets)."""
+        self.classnames = list(classnames)
+        self.text_features = class_text_features(self.backbone, self.classnames, self.templates).to(
+            self.text_features.device)
 
     def logits(self, feats):
         text = self.text_features.to(feats["global"].dtype)
