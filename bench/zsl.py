@@ -13,7 +13,7 @@ selection: :mod:`bench.data.zsl`). What a cell does in it:
   ``gzsl`` blocks (mAP, per-class AP, top-k P/R/F1 for k = 3, 5; ``bench.metrics.zsl_metrics``).
 
 A method that cannot score unseen classes (per-class parameters, e.g. class-specific contexts) is
-not run: :func:`unseen_blocker` gives the one-line reason the sweep prints.
+not run: :func:`zsl_skip_reason` gives the one-line reason the sweep prints.
 """
 
 from __future__ import annotations
@@ -48,14 +48,17 @@ def resolve_classes(dataset, test: Split) -> ZSLClasses:
     return ZSLClasses(seen, unseen, [c for c in test.classnames if c in chosen], split.describe(seen, unseen))
 
 
-def unseen_blocker(method_cls: type, kwargs: dict) -> str | None:
-    """Why the method, with these constructor arguments, cannot run the zsl setting; None when it can.
-    Constructing a method is cheap (``build`` makes the parameters), so options such as ``csc`` are seen."""
+def zsl_skip_reason(cfg, name: str, method_cls: type) -> str | None:
+    """Why the method ``name`` (a registered method or a config variant), as configured, cannot run the zsl
+    setting; None when it can. Constructing a method is cheap (``build`` makes the parameters), so options
+    such as ``csc`` are taken into account."""
     if "zsl" not in getattr(method_cls, "settings", ()):
         return getattr(method_cls, "unseen_note", "") or "it does not declare the zsl setting"
+    from bench.config import method_config
     from bench.registry import construct
 
-    return construct(method_cls, kwargs, f"method {method_cls.name!r}").unseen_blocker()
+    kwargs = method_config(cfg, name, method_cls, "zsl")[0] if cfg is not None else {}
+    return construct(method_cls, kwargs, f"method {name!r}").unseen_blocker()
 
 
 def seen_training_split(train: Split, classes: ZSLClasses) -> tuple[Split, np.ndarray]:

@@ -104,12 +104,6 @@ def load_zsl_split(name_or_path: str | None, dataset: str = "") -> ZSLSplit:
                     seen_count=data.get("seen_count"), sha256=hashlib.sha256(raw).hexdigest())
 
 
-def load_for_zsl(dataset, split: str) -> Split:
-    """The split with the dataset's ZSL class list (``load_zsl`` when the reader has one, else ``load``)."""
-    loader = getattr(dataset, "load_zsl", None)
-    return loader(split) if loader is not None else dataset.load(split)
-
-
 def class_view(split: Split, names: list[str]) -> tuple[Split, np.ndarray]:
     """The images of ``split`` with at least one positive among ``names``, labelled with those columns only,
     and their row indices in ``split`` (to read cached features)."""
