@@ -49,6 +49,9 @@ Schedule (``configs/_base_/methods/coop.py``): CoOp's ``rn50_ep50.yaml`` (SGD lr
 50 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 are Dassl's
 defaults), which is also DualCoOp's ``rn101_ep50.yaml``.
 
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): a generic context is trained on the seen classes and
+:meth:`CoOp.rebuild` prompts the unseen ones with it; class-specific contexts (``csc=True``) are skipped.
+
 Deliberate differences from the references, beyond the loss and scale: images come from the feature
 cache (``features.mode``; the references re-encode random-resized-crop + flip views every step), and
 the model is the last epoch (DualCoOp and TaI-DPT keep the best epoch on the test split).

@@ -28,6 +28,10 @@ Data: the runner parses the caption corpus exactly as for TaI-DPT (same synonym 
 captions), renders ``images_per_caption`` images per caption with ``generator`` (cached on disk,
 resumable), and caches their frozen features. ``use_generated=False`` trains on captions alone (the
 "w/o T2I" ablation: TaI-DPT plus this method's prototypes/adapter, which see no images then).
+Setting ``zsl`` (``bench.zsl``): images are generated from TaI-DPT's seen-class captions (captions naming an
+unseen class are dropped); at evaluation the prompts are re-prompted for the unseen / all classes, the
+adapter is class-agnostic, and a class never trained keeps its prototype's initial text feature
+(:meth:`T2IPAL.rebuild`, our choice).
 Test: real images with ``global_nopos``/``dense_nopos`` features as TaI-DPT (tau = 40 on images, also
 for generated images in training: they are images).
 """

@@ -43,6 +43,11 @@ Training captions: the runner parses the dataset's caption corpus with the synon
 ``data_helpers.py:12-95`` -- the same 80 templates, in the same order, as open_clip's
 ``OPENAI_IMAGENET_TEMPLATES``).
 
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``; not in TaI-DPT's paper, run for comparison with
+DualCoOp's protocol): the corpus is parsed with the seen and unseen classes' synonyms, every caption naming
+an unseen class is dropped, the rest are labelled with the seen classes, template captions are made for
+the seen classes only; the generic contexts then prompt the unseen / all classes (:meth:`TaIDPT.rebuild`).
+
 Deliberate differences (also in the records, through the hyperparameters and ``train_data``):
 - Caption corpus: COCO/VOC train on captions_train2014 of our train split. TaI-DPT reads
   captions_train2017 (``coco2014_distill.py:97``), whose images include most of val2014 = the COCO test

@@ -6,7 +6,8 @@ evaluation does). Global score s_c = logit_scale * cos(image, t_c) with CLIP's o
 (100 for OpenAI weights). With ``dense_weight > 0`` the dense variant of TaI-DPT's
 ``ZeroshotCLIP_dense`` is mixed in: S[p, c] = logit_scale * cos(f_p, t_c) over the positions p
 (value/output-projected, no positional embedding), l_c = sum_p softmax_p(S[:, c]) * S[p, c],
-score = (1 - w) * s + w * l (TaI-DPT prints w = 0.5 as "merged").
+score = (1 - w) * s + w * l (TaI-DPT prints w = 0.5 as "merged"). In the ``zsl`` setting the text
+classifier is rebuilt for the unseen and for all classes (:meth:`ZSCLIP.rebuild`).
 """
 
 from __future__ import annotations
