@@ -190,3 +190,23 @@ def test_report_zsl_tables_and_published_numbers(tmp_path):
         assert table.bold.set_index(table.frame.method).loc["good", "mAP"]
     assert zsl_table.note == "published dualcoop mAP = 50.5 (paper [S])"
     assert gzsl_table.note == "published dualcoop gzsl F1@3 = 40 (paper [S])"
+
+
+def test_cli_names_unknown_split_classes_in_one_line(tmp_path, tiny_coco, tiny_rn_cfg, capsys):
+    from bench.cli import main
+    from bench.testing import write_tiny_config
+
+    split = tmp_path / "bad.json"
+    split.write_text(json.dumps({"seen": ["red", "green"], "unseen": ["yellow", "mauve"], "source": "test"}))
+    config = write_tiny_config(tmp_path / "tiny.py", {"type": "coco2014", "data_root": str(tiny_coco[0]),
+                                                      "zsl_split": str(split)}, tiny_rn_cfg)
+    args = ["run", "--methods", "zsclip", "--dataset", str(config), "--settings", "zsl", "--work-dir",
+            str(tmp_path / "wd"), "--device", "cpu", "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bench: error: zsl split {split}: 1 class name(s) not in the coco2014 class list: ['mauve'] "
+                   "(valid names: the dataset's classes; fix the file or set dataset.zsl_split)"]
+    # the default COCO split on a dataset with other classes: all 65 counted, the first ten shown
+    assert main([*args[:4], str(write_tiny_config(tmp_path / "t2.py", {"type": "coco2014", "data_root": str(
+        tiny_coco[0])}, tiny_rn_cfg)), *args[5:]]) == 2
+    assert "65 class name(s) not in the coco2014 class list: ['airplane', " in capsys.readouterr().err

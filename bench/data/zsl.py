@@ -56,7 +56,8 @@ class ZSLSplit:
         listed = list(self.unseen) + list(self.seen or ())
         unknown = [n for n in dict.fromkeys(listed) if n not in known]
         if unknown:
-            raise DataError(f"zsl split {self.path}: {len(unknown)} class name(s) not in {where}: {unknown} "
+            shown = unknown if len(unknown) <= 10 else [*unknown[:10], f"... {len(unknown) - 10} more"]
+            raise DataError(f"zsl split {self.path}: {len(unknown)} class name(s) not in {where}: {shown} "
                             f"(valid names: the dataset's classes; fix the file or set dataset.zsl_split)")
         duplicated = sorted({n for n in listed if listed.count(n) > 1})
         if duplicated:
