@@ -61,6 +61,21 @@ def zsl_skip_reason(cfg, name: str, method_cls: type) -> str | None:
     return construct(method_cls, kwargs, f"method {name!r}").unseen_blocker()
 
 
+def split_identity(cfg) -> dict:
+    """The split file a zsl cell of this config uses (``dataset.zsl_split``, else the reader's default) and its
+    hash: part of the cell config, so an edited split file makes the cell's record stale."""
+    import inspect
+
+    from bench.registry import DATASETS, lookup
+
+    dataset = dict(cfg.get("dataset") or {})
+    reader = lookup(DATASETS, dataset.get("type"))
+    default = inspect.signature(reader.__init__).parameters.get("zsl_split")
+    name = dataset.get("zsl_split", default.default if default is not None else None)
+    split = load_zsl_split(name, getattr(reader, "name", dataset.get("type")))
+    return {"name": split.name, "sha256": split.sha256}
+
+
 def seen_training_split(train: Split, classes: ZSLClasses) -> tuple[Split, np.ndarray]:
     """Training images with at least one seen positive, seen columns only, and their rows in ``train``."""
     return class_view(train, classes.seen)

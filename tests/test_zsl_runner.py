@@ -123,6 +123,17 @@ def test_zsl_and_gzsl_blocks_match_the_saved_scores(spies, zsl_config, tmp_path,
         assert record["mAP"] == pytest.approx(100 * average_precision(scores, labels)[0])
         assert record["zsl"]["F1@3"] == pytest.approx(top_k_prf(scores, labels, 3)["F1"])
         assert list(record["zsl"]["per_class_AP"]) == UNSEEN and list(record["gzsl"]["per_class_AP"]) == SEEN + UNSEEN
+    # the split file is part of the cell's key: edited, the records are stale
+    from bench.cell import Cell, plan_cell, record_state
+    from bench.config import load_config
+
+    cfg = load_config(str(zsl_config))
+    cell = Cell("zsclip", "coco2014", "zsl", None, 1)
+    record = next(p for p in paths if p.name.startswith("zsclip"))
+    assert record_state(record, plan_cell(cfg, cell)) == "done"
+    split = tmp_path / "colours_3_1.json"
+    split.write_text(split.read_text() + "\n")
+    assert record_state(record, plan_cell(cfg, cell)) == "stale"
 
 
 def test_class_specific_methods_are_skipped_with_a_reason(caplog):
@@ -147,8 +158,9 @@ def test_toy_config_runs_dualcoop_with_its_zero_shot_protocol():
     plan = plan_cell(load_config("toy"), Cell("dualcoop", "toy", "zsl", None, 1))
     assert {k: plan.kwargs[k] for k in ("csc", "n_ctx_pos", "n_ctx_neg", "loss_w")} == \
         {"csc": False, "n_ctx_pos": 64, "n_ctx_neg": 64, "loss_w": 0.01}
+    assert plan.config["zsl_split"]["name"] == "toy_15_5"  # the reader's default split
     partial = plan_cell(load_config("toy"), Cell("dualcoop", "toy", "partial", 0.5, 1))
-    assert partial.kwargs["csc"] is True and partial.kwargs["n_ctx_pos"] == 16
+    assert partial.kwargs["csc"] is True and partial.kwargs["n_ctx_pos"] == 16 and "zsl_split" not in partial.config
 
 
 def _zsl_record(folder, method, seed, rng):
