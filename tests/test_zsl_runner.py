@@ -222,3 +222,24 @@ def test_cli_names_unknown_split_classes_in_one_line(tmp_path, tiny_coco, tiny_r
     assert main([*args[:4], str(write_tiny_config(tmp_path / "t2.py", {"type": "coco2014", "data_root": str(
         tiny_coco[0])}, tiny_rn_cfg)), *args[5:]]) == 2
     assert "65 class name(s) not in the coco2014 class list: ['airplane', " in capsys.readouterr().err
+
+
+def test_nuswide_fixture_runs_with_tags_as_seen_classes(tmp_path, tiny_rn_cfg):
+    """NUS-WIDE's zsl class list: the Flickr tags that are not concepts (seen, "rest") + the concepts (unseen)."""
+    from bench.cli import main
+    from bench.testing import write_nuswide, write_tiny_config
+
+    root = tmp_path / "nus"
+    truth = write_nuswide(root, tags=("cat", "sky", "sunset"))
+    split = tmp_path / "nus_2_3.json"
+    split.write_text(json.dumps({"seen": "rest", "seen_count": 2, "unseen": ["sky", "water", "dog"], "source": "t"}))
+    config = write_tiny_config(tmp_path / "nus.py", {"type": "nuswide", "data_root": str(root),
+                                                     "zsl_split": str(split)}, tiny_rn_cfg)
+    assert main(["run", "--methods", "zsclip", "--dataset", str(config), "--settings", "zsl", "--work-dir",
+                 str(tmp_path / "wd"), "--device", "cpu", "--quiet"]) == 0
+    record = json.loads((tmp_path / "wd" / "nus" / "records" / "nuswide" / "zsclip__zsl__s1.json").read_text())
+    assert record["zsl_split"]["seen"] == ["cat", "sunset"] and record["zsl_split"]["unseen"] == ["sky", "water", "dog"]
+    assert list(record["gzsl"]["per_class_AP"]) == ["cat", "sunset", "sky", "water", "dog"]
+    test = np.concatenate([truth["Test"]["tags"][:, [0, 2]], truth["Test"]["labels"]], axis=1)
+    assert record["zsl"]["n_images"] == int((test[:, 2:] == 1).any(axis=1).sum())
+    assert record["gzsl"]["n_images"] == int((test == 1).any(axis=1).sum())
