@@ -1,7 +1,7 @@
-"""Training sets, one home for every kind a method trains on: real images (partial labels, few-shot, or the seen
-classes of the zsl setting), the
-caption corpus (texts as images), and the parts generated images share with them (``bench.generate`` builds
-those from :func:`parsed_captions`, :class:`FeatureDataset` and :class:`TrainSet`).
+"""Training sets, one home for every kind a method trains on: real images (partial labels, few-shot, or the
+seen classes of the zsl setting), the caption corpus (texts as images), and the parts generated images share
+with them (``bench.generate`` builds those from :func:`parsed_captions`, :class:`FeatureDataset` and
+:class:`TrainSet`).
 
 Items are dicts ``{"feats": {role: tensor}, "targets": tensor}`` (cached features) or ``{"pixels", "targets"}``
 (the ``online`` protocol, re-encoded every step); targets are in {1, 0 (unknown), -1}.
