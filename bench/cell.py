@@ -59,8 +59,12 @@ def plan_cell(cfg, cell: Cell) -> CellPlan:
                          f"(supports: {', '.join(method_cls.settings)})")
     kwargs, train, backbone_overrides = method_config(cfg, cell.method, method_cls, cell.setting)
     method_type = method_cls.name or cell.method  # a variant's base method (e.g. t2ipal for an ablation row)
-    return CellPlan(cell, method_cls, kwargs, train, backbone_overrides,
-                    cell_config(cfg, cell.method, method_type, kwargs, train, backbone_overrides))
+    config = cell_config(cfg, cell.method, method_type, kwargs, train, backbone_overrides)
+    if cell.setting == "zsl":  # the seen/unseen split file shapes the result: its hash is part of the key
+        from bench.zsl import split_identity
+
+        config["zsl_split"] = split_identity(cfg)
+    return CellPlan(cell, method_cls, kwargs, train, backbone_overrides, config)
 
 
 def record_state(record_path: Path, plan: CellPlan) -> str:

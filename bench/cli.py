@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", default="toy",
                      help="dataset config name (toy, coco, voc2007, nuswide; default toy) or a path to a config .py")
     run.add_argument("--data-root", help="where the dataset lives (overrides dataset.data_root)")
-    run.add_argument("--settings", type=_strings, help="comma list of zero-shot, partial, fewshot (default: config)")
+    run.add_argument("--settings", type=_strings,
+                     help="comma list of zero-shot, partial, fewshot, zsl (seen/unseen classes; split: "
+                          "dataset.zsl_split) (default: config)")
     run.add_argument("--ratios", type=_floats, help="label ratios in (0, 1] for the partial setting (default: config)")
     run.add_argument("--seeds", type=_ints, help="comma list of seeds (default: config)")
     run.add_argument("--work-dir", default="work_dirs",
@@ -247,7 +249,11 @@ def cmd_list(args) -> int:
         for name in list_names(registry, args.pattern):
             cls = lookup(registry, name)
             origin = "built-in" if cls.__module__.split(".")[0] in ("bench", "methods") else f"plug-in {cls.__module__}"
-            extra = f"  trains on: {cls.trains_on or 'nothing (zero-shot)'}" if what == "methods" else ""
+            extra = ""
+            if what == "methods":
+                zsl = "yes" if "zsl" in cls.settings and cls.supports_unseen else "no"
+                extra = (f"  trains on: {cls.trains_on or 'nothing (zero-shot)'}  settings: {', '.join(cls.settings)}"
+                         f"  unseen classes (zsl): {zsl} ({cls.unseen_note})")
             print(f"  {name:<12} {origin}{extra}")
     if args.what in ("all", "configs"):
         print(f"configs: (in {CONFIG_DIR}; --dataset NAME, or --dataset path/to/your_config.py)")

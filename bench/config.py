@@ -125,7 +125,9 @@ def method_config(cfg: Config, name: str, method_cls, setting: str | None = None
     """(constructor kwargs, train schedule, backbone overrides) of a method: class defaults < config.
 
     ``train.per_setting.<setting>`` overrides the schedule for one setting (e.g. CoOp's 16-shot
-    runs train for 200 epochs: ``coop.train.per_setting.fewshot.epochs=200``).
+    runs train for 200 epochs: ``coop.train.per_setting.fewshot.epochs=200``), and the section's own
+    ``per_setting.<setting>`` overrides constructor arguments (and ``train``) for one setting (e.g.
+    DualCoOp's zero-shot protocol: ``dualcoop.per_setting.zsl.csc=False``).
 
     All methods share the dataset's ``backbone`` unless their section sets ``backbone`` (e.g. the
     DualCoOp reference's RN101 at 448 px); every record states the backbone it used.
@@ -136,6 +138,7 @@ def method_config(cfg: Config, name: str, method_cls, setting: str | None = None
     if base:  # a variant starts from its base method's section
         section = deep_merge(to_plain(cfg.get(base, {}) or {}), section)
         section.pop("type", None)
+    section = deep_merge(section, (section.pop("per_setting", {}) or {}).get(setting, {}) or {})
     train = deep_merge(to_plain(method_cls.default_train), section.pop("train", {}) or {})
     per_setting = train.pop("per_setting", {}) or {}
     train = deep_merge(train, per_setting.get(setting, {}) or {})

@@ -99,7 +99,8 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     seen = set()
     for cell in cells:
         plan = plan_cell(session.cfg, cell)
-        if plan.method_cls.trains_on != "generated" or not cell.record_path(session.work_dir).is_file():
+        if plan.method_cls.trains_on != "generated" or not cell.record_path(session.work_dir).is_file() \
+                or cell.setting == "zsl":  # zsl renders another caption set (seen classes only); not described here
             continue
         method = construct(plan.method_cls, plan.kwargs, cell.method)  # only its generation settings are read
         if method.trains_on != "generated":

@@ -201,14 +201,15 @@ def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) 
     return caption_index, seeds
 
 
-def generation_plan(session, method) -> dict:
+def generation_plan(session, method, setting: str | None = None) -> dict:
     """What a generated-image method renders: its captions and labels (the TaI-DPT caption set, or a
     seeded subset of ``max_captions``), which caption each image shows (``caption_index``), the seeds,
-    the generator, and the image paths in the cache (which may not exist yet)."""
+    the generator, and the image paths in the cache (which may not exist yet). ``setting="zsl"``: the
+    captions of the seen classes only (``bench.trainsets.parsed_captions``)."""
     from bench.config import to_plain
     from bench.registry import build
 
-    captions, labels, description = parsed_captions(session, method)
+    captions, labels, description = parsed_captions(session, method, setting)
     if method.max_captions and len(captions) > method.max_captions:
         keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
             len(captions), size=int(method.max_captions), replace=False))
@@ -234,7 +235,7 @@ def generated_training_data(session, cell, method, backbone):
     """
     import time
 
-    plan = generation_plan(session, method)
+    plan = generation_plan(session, method, cell.setting)
     captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]
     generator = plan["generator"]
     rank, world = session.cache.shard()

@@ -36,6 +36,10 @@ class Method(nn.Module):
     settings: ClassVar[tuple[str, ...]] = ("zero-shot",)  # which of bench.data.base.SETTINGS it supports
     image_features: ClassVar[dict[str, str]] = {"global": "global"}  # role -> cached feature kind
     score_threshold: ClassVar[float] = 0.5  # the score above which a class counts as predicted (CF1/OF1 @thr)
+    # The zsl setting (train on seen classes, score unseen ones): can the trained parameters score classes
+    # named only at evaluation? ``unseen_note`` says why not, or under which options (``bench list``).
+    supports_unseen: ClassVar[bool] = False
+    unseen_note: ClassVar[str] = "its learned parameters are per class: it has none for unseen classes"
     # training schedule defaults; the config's ``train`` dict overrides them key by key
     default_train: ClassVar[dict] = dict(epochs=0, batch_size=32,
                                          optimizer=dict(type="SGD", lr=2e-3, momentum=0.9, weight_decay=5e-4),
@@ -57,6 +61,17 @@ class Method(nn.Module):
     def loss(self, logits, targets: torch.Tensor) -> torch.Tensor:
         """targets: [B, C] float in {1 (positive), 0 (unknown: ignore), -1 (negative)}."""
         raise NotImplementedError(f"{type(self).__name__} does not train (trains_on={self.trains_on})")
+
+    def rebuild(self, classnames: list[str]) -> None:
+        """Score ``classnames`` from now on, keeping every learned parameter (the zsl setting: after training
+        on the seen classes, the runner calls it with the unseen classes, then with seen + unseen).
+        Only for methods with ``supports_unseen``; the class-agnostic ones rebuild their text classifier."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score unseen classes: {self.unseen_note}")
+
+    def unseen_blocker(self) -> str | None:
+        """Why this method, as configured, cannot score unseen classes (one line), or None when it can.
+        Methods whose options decide (class-specific contexts) override it."""
+        return None if self.supports_unseen else self.unseen_note
 
     # ----- helpers the runner uses -------------------------------------------------------------
     @property

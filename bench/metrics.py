@@ -111,3 +111,42 @@ def f1_block(metrics: dict) -> dict:
     """A record's ``f1`` entry from :func:`multilabel_metrics`: the F1 scores and their precision and
     recall ("...@top3", "...@thr") and the score threshold used (cell and fused records alike)."""
     return {k: v for k, v in metrics.items() if "@" in k or k == "threshold"}
+
+
+def top_k_prf(scores: np.ndarray, labels: np.ndarray, k: int) -> dict[str, float]:
+    """Precision, recall and F1 (in %) of predicting each image's ``k`` highest-scoring classes, pooled
+    over all images: DualCoOp's zero-shot metric, ``calc_F1`` (``utils/helper.py:106-141``) on the
+    ranking of ``validate_zsl`` (``utils/validations.py:144, 154``; ``--top_k`` 3, or 5 in the README).
+
+    TP = positives among the k predictions, FP = the other predictions (``helper.py:117-125``: an
+    image without a positive still makes k false positives), P = TP / (TP + FP), R = TP / #positives,
+    F1 = 2PR / (P + R), and 0 when P or R is 0 (``helper.py:129-139``); with fewer than k classes every
+    class is predicted (``helper.py:123-124``). Positives are labels == 1. Ties in the ranking go to the
+    lower class index (the reference's torch ``argsort`` leaves their order unspecified).
+    """
+    scores, labels = check_scores(scores, labels)
+    k = min(int(k), scores.shape[1])
+    if k < 1:
+        raise ValueError(f"top-k needs k >= 1, got {k}")
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    positive = labels == 1
+    tp = float(np.take_along_axis(positive, top, axis=1).sum())
+    n_pred, n_pos = float(top.size), float(positive.sum())
+    precision = tp / n_pred if n_pred else float("nan")
+    recall = tp / n_pos if n_pos else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision > 0 and recall > 0 else 0.0
+    return {"P": 100.0 * precision, "R": 100.0 * recall, "F1": 100.0 * f1}
+
+
+def zsl_metrics(scores: np.ndarray, labels: np.ndarray, classnames: Sequence[str], ks: Sequence[int] = (3, 5)) -> dict:
+    """One block of the zsl setting (ZSL or GZSL): mAP (%), per-class AP, empty classes (bench's mAP,
+    see the module docstring), and ``P@k``, ``R@k``, ``F1@k`` from :func:`top_k_prf` for every k."""
+    ap = average_precision(scores, labels)
+    valid = ~np.isnan(ap)
+    out = {"mAP": float(100.0 * ap[valid].mean()) if valid.any() else float("nan"),
+           "per_class_AP": {n: (None if np.isnan(a) else float(100.0 * a)) for n, a in zip(classnames, ap)},
+           "empty_classes": [n for n, v in zip(classnames, valid) if not v],
+           "n_images": int(len(labels)), "n_classes": int(len(classnames))}
+    for k in ks:
+        out.update({f"{name}@{k}": value for name, value in top_k_prf(scores, labels, k).items()})
+    return out

@@ -51,13 +51,14 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     from mmengine.runner import set_random_seed
 
     backbone = session.backbone(plan.backbone_overrides)
-    test = session.split(session.eval_split)
+    zsl = plan.cell.setting == "zsl"  # built for the seen classes only; re-prompted at evaluation (bench.zsl)
+    test = session.zsl_split(session.eval_split) if zsl else session.split(session.eval_split)
     test.check_evaluable()
     # the method's initial parameters must not depend on what ran before in this process (loading a
     # backbone the first time draws random numbers: open_clip initialises before loading weights)
     set_random_seed(plan.cell.seed)
     method: Method = construct(plan.method_cls, plan.kwargs, f"method {plan.cell.method!r}")
-    method.build(backbone, test.classnames)
+    method.build(backbone, session.zsl_classes().seen if zsl else test.classnames)
     method.to(backbone.device)
     t0 = time.perf_counter()
     kinds = sorted(set(method.image_features.values()))
@@ -121,21 +122,22 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         fit(session, cell, method, trainset, train, cell_dir)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    scores = predict(method, prepared.test_arrays,
-                     batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
-    threshold = float(method.score_threshold)
-    results = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
-               for name, s in scores.items()}
+    batch_size = (session.cfg.get("features", {}) or {}).get("eval_batch_size", 256)
+    if cell.setting == "zsl":
+        results = zsl_results(session, cell, prepared, batch_size)
+    else:
+        scores = predict(method, prepared.test_arrays, batch_size=batch_size)
+        threshold = float(method.score_threshold)
+        metrics = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
+                   for name, s in scores.items()}
+        save_scores(cell.record_path(session.work_dir), scores, test)
+        main = metrics["score"]
+        results = {"mAP": main["mAP"], "per_class_AP": main["per_class_AP"], "empty_classes": main["empty_classes"],
+                   "f1": f1_block(main), "branches": {name: r["mAP"] for name, r in metrics.items()}}
     eval_seconds = time.perf_counter() - t0
-    save_scores(cell.record_path(session.work_dir), scores, test)
-    main = results["score"]
     feats_cfg = method_features(session.cfg, cell.method)
     return {
-        "mAP": main["mAP"],
-        "per_class_AP": main["per_class_AP"],
-        "empty_classes": main["empty_classes"],
-        "f1": f1_block(main),
-        "branches": {name: r["mAP"] for name, r in results.items()},
+        **results,
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
         "protocol": method_protocol(session.cfg, cell.method),  # "shared" backbone/features, or the "reference"'s
         "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1),
@@ -150,12 +152,28 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     }
 
 
+def zsl_results(session: Session, cell: Cell, prepared: Prepared, batch_size: int) -> dict:
+    """The zsl setting's record entries: the ``zsl`` (unseen classes) and ``gzsl`` (seen + unseen) blocks,
+    the split used, and, as the cell's headline, the ZSL block's mAP, per-class AP and top-k F1 (its
+    scores are the ones saved beside the record)."""
+    from bench.zsl import evaluate_zsl
+
+    classes = session.zsl_classes()
+    blocks, (scores, view) = evaluate_zsl(prepared.method, prepared.test, prepared.test_arrays, classes,
+                                          lambda m, arrays: predict(m, arrays, batch_size=batch_size))
+    save_scores(cell.record_path(session.work_dir), scores, view)
+    zsl = blocks["zsl"]
+    return {"mAP": zsl["mAP"], "per_class_AP": zsl["per_class_AP"], "empty_classes": zsl["empty_classes"],
+            "f1": {k: v for k, v in zsl.items() if "@" in k}, "branches": zsl["branches"],
+            "zsl": blocks["zsl"], "gzsl": blocks["gzsl"], "zsl_split": classes.description}
+
+
 def training_data(session: Session, cell: Cell, method: Method, backbone, train: dict) -> TrainSet:
     """The cell's training set, from what the method trains on and the cell's setting."""
     if method.trains_on == "images":
         return image_training_data(session, cell, method, backbone)
     if method.trains_on == "captions":
-        return caption_training_data(session, method, backbone)
+        return caption_training_data(session, cell, method, backbone)
     if method.trains_on == "generated":
         return generated_training_data(session, cell, method, backbone)
     raise ValueError(f"{method.name}: unknown trains_on {method.trains_on!r}")

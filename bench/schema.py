@@ -6,7 +6,7 @@ The schema is read from the code, not written twice:
   ``features``, ``sweep``, ``runtime``, ``diagnostics``
                          the keys of ``_base_/default_runtime.py`` (the documented defaults), typed by
                          their default values; ``features.augment`` by :func:`bench.augment.augmentation`
-  ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus
+  ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus ``per_setting``,
                          ``train`` (``Method.default_train``'s keys; ``train.optimizer`` by the torch
                          optimizer's own signature), ``backbone``, ``features``, ``protocol``, ``type``
 A bad key names its path and the valid keys; a bad value names its path, the value and the type.
@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.config import to_plain
 
 TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "diagnostics", "config_name")
-METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str}
+METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
 TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int}
 SWEEP_EXTRAS = {"variants": list}  # declared by dataset configs (toy.py), not by the defaults
 PROTOCOLS = ("shared", "reference")
@@ -202,6 +202,7 @@ def check_train(path: str, train: dict, cls) -> None:
 
 def check_method_section(name: str, section: dict, cls) -> None:
     from bench.backbone import BackboneSpec
+    from bench.data.base import SETTINGS
 
     check_dict(name, section, method_schema(cls))
     if "train" in section:
@@ -210,6 +211,10 @@ def check_method_section(name: str, section: dict, cls) -> None:
         check_dict(f"{name}.backbone", section["backbone"], signature_schema(BackboneSpec))
     if section.get("features"):
         check_dict(f"{name}.features", section["features"], features_schema())
+    for setting, override in (section.get("per_setting") or {}).items():  # bench.config.method_config
+        if setting not in SETTINGS:
+            _fail_key(f"{name}.per_setting", setting, SETTINGS)
+        check_method_section(f"{name}.per_setting.{setting}", override or {}, cls)
 
 
 def check_config(cfg) -> None:

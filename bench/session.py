@@ -34,6 +34,7 @@ class Session:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(self.work_dir / "config.py"))  # the whole run's config, --cfg-options applied
         self._splits: dict[str, Split] = {}
+        self._zsl_classes = None
         self._backbones: dict = {}
 
     def split(self, name: str) -> Split:
@@ -41,6 +42,22 @@ class Session:
         if name not in self._splits:
             self._splits[name] = self.dataset.load(name)
         return self._splits[name]
+
+    def zsl_split(self, name: str) -> Split:
+        """A split with the dataset's class list of the zsl setting (NUS-WIDE: tags + concepts; else ``split``)."""
+        if not hasattr(self.dataset, "load_zsl"):
+            return self.split(name)
+        if f"zsl:{name}" not in self._splits:
+            self._splits[f"zsl:{name}"] = self.dataset.load_zsl(name)
+        return self._splits[f"zsl:{name}"]
+
+    def zsl_classes(self):
+        """The dataset's seen/unseen split (``dataset.zsl_split``), checked against its class list (bench.zsl)."""
+        from bench.zsl import resolve_classes
+
+        if self._zsl_classes is None:
+            self._zsl_classes = resolve_classes(self.dataset, self.zsl_split(self.eval_split))
+        return self._zsl_classes
 
     def backbone(self, overrides: dict | None = None):
         """The config's backbone with a method's ``overrides`` (e.g. another model or input size), loaded once."""

@@ -10,11 +10,12 @@ import torch
 
 from bench.cell import Cell, plan_cell, record_state
 from bench.config import method_class
-from bench.data.base import check_label_ratio
+from bench.data.base import SETTINGS, check_label_ratio
 from bench.registry import METHODS, list_names
 from bench.runner import prepare_cell, run_cell
 from bench.session import Session
 from bench.train import NonFiniteLoss
+from bench.zsl import zsl_skip_reason
 
 log = logging.getLogger("bench")
 
@@ -37,15 +38,24 @@ def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: li
     """Methods x the settings each supports x label ratios (partial only) x seeds.
 
     A method with nothing to train (zero-shot CLIP) gives the same numbers for every seed, so it
-    runs once, with the first seed.
+    runs once, with the first seed. In the zsl setting a method that cannot score unseen classes
+    (as configured: e.g. class-specific contexts) is left out with a one-line warning saying why.
     """
     ratios = [check_label_ratio(r) for r in ratios]
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
     cells = []
     for name in methods:
         cls = method_class(cfg, name)
         method_seeds = seeds[:1] if cls.trains_on is None else seeds
         for setting in settings:
-            if setting not in cls.settings:
+            if setting == "zsl":
+                reason = zsl_skip_reason(cfg, name, cls)
+                if reason:
+                    log.warning("%s: skipped in the zsl setting: %s", name, reason)
+                    continue
+            elif setting not in cls.settings:
                 continue
             for ratio in (ratios if setting == "partial" else [None]):
                 cells += [Cell(name, dataset, setting, ratio, seed) for seed in method_seeds]

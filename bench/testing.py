@@ -140,8 +140,12 @@ def write_voc(root: str | Path, seed: int = 0) -> dict[str, list[dict]]:
     return {k: [{"name": n, "difficult": d} for n, d in v] for k, v in objects.items()}
 
 
-def write_nuswide(root: str | Path, concepts: tuple[str, ...] = ("sky", "water", "dog"), seed: int = 0) -> dict:
-    """A tiny NUS-WIDE tree (Concepts81.txt, ImageList, TrainTestLabels, Flickr); returns the label lists."""
+def write_nuswide(root: str | Path, concepts: tuple[str, ...] = ("sky", "water", "dog"), seed: int = 0,
+                  tags: tuple[str, ...] = ()) -> dict:
+    """A tiny NUS-WIDE tree (Concepts81.txt, ImageList, TrainTestLabels, Flickr); returns the label lists.
+
+    ``tags``: also write NUS_WID_Tags (TagList1k.txt, AllTags1k.txt) and ImageList/Imagelist.txt (every
+    image, test images first, in the official ``C:\\ImageData\\Flickr\\`` form); ``out[tag]["tags"]``."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     (root / "ImageList").mkdir(parents=True, exist_ok=True)
@@ -160,7 +164,15 @@ def write_nuswide(root: str | Path, concepts: tuple[str, ...] = ("sky", "water",
             path = root / "Flickr" / name.replace("\\", "/")
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-        out[tag] = {"images": names, "labels": labels}
+        out[tag] = {"images": names, "labels": labels, "tags": rng.integers(0, 2, (n, len(tags))) if tags else None}
+    if tags:
+        (root / "NUS_WID_Tags").mkdir(exist_ok=True)
+        (root / "NUS_WID_Tags" / "TagList1k.txt").write_text("\n".join(tags) + "\n")
+        order = ("Test", "Train")
+        (root / "ImageList" / "Imagelist.txt").write_text(
+            "".join(f"C:\\ImageData\\Flickr\\{name}\r\n" for tag in order for name in out[tag]["images"]))
+        (root / "NUS_WID_Tags" / "AllTags1k.txt").write_text(
+            "".join(" ".join(str(v) for v in row) + " \n" for tag in order for row in out[tag]["tags"]))
     return out
 
 

@@ -1,6 +1,7 @@
-"""Training sets, one home for every kind a method trains on: real images (partial labels or few-shot), the
-caption corpus (texts as images), and the parts generated images share with them (``bench.generate`` builds
-those from :func:`parsed_captions`, :class:`FeatureDataset` and :class:`TrainSet`).
+"""Training sets, one home for every kind a method trains on: real images (partial labels, few-shot, or the
+seen classes of the zsl setting), the caption corpus (texts as images), and the parts generated images share
+with them (``bench.generate`` builds those from :func:`parsed_captions`, :class:`FeatureDataset` and
+:class:`TrainSet`).
 
 Items are dicts ``{"feats": {role: tensor}, "targets": tensor}`` (cached features) or ``{"pixels", "targets"}``
 (the ``online`` protocol, re-encoded every step); targets are in {1, 0 (unknown), -1}.
@@ -83,12 +84,17 @@ class TrainSet:
 
 def image_training_data(session: Session, cell: Cell, method: Method, backbone) -> TrainSet:
     """Train-split images with the cell's label budget: partial labels at its ratio, or a few-shot
-    subset. Features are always those of the whole split (one cache entry for every ratio, seed and
-    shot count); a few-shot cell reads its rows."""
-    full = session.split("train")
+    subset, or (zsl) the images with a seen positive, labelled with the seen classes only (bench.zsl).
+    Features are always those of the whole split (one cache entry for every ratio, seed and shot count);
+    a few-shot or zsl cell reads its rows."""
+    full = session.zsl_split("train") if cell.setting == "zsl" else session.split("train")
     rows = np.arange(len(full))
     split = full
-    if cell.setting == "partial":
+    if cell.setting == "zsl":
+        from bench.zsl import seen_training_split
+
+        split, rows = seen_training_split(full, session.zsl_classes())
+    elif cell.setting == "partial":
         split = apply_partial_labels(full, cell.label_ratio, cell.seed)
     elif cell.setting == "fewshot":
         shots = (session.cfg.get("sweep", {}) or {}).get("shots", 16)
@@ -113,33 +119,46 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     return TrainSet(dataset, "image", len(split), description)
 
 
-def parsed_captions(session: Session, method: Method) -> tuple[list[str], np.ndarray, dict]:
+def parsed_captions(session: Session, method: Method, setting: str | None = None) -> tuple[list[str], np.ndarray, dict]:
     """The dataset's training caption corpus, labelled by the caption parser: (captions, labels [M, C]
     in {1, -1}, description). Methods may subsample (``select_captions``) and add captions
-    (``extra_captions``, e.g. TaI-DPT's per-class template captions)."""
+    (``extra_captions``, e.g. TaI-DPT's per-class template captions).
+
+    ``setting="zsl"``: parsed with the seen and unseen classes, then every caption that names an unseen
+    class is dropped and the labels keep the seen columns (bench.zsl.seen_captions); template captions
+    are made for the seen classes only. No unseen class name reaches training, even in caption text."""
     from bench.data.captions import CaptionParser
 
     dataset = session.dataset
-    parser = CaptionParser.from_file(dataset.synonyms, session.split(session.eval_split).classnames)
+    zsl = session.zsl_classes() if setting == "zsl" else None
+    classnames = zsl.evaluated if zsl else session.split(session.eval_split).classnames
+    parser = CaptionParser.from_file(dataset.synonyms, classnames)
     corpus = dataset.caption_corpus()
     captions, labels = parser.parse_corpus(corpus)
+    n_dropped = 0
+    if zsl:
+        from bench.zsl import seen_captions
+
+        captions, labels, n_dropped = seen_captions(captions, labels, classnames, zsl)
     n_parsed = len(captions)
     if hasattr(method, "select_captions"):
         captions, labels = method.select_captions(captions, labels)
     extra = getattr(method, "extra_captions", None)
     n_extra = 0
     if extra is not None:
-        more, more_labels = extra(parser.classnames)
+        more, more_labels = extra(zsl.seen if zsl else parser.classnames)
         captions, labels, n_extra = captions + more, np.concatenate([labels, more_labels]), len(more)
     if not captions:
         raise DataError(f"no caption of the {dataset.name} corpus names a class; check the synonym file")
     description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus), "n_parsed": n_parsed,
                    "n_captions": len(captions), "n_extra_captions": n_extra, "synonyms": dataset.synonyms}
+    if zsl:
+        description.update(classes="seen", n_dropped_naming_unseen=n_dropped)
     return captions, labels, description
 
 
-def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
+def caption_training_data(session: Session, cell: Cell, method: Method, backbone) -> TrainSet:
     """Texts as images: the caption corpus's EOT and token features (TaI-DPT)."""
-    captions, labels, description = parsed_captions(session, method)
+    captions, labels, description = parsed_captions(session, method, cell.setting)
     feats = session.cache.caption_features(backbone, captions, desc=f"{session.dataset.name} caption features")
     return TrainSet(FeatureDataset(feats, labels), "text", len(captions), description)

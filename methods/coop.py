@@ -49,6 +49,9 @@ Schedule (``configs/_base_/methods/coop.py``): CoOp's ``rn50_ep50.yaml`` (SGD lr
 50 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 are Dassl's
 defaults), which is also DualCoOp's ``rn101_ep50.yaml``.
 
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): a generic context is trained on the seen classes and
+:meth:`CoOp.rebuild` prompts the unseen ones with it; class-specific contexts (``csc=True``) are skipped.
+
 Deliberate differences from the references, beyond the loss and scale: images come from the feature
 cache (``features.mode``; the references re-encode random-resized-crop + flip views every step), and
 the model is the last epoch (DualCoOp and TaI-DPT keep the best epoch on the test split).
@@ -76,7 +79,9 @@ class CoOp(Method):
 
     name = "coop"
     trains_on = "images"
-    settings = ("partial", "fewshot")
+    settings = ("partial", "fewshot", "zsl")
+    supports_unseen = True
+    unseen_note = "generic context only (csc=False); class-specific contexts have none for unseen classes"
     image_features = {"global": "global"}  # encode_image, positional embedding included (coop.py:196)
     # CoOp configs/trainers/CoOp/rn50_ep50.yaml OPTIM; momentum / weight decay: Dassl config/defaults.py:152-153
     default_train = dict(epochs=50, batch_size=32,
@@ -118,6 +123,15 @@ class CoOp(Method):
                                      class_token_position=self.class_token_position, init_std=self.init_std)
         self.n_ctx = self.prompts.n_ctx  # a ctx_init sets the context length (coop.py:75)
         self.scale = backbone.logit_scale if self.logit_scale is None else self.logit_scale
+
+    def unseen_blocker(self):
+        return "class-specific contexts (csc=True) have no rows for unseen classes" if self.csc else None
+
+    def rebuild(self, classnames):
+        """Prompt other classes with the learned generic context (the zsl setting); the frozen name tokens
+        are built as for training (``coop.py:98-114``)."""
+        self.classnames = list(classnames)
+        self.prompts.set_classnames(self.classnames)
 
     def text_features(self) -> torch.Tensor:
         """[C, D] normalised text features of the class prompts (coop.py:198-203)."""

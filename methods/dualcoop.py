@@ -41,6 +41,16 @@ Schedule (``configs/_base_/methods/dualcoop.py``): ``rn101_ep50.yaml`` (SGD lr 0
 epochs, cosine, one constant warm-up epoch at 1e-5) with Dassl's momentum 0.9 / weight decay 5e-4;
 README: lr 0.001 for VOC2007.
 
+Zero-shot protocol (setting ``zsl``; ``train_zsl.py``, README "Zero-Shot MLR"; the config's ``per_setting.zsl``):
+generic contexts (README: "csc does not work for zero-shot MLR"), ``--n_ctx_pos 64 --n_ctx_neg 64``,
+``--loss_w 0.01``, lr 0.002 (COCO) / 0.001 (NUS-WIDE), RN50 at 224 px (``configs/models/rn50_ep50.yaml``). The
+reference builds the prompt learner for all class names and selects the training classes' prompts with
+``cls_id`` (``dualcoop.py:143-205``, ``trainers.py:116-132``); bench builds it for the seen classes only and
+:meth:`DualCoOp.rebuild` re-prompts the unseen / all classes after training -- the same text features, since
+a generic prompt depends only on the context and its own class name. With many seen classes the reference
+draws ``--num_train_cls`` (default 100, ``opts.py:18``) of them per batch for the loss
+(``trainers.py:117-121``, NUS-WIDE's 925): ``num_train_cls`` here (None: every seen class).
+
 Deliberate differences (in the shared-protocol row; the ``dualcoop_ref`` variant reproduces the reference's
 backbone and transforms): the backbone is the dataset's (the reference uses RN101 at 448 px for partial
 labels); training images come from the feature cache
@@ -68,7 +78,9 @@ class DualCoOp(Method):
     name = "dualcoop"
     trains_on = "images"
     score_threshold = 0.0  # the score is a logit: probability > 0.5 (DualCoOp validate) <=> logit > 0
-    settings = ("partial", "fewshot")
+    settings = ("partial", "fewshot", "zsl")
+    supports_unseen = True
+    unseen_note = "generic contexts only (csc=False, its zero-shot protocol): class-specific ones have no unseen rows"
     image_features = {"dense": "dense"}  # [mean token, locations] + positional embedding, v/c-projected
     # configs/models/rn101_ep50.yaml OPTIM + DATALOADER; momentum / weight decay: Dassl defaults (0.9, 5e-4)
     default_train = dict(epochs=50, batch_size=32,
@@ -78,7 +90,7 @@ class DualCoOp(Method):
     def __init__(self, n_ctx_pos: int = 16, n_ctx_neg: int = 16, csc: bool = True, ctx_init_pos: str | None = None,
                  ctx_init_neg: str | None = None, init_std: float = 0.02, spatial_scale: float = 20.0,
                  aggregate_scale: float = 5.0, loss_w: float = 1.0, gamma_neg: float = 2.0, gamma_pos: float = 1.0,
-                 clip: float = 0.05, eps: float = 1e-6):
+                 clip: float = 0.05, eps: float = 1e-6, num_train_cls: int | None = None):
         super().__init__()
         self.n_ctx_pos = int(n_ctx_pos)  # build_cfg.py:22 N_CTX_POS 16 (--n_ctx_pos)
         self.n_ctx_neg = int(n_ctx_neg)  # build_cfg.py:23 N_CTX_NEG 16 (--n_ctx_neg)
@@ -93,6 +105,8 @@ class DualCoOp(Method):
         self.gamma_pos = float(gamma_pos)  # opts.py:60 / build_cfg.py:28
         self.clip = float(clip)  # asymmetric_loss.py:6
         self.eps = float(eps)  # asymmetric_loss.py:6
+        self.num_train_cls = num_train_cls  # opts.py:18 --num_train_cls (zsl training; trainers.py:117-121)
+        self._batch_classes = None  # the classes drawn for this training step (num_train_cls)
 
     # ----- parameters ---------------------------------------------------------------------------
     def build(self, backbone, classnames):
@@ -105,6 +119,15 @@ class DualCoOp(Method):
                                               **common)
         self.n_ctx_pos, self.n_ctx_neg = self.positive_prompts.n_ctx, self.negative_prompts.n_ctx  # set by ctx_init
 
+    def unseen_blocker(self):
+        return "class-specific contexts (csc=True) have no rows for unseen classes" if self.csc else None
+
+    def rebuild(self, classnames):
+        """Prompt other classes with the learned generic contexts (the zsl setting, ``dualcoop.py:143-205``)."""
+        self.classnames = list(classnames)
+        self.positive_prompts.set_classnames(self.classnames)
+        self.negative_prompts.set_classnames(self.classnames)
+
     @property
     def ctx_pos(self) -> torch.nn.Parameter:
         return self.positive_prompts.ctx
@@ -113,13 +136,18 @@ class DualCoOp(Method):
     def ctx_neg(self) -> torch.nn.Parameter:
         return self.negative_prompts.ctx
 
-    def text_features(self) -> torch.Tensor:
-        """[2C, D] normalised text features, negatives then positives, in one text-tower pass (dualcoop.py:195, 228)."""
-        return encode_prompts(self.backbone, self.negative_prompts, self.positive_prompts)
+    def text_features(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """[2C, D] normalised text features, negatives then positives, in one text-tower pass (dualcoop.py:195, 228);
+        ``rows``: only those classes (dualcoop.py:143-200)."""
+        return encode_prompts(self.backbone, self.negative_prompts, self.positive_prompts, rows=rows)
 
     # ----- forward ------------------------------------------------------------------------------
     def logits(self, feats):
-        text = self.text_features()  # [2C, D]
+        self._batch_classes = None
+        n_all = self.positive_prompts.n_cls
+        if self.training and self.num_train_cls and n_all > self.num_train_cls:  # trainers.py:117-119
+            self._batch_classes = torch.randperm(n_all)[: self.num_train_cls].to(self.positive_prompts.ids.device)
+        text = self.text_features(self._batch_classes)  # [2C, D] (C: this step's classes)
         n_cls = text.shape[0] // 2
         regions = F.normalize(feats["dense"].float(), dim=-1)  # [B, P, D], P = 1 + HW (mean token first)
         sims = self.spatial_scale * torch.einsum("bpd,kd->bkp", regions, text)  # [B, 2C, P] (dualcoop.py:232)
@@ -131,5 +159,7 @@ class DualCoOp(Method):
 
     def loss(self, logits, targets):
         """``loss_w`` x ASL summed over the known entries (asymmetric_loss.py:16-60, trainers.py:134)."""
+        if self._batch_classes is not None:  # the classes drawn for this step only (trainers.py:132)
+            targets = targets[:, self._batch_classes]
         return self.loss_w * asymmetric_loss(logits["score"].float(), targets, gamma_neg=self.gamma_neg,
                                              gamma_pos=self.gamma_pos, clip=self.clip, eps=self.eps)

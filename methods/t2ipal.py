@@ -28,6 +28,10 @@ Data: the runner parses the caption corpus exactly as for TaI-DPT (same synonym 
 captions), renders ``images_per_caption`` images per caption with ``generator`` (cached on disk,
 resumable), and caches their frozen features. ``use_generated=False`` trains on captions alone (the
 "w/o T2I" ablation: TaI-DPT plus this method's prototypes/adapter, which see no images then).
+Setting ``zsl`` (``bench.zsl``): images are generated from TaI-DPT's seen-class captions (captions naming an
+unseen class are dropped); at evaluation the prompts are re-prompted for the unseen / all classes, the
+adapter is class-agnostic, and a class never trained keeps its prototype's initial text feature
+(:meth:`T2IPAL.rebuild`, our choice).
 Test: real images with ``global_nopos``/``dense_nopos`` features as TaI-DPT (tau = 40 on images, also
 for generated images in training: they are images).
 """
@@ -83,7 +87,10 @@ class T2IPAL(TaIDPT):
 
     name = "t2ipal"
     trains_on = "generated"
-    settings = ("zero-shot",)
+    settings = ("zero-shot", "zsl")
+    supports_unseen = True
+    unseen_note = ("generic contexts and adapter; a class never trained keeps its prototype's initial value "
+                   "(the text feature of 'a photo of a {c}.')")
     # methods.md sec. 5 proposal: SGD, 20 epochs, batch 256 images; prompts at TaI-DPT's lr, adapter and
     # prototypes 10x (lr_mult via mmengine paramwise_cfg).
     default_train = dict(epochs=20, batch_size=256,
@@ -128,6 +135,19 @@ class T2IPAL(TaIDPT):
         if self.prototypes:
             names = self.prompt_classnames(classnames)
             self.class_prototypes = nn.Parameter(class_text_features(backbone, names, self.prototype_prompt).clone())
+
+    def rebuild(self, classnames):
+        """The zsl setting: TaI-DPT's prompts re-prompted for ``classnames`` (contexts and adapter are
+        class-agnostic); the prototypes of classes trained on keep their learned rows, the others start (and
+        stay) at their initial value, the frozen text feature of ``prototype_prompt`` -- our choice: the paper
+        says nothing about unseen classes."""
+        learned = dict(zip(self.classnames, self.class_prototypes.detach())) if self.prototypes else {}
+        super().rebuild(classnames)
+        if self.prototypes:
+            names = self.prompt_classnames(self.classnames)
+            initial = class_text_features(self.backbone, names, self.prototype_prompt).to(self.class_prototypes.device)
+            rows = [learned.get(c, initial[i]) for i, c in enumerate(self.classnames)]
+            self.class_prototypes = nn.Parameter(torch.stack(rows).clone(), requires_grad=False)
 
     # ----- forward ------------------------------------------------------------------------------
     def image_inputs(self, feats):

@@ -43,6 +43,11 @@ Training captions: the runner parses the dataset's caption corpus with the synon
 ``data_helpers.py:12-95`` -- the same 80 templates, in the same order, as open_clip's
 ``OPENAI_IMAGENET_TEMPLATES``).
 
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``; not in TaI-DPT's paper, run for comparison with
+DualCoOp's protocol): the corpus is parsed with the seen and unseen classes' synonyms, every caption naming
+an unseen class is dropped, the rest are labelled with the seen classes, template captions are made for
+the seen classes only; the generic contexts then prompt the unseen / all classes (:meth:`TaIDPT.rebuild`).
+
 Deliberate differences (also in the records, through the hyperparameters and ``train_data``):
 - Caption corpus: COCO/VOC train on captions_train2014 of our train split. TaI-DPT reads
   captions_train2017 (``coco2014_distill.py:97``), whose images include most of val2014 = the COCO test
@@ -106,7 +111,9 @@ class TaIDPT(Method):
 
     name = "taidpt"
     trains_on = "captions"
-    settings = ("zero-shot",)
+    settings = ("zero-shot", "zsl")
+    supports_unseen = True  # generic contexts (CSC False, train_caption.py:86-90)
+    unseen_note = "generic contexts: trained on captions labelled with seen classes, re-prompted for any class"
     image_features = {"global": "global_nopos", "dense": "dense_nopos"}  # CDD.py:296-306, pitfall 1
     # rn50_{coco2014,voc2007}.yaml OPTIM + Dassl defaults (momentum 0.9, wd 5e-4: dassl/config/defaults.py:152-153)
     default_train = dict(epochs=20, batch_size=512,
@@ -146,6 +153,13 @@ class TaIDPT(Method):
         # drawn in the reference's order: ctx first, then ctx_double (CDD.py:101-113)
         self.global_prompts = PromptLearner(backbone, names, **learner)  # .ctx = the reference's ctx
         self.local_prompts = PromptLearner(backbone, names, **learner)  # .ctx = the reference's ctx_double
+
+    def rebuild(self, classnames):
+        """Prompt other classes with the learned global and local contexts (the zsl setting)."""
+        self.classnames = list(classnames)
+        names = self.prompt_classnames(self.classnames)
+        self.global_prompts.set_classnames(names)
+        self.local_prompts.set_classnames(names)
 
     @property
     def ctx(self) -> torch.nn.Parameter:

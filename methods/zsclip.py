@@ -10,7 +10,8 @@ score = (1 - w) * s + w * l (TaI-DPT prints w = 0.5 as "merged").
 
 Class names: underscores become spaces, as TaI-DPT's ``trainers/zsclip.py:51``; ``prompt_names`` gives
 a dataset's own prompt names (e.g. "coco": TaI-DPT's "motor bike", "aeroplane"; see
-``methods/_parts/names.py``), set per dataset in its config.
+``methods/_parts/names.py``), set per dataset in its config. In the ``zsl`` setting the text
+classifier is rebuilt for the unseen and for all classes (:meth:`ZSCLIP.rebuild`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def class_text_features(backbone, classnames: list[str], templates) -> torch.Ten
 class ZSCLIP(Method):
     name = "zsclip"
     trains_on = None
-    settings = ("zero-shot",)
+    settings = ("zero-shot", "zsl")
+    supports_unseen = True
+    unseen_note = "nothing is learned: the classifier is the text features of any class names"
 
     def __init__(self, templates: str | list[str] = "a photo of a {}.", dense_weight: float = 0.0,
                  prompt_names: str | list[str] | None = None):
@@ -68,6 +71,13 @@ class ZSCLIP(Method):
         names = prompt_names(self.prompt_names, classnames)  # TaI-DPT trainers/zsclip.py:51: "_" -> " "
         self.register_buffer("text_features", class_text_features(backbone, names, self.templates))
         self.logit_scale = backbone.logit_scale
+
+    def rebuild(self, classnames):
+        """The text classifier of other classes (the zsl setting's unseen and seen + unseen class sets)."""
+        self.classnames = list(classnames)
+        names = prompt_names(self.prompt_names, self.classnames)
+        self.text_features = class_text_features(self.backbone, names, self.templates).to(
+            self.text_features.device)
 
     def logits(self, feats):
         text = self.text_features.to(feats["global"].dtype)

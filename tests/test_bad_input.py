@@ -97,7 +97,7 @@ def test_run_options(tmp_path, tiny_config, capsys):
     work = tmp_path / "w"
     base = ["run", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet"]
     assert _error(capsys, base + ["--methods", "zsclip", "--settings", "zeroshot"]) == \
-        "unknown --settings zeroshot; valid: zero-shot, partial, fewshot"
+        "unknown --settings zeroshot; valid: zero-shot, partial, fewshot, zsl"
     assert _error(capsys, base + ["--methods", ","]) == \
         "--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)"
     assert _error(capsys, base + ["--methods", "coop", "--settings", "zero-shot"]).startswith(

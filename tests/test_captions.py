@@ -122,10 +122,13 @@ def test_first_synonyms_are_taidpt_prompt_names():
 def test_a_class_missing_from_the_synonym_file_is_a_data_error():
     from methods._parts.names import first_synonyms
 
-    with pytest.raises(DataError, match=r"synonym file coco lacks classes \['unicorn'\]"):
+    with pytest.raises(DataError, match=r"synonym file coco lacks 1 class\(es\) \['unicorn'\]; set dataset.synonyms"):
         first_synonyms("coco", ["person", "unicorn"])
-    with pytest.raises(DataError, match=r"synonym file coco lacks classes \['unicorn'\]"):
+    with pytest.raises(DataError, match=r"synonym file coco lacks 1 class\(es\) \['unicorn'\]"):
         CaptionParser.from_file("coco", ["person", "unicorn"])
+    tags = [f"tag{i}" for i in range(925)]  # NUS-WIDE's zsl class list without a tag synonym file: one short line
+    with pytest.raises(DataError, match=r"lacks 925 class\(es\) \['tag0', .*'tag9', '... 915 more'\]"):
+        CaptionParser.from_file("nuswide", tags)
 
 
 def test_surface_forms_of_a_compound():

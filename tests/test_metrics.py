@@ -89,3 +89,58 @@ def test_mmengine_metric_accumulates_batches():
     out = metric.compute_metrics(metric.results)
     assert out["mAP"] == pytest.approx(multilabel_metrics(scores, labels)["mAP"])
     assert set(out) >= {"mAP", "CF1@top3", "OF1@top3", "CF1@thr", "threshold"}
+
+
+def test_top_k_prf_hand_worked():
+    """DualCoOp's calc_F1 pooled top-k precision / recall / F1, worked by hand."""
+    from bench.metrics import top_k_prf
+
+    scores = np.array([[0.9, 0.1, 0.8, 0.3], [0.2, 0.7, 0.6, 0.5], [0.4, 0.3, 0.2, 0.1]])
+    labels = np.array([[1, -1, -1, 1], [-1, 1, -1, -1], [-1, -1, 1, 1]])
+    # top-3 per image: {0, 2, 3} (TP 0, 3), {1, 2, 3} (TP 1), {0, 1, 2} (TP 2): TP 4 of 9 predictions, 5 positives
+    got = top_k_prf(scores, labels, 3)
+    assert got["P"] == pytest.approx(100 * 4 / 9)
+    assert got["R"] == pytest.approx(100 * 4 / 5)
+    assert got["F1"] == pytest.approx(100 * 32 / 56)  # 2 * (4/9) * (4/5) / (4/9 + 4/5)
+    # k = 5 > 4 classes: every class predicted (calc_F1's `j < FP.shape[0]` guard): 5 TP of 12, recall 1
+    got = top_k_prf(scores, labels, 5)
+    assert (got["P"], got["R"], got["F1"]) == pytest.approx((100 * 5 / 12, 100.0, 100 * 10 / 17))
+    # an image without a positive still makes k false positives; ties go to the lower class index
+    got = top_k_prf(np.array([[0.5, 0.5, 0.5], [0.1, 0.2, 0.3]]), np.array([[-1, 1, -1], [-1, -1, -1]]), 1)
+    assert (got["P"], got["R"], got["F1"]) == (0.0, 0.0, 0.0)
+    got = top_k_prf(np.array([[0.5, 0.5, 0.5], [0.1, 0.2, 0.3]]), np.array([[1, -1, -1], [-1, -1, -1]]), 1)
+    assert (got["P"], got["R"]) == pytest.approx((50.0, 100.0))
+
+
+def _calc_f1_reference(gt, idxs, k, num_classes):
+    """DualCoOp utils/helper.py:106-141 calc_F1, transcribed loop for loop (test-only, for comparison)."""
+    tp, fp, class_samples = np.zeros(num_classes), np.zeros(num_classes), np.zeros(num_classes)
+    for i in range(len(gt)):
+        gt_label = list(np.where(gt[i])[0])
+        tps = [elem in idxs[i][:k] for elem in gt_label]
+        for j in range(len(gt_label)):
+            tp[gt_label[j]] += tps[j]
+            class_samples[gt_label[j]] += 1
+        fps = [elem not in gt_label for elem in idxs[i][:k]]
+        for j in range(k):
+            if j < fp.shape[0]:
+                fp[idxs[i][j]] += fps[j]
+    p = np.nansum(tp) / (np.nansum(tp) + np.nansum(fp))
+    r = np.nansum(tp) / np.nansum(class_samples)
+    f1 = 0 if p == 0 or r == 0 else 2 * p * r / (p + r)
+    return 100 * p, 100 * r, 100 * f1
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_top_k_prf_equals_reference_loop(k):
+    from bench.metrics import top_k_prf, zsl_metrics
+
+    rng = np.random.default_rng(5)
+    scores = rng.random((40, 7))
+    labels = _labels(rng, 40, 7, 0.3)
+    expected = _calc_f1_reference((labels == 1).astype(int), np.argsort(-scores, axis=1), k, 7)
+    got = top_k_prf(scores, labels, k)
+    assert (got["P"], got["R"], got["F1"]) == pytest.approx(expected)
+    block = zsl_metrics(scores, labels, [f"c{i}" for i in range(7)])
+    assert block[f"F1@{k}"] == pytest.approx(expected[2])
+    assert block["mAP"] == pytest.approx(multilabel_metrics(scores, labels)["mAP"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 POSITIVE, UNKNOWN, NEGATIVE = 1, 0, -1
-SETTINGS = ("zero-shot", "partial", "fewshot")
+SETTINGS = ("zero-shot", "partial", "fewshot", "zsl")  # zsl: seen/unseen classes (bench/data/zsl.py)
 
 
 class DataError(ValueError):

@@ -88,7 +88,9 @@ def synonym_lists(name_or_path: str, classnames: list[str] | None = None) -> tup
     names = list(classnames) if classnames is not None else list(by_name)
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise DataError(f"synonym file {name_or_path} lacks classes {missing}")
+        shown = missing if len(missing) <= 10 else [*missing[:10], f"... {len(missing) - 10} more"]
+        raise DataError(f"synonym file {name_or_path} lacks {len(missing)} class(es) {shown}; set dataset.synonyms "
+                        "to a file that lists them (e.g. NUS-WIDE's Flickr tags for the zsl setting)")
     return names, [by_name[n] for n in names]
 
 

@@ -44,18 +44,19 @@ class COCO2014:
     hint = COCO_HINT
 
     def __init__(self, data_root: str, keep_unannotated: bool = False, extra_caption_files: tuple = (),
-                 synonyms: str | None = None, captions_per_image: int | None = 1):
+                 synonyms: str | None = None, captions_per_image: int | None = 1, zsl_split: str | None = "coco_48_17"):
         self.data_root = Path(data_root).expanduser()
         self.captions_per_image = captions_per_image
         if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
             self.synonyms = synonyms
         self.keep_unannotated = keep_unannotated
         self.extra_caption_files = tuple(extra_caption_files)
+        self.zsl_split = zsl_split  # seen/unseen split of the zsl setting (bench/data/zsl/<name>.json or a path)
 
     def options(self) -> dict:
         return {"data_root": str(self.data_root), "keep_unannotated": self.keep_unannotated,
                 "extra_caption_files": list(self.extra_caption_files), "synonyms": self.synonyms,
-                "captions_per_image": self.captions_per_image}
+                "captions_per_image": self.captions_per_image, "zsl_split": self.zsl_split}
 
     def has_split(self, split: str) -> bool:
         stem = self.split_dirs.get(split)

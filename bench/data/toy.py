@@ -20,8 +20,8 @@ class Toy(COCO2014):
 
     def __init__(self, data_root: str = "data/toy", n_train: int = 4000, n_val: int = 1000, n_test: int = 1000,
                  n_text_only: int = 5000, seed: int = 0, image_size: int = 128, use_text_only: bool = True,
-                 synonyms: str | None = None):
-        super().__init__(data_root, keep_unannotated=False,
+                 synonyms: str | None = None, zsl_split: str | None = "toy_15_5"):
+        super().__init__(data_root, keep_unannotated=False, zsl_split=zsl_split,
                          extra_caption_files=("annotations/captions_textonly.json",) if use_text_only else (),
                          synonyms=synonyms, captions_per_image=None)  # toy: every caption (3-5 per image)
         self.generation = dict(n_train=n_train, n_val=n_val, n_test=n_test, n_text_only=n_text_only, seed=seed,

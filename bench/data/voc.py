@@ -38,7 +38,8 @@ class VOC2007:
     split_files = {"train": "trainval", "test": "test"}
 
     def __init__(self, data_root: str, difficult: str = "negative", caption_file: str | None = None,
-                 synonyms: str | None = None, captions_per_image: int | None = 1):
+                 synonyms: str | None = None, captions_per_image: int | None = 1, zsl_split: str | None = None):
+        self.zsl_split = zsl_split  # no standard seen/unseen split for VOC: the zsl setting needs a split file
         if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
             self.synonyms = synonyms
         if difficult not in ("negative", "ignore"):
@@ -50,7 +51,8 @@ class VOC2007:
 
     def options(self) -> dict:
         return {"data_root": str(self.data_root), "difficult": self.difficult, "caption_file": self.caption_file,
-                "synonyms": self.synonyms, "captions_per_image": self.captions_per_image}
+                "synonyms": self.synonyms, "captions_per_image": self.captions_per_image,
+                "zsl_split": self.zsl_split}
 
     def has_split(self, split: str) -> bool:
         return split in self.split_files

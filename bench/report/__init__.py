@@ -2,7 +2,7 @@
 
 ``format``   numbers and tables to text (no records)
 ``model``    records read into :class:`Records`, the row key, cell order, aggregation over seeds
-``tables`` ``significance`` ``gaps`` ``cost``   the report's sections, each from a :class:`Records`
+``tables`` ``zsl`` ``significance`` ``gaps`` ``cost``   the report's sections, each from a :class:`Records`
 ``style``    series styles, log-axis ticks, label spreading (no records)
 ``plots``    mAP vs label ratio, ablation variants, accuracy vs cost (matplotlib, off-screen)
 ``build``    every section and plot, and the index that links them

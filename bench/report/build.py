@@ -15,6 +15,7 @@ from bench.report.gaps import gaps_section
 from bench.report.model import Records, is_toy, run_dir
 from bench.report.significance import significance_section
 from bench.report.tables import ablation_section, failed_section, per_class_section, results_section
+from bench.report.zsl import zsl_section
 
 FORMATS = ("md", "tex", "csv", "png", "pdf")
 TOY_NOTICE = ("**Toy numbers, not comparable to real datasets.** Some records come from the embedded toy world "
@@ -24,9 +25,9 @@ TOY_NOTICE = ("**Toy numbers, not comparable to real datasets.** Some records co
 
 def all_sections(records: Records, reference: str | None = None, n_boot: int = 1000,
                  boot_seed: int = 0) -> list[Section]:
-    """Every table section in report order (results, per-class AP, ablation, significance, gaps, cost,
-    failed); each intro starts with the toy notice when toy records are present."""
-    sections = [results_section(records), per_class_section(records), ablation_section(records),
+    """Every table section in report order (results, seen/unseen zero-shot, per-class AP, ablation,
+    significance, gaps, cost, failed); each intro starts with the toy notice when toy records are present."""
+    sections = [results_section(records), zsl_section(records), per_class_section(records), ablation_section(records),
                 significance_section(records, reference, n_boot, boot_seed), gaps_section(records),
                 cost_section(records), failed_section(records)]
     if has_toy(records):

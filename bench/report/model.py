@@ -26,7 +26,7 @@ COLUMNS = ["dataset", "method", "setting", "label_ratio", "seed", "status", "mAP
            "method_type", "cell", "error", "total_s", "generation_s", "n_generated", "peak_rss_mb", "peak_cuda_mb",
            "n_trainable_params", "n_test", "derived", "toy", "run", "eval_split"]
 ROW_KEY = ["method", "backbone", "protocol"]  # one table row each: backbones and protocols never mix silently
-SETTING_ORDER = {"zero-shot": 0, "partial": 1, "fewshot": 2}
+SETTING_ORDER = {"zero-shot": 0, "partial": 1, "fewshot": 2, "zsl": 3}
 
 
 

@@ -83,7 +83,8 @@ def results_section(records: Records) -> Section:
         tables.append(table)
     intro = ("mAP (%) on the test split, mean ± sample std over seeds (std only with more than one seed); best "
              "mean per column in bold. One row per (method, backbone, image protocol); zero-shot cells have "
-             "their own column; fused records are methods of their own.")
+             "their own column; fused records are methods of their own. The zsl column (seen/unseen classes) is "
+             "the mAP on the unseen classes; its GZSL and top-k numbers are in the zsl section.")
     return Section("results", "Results: mAP (%)", intro if tables else "No finished cells.", tables, agg)
 
 

@@ -46,16 +46,29 @@ class PromptLearner(nn.Module):
             nn.init.normal_(ctx, std=init_std)
             prefix_words = " ".join(["X"] * n_ctx)
         self.ctx = nn.Parameter(ctx.float())
-        self.n_cls, self.n_ctx = n_cls, n_ctx
-        ids = backbone.tokenize([f"{prefix_words} {name}." for name in classnames])
+        self.n_ctx, self.class_token_position, self.prefix_words = n_ctx, class_token_position, prefix_words
+        self._set_prompts(classnames)
+
+    def _set_prompts(self, classnames: list[str]) -> None:
+        """Frozen token buffers of ``"<prefix words> {name}."`` per class (CoOp ``trainers/coop.py:98-114``)."""
+        backbone = self.backbone
+        self.n_cls = len(classnames)
+        ids = backbone.tokenize([f"{self.prefix_words} {name}." for name in classnames])
         with torch.no_grad():
             embedding = backbone.token_embedding(ids).float()
         self.register_buffer("ids", ids, persistent=False)
         self.register_buffer("token_prefix", embedding[:, :1], persistent=False)  # SOT
-        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:], persistent=False)  # name, '.', EOT, padding
+        self.register_buffer("token_suffix", embedding[:, 1 + self.n_ctx:], persistent=False)  # name, '.', EOT, pad
         name_lens = [int((backbone.tokenize([name])[0] != 0).sum()) - 2 for name in classnames]  # minus SOT/EOT
-        self.register_buffer("order", _position_order(ids.shape[1], n_ctx, name_lens, class_token_position),
+        self.register_buffer("order", _position_order(ids.shape[1], self.n_ctx, name_lens, self.class_token_position),
                              persistent=False)
+
+    def set_classnames(self, classnames: list[str]) -> None:
+        """Prompt other classes with the same learned context (the zsl setting: a generic context trained on
+        the seen classes scores unseen ones). Class-specific contexts have no rows for new classes: ValueError."""
+        if self.ctx.dim() == 3:
+            raise ValueError("class-specific contexts (csc=True) cannot prompt classes they were not built for")
+        self._set_prompts([name.replace("_", " ") for name in classnames])
 
     def embeddings(self) -> torch.Tensor:
         """[C, L, d] prompt embeddings with the context in place."""
@@ -67,12 +80,14 @@ class PromptLearner(nn.Module):
         return self.backbone.encode_embedded(self.embeddings(), self.ids)
 
 
-def encode_prompts(backbone, *learners: PromptLearner) -> torch.Tensor:
+def encode_prompts(backbone, *learners: PromptLearner, rows: torch.Tensor | None = None) -> torch.Tensor:
     """Normalised text features of several prompt learners' prompts, stacked in the order given
     ([sum of C, D]), in one text-tower pass (DualCoOp's positive/negative and TaI-DPT's
-    global/local prompts are encoded together, as the references do)."""
-    embeds = torch.cat([learner.embeddings() for learner in learners])  # [sum C, L, d]
-    ids = torch.cat([learner.ids for learner in learners])  # [sum C, L]
+    global/local prompts are encoded together, as the references do). ``rows``: only these classes
+    of each learner (DualCoOp's per-batch class subset, ``dualcoop.py:143-200``)."""
+    pick = (lambda t: t) if rows is None else (lambda t: t[rows])  # noqa: E731
+    embeds = torch.cat([pick(learner.embeddings()) for learner in learners])  # [sum C, L, d]
+    ids = torch.cat([pick(learner.ids) for learner in learners])  # [sum C, L]
     return F.normalize(backbone.encode_embedded(embeds, ids).float(), dim=-1)
 
 

@@ -29,6 +29,19 @@ dualcoop = dict(
         warmup_epochs=1,  # rn101_ep50.yaml OPTIM.WARMUP_EPOCH (opts.py --warmup_epochs default 1)
         warmup_lr=1e-5,  # rn101_ep50.yaml WARMUP_TYPE "constant", WARMUP_CONS_LR
     ),
+    # The zero-shot protocol (setting zsl: seen classes for training, unseen / all for evaluation): README
+    # "Zero-Shot MLR" (train_zsl.py --config_file configs/models/rn50_ep50.yaml --input_size 224 --lr 0.002
+    # --loss_w 0.01 --n_ctx_pos 64 --n_ctx_neg 64); "csc does not work for zero-shot MLR" (README). Backbone RN50 at
+    # 224 px = the dataset's default here. rn50_ep50.yaml has the same OPTIM as rn101_ep50.yaml (lr 0.002, 50
+    # epochs, cosine, 1 constant warm-up epoch at 1e-5) and batch 32.
+    per_setting=dict(zsl=dict(
+        csc=False,  # README: class-agnostic prompts for unseen classes
+        n_ctx_pos=64,  # README --n_ctx_pos 64
+        n_ctx_neg=64,  # README --n_ctx_neg 64
+        loss_w=0.01,  # README --loss_w 0.01
+        num_train_cls=100,  # opts.py:18 --num_train_cls default 100 (classes drawn per batch when there are more)
+        train=dict(optimizer=dict(lr=2e-3)),  # README: 0.002 for MS-COCO (0.001 for NUS-WIDE: configs/nuswide.py)
+    )),
 )
 # DualCoOp's own protocol, one variant away (`bench run --methods dualcoop_ref`), beside the shared-backbone row above:
 # RN101 (README partial-label command; rn101_ep50.yaml MODEL.BACKBONE.NAME) at 448 px (--input_size 448), test images
