@@ -6,9 +6,10 @@ The schema is read from the code, not written twice:
   ``features``, ``sweep``, ``runtime``, ``diagnostics``
                          the keys of ``_base_/default_runtime.py`` (the documented defaults), typed by
                          their default values; ``features.augment`` by :func:`bench.augment.augmentation`
-  ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus ``per_setting``,
+  ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus
                          ``train`` (``Method.default_train``'s keys; ``train.optimizer`` by the torch
-                         optimizer's own signature), ``backbone``, ``features``, ``protocol``, ``type``
+                         optimizer's own signature), ``backbone``, ``features``, ``protocol``, ``type``,
+                         ``per_setting.<setting>`` (a method section of its own, checked likewise)
 A bad key names its path and the valid keys; a bad value names its path, the value and the type.
 """
 
