@@ -209,11 +209,13 @@ def cmd_list(args) -> int:
         if args.what not in ("all", what):
             continue
         print(f"{what}:")
-        for name in list_names(registry, args.pattern):
+        names = list_names(registry, args.pattern)
+        width = max([12, *map(len, names)])  # names line up however long (tip_adapter_f)
+        for name in names:
             cls = lookup(registry, name)
             origin = "built-in" if cls.__module__.split(".")[0] in ("bench", "methods") else f"plug-in {cls.__module__}"
             extra = f"  trains on: {cls.trains_on or 'nothing (zero-shot)'}" if what == "methods" else ""
-            print(f"  {name:<12} {origin}{extra}")
+            print(f"  {name:<{width}} {origin}{extra}")
     if args.what in ("all", "configs"):
         print("configs:")
         for name in config_names():

@@ -32,6 +32,7 @@ from bench.backbone import load_backbone, resolve_spec
 from bench.cache import FeatureCache, ImageRows, atomic_write_text, augmentation
 from bench.config import cell_config, config_hash, method_class, method_config, to_plain
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
+from bench.fitdata import fit_from_features
 from bench.method import Method, as_scores
 from bench.metrics import f1_block, multilabel_metrics
 from bench.records import save_scores
@@ -362,6 +363,8 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     prepared = prepare_cell(session, plan)
     method, backbone, test, trainset = prepared.method, prepared.backbone, prepared.test, prepared.trainset
     t0 = time.perf_counter()
+    # Tip-Adapter, linear probe: fit from the labelled features first (bench/fitdata.py; its time counts as training)
+    fit_info = fit_from_features(session, cell, method, backbone, trainset) if method.fits_features else None
     if trainset is not None and train.get("epochs", 0) > 0:
         # mmengine's Runner reseeds (randomness=dict(seed)): the same initial state whether or not
         # features were just extracted
@@ -389,6 +392,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,
+        "fit": fit_info,
         "n_test": len(test),
         "n_trainable_params": sum(p.numel() for p in method.trainable_parameters()),
         "seconds": {**prepared.seconds, "train": train_seconds, "eval": eval_seconds},
