@@ -48,7 +48,7 @@ def fit_from_features(session, cell, method, backbone, trainset) -> dict:
 def cached_training_features(method, trainset) -> tuple[LabelledFeatures, np.ndarray]:
     """The cell's training images as [V, N, ...] features and [N, C] labels, and their rows in the
     train split (the cached protocol's ``FeatureDataset``: item i is feature row ``rows[i]``)."""
-    dataset = trainset.dataset
+    dataset = getattr(trainset, "dataset", None)
     if getattr(dataset, "arrays", None) is None or dataset.views is None:
         raise ValueError(f"{method.name} fits from cached image features: set features.mode='cached' "
                          "(the online protocol re-encodes images and has none)")
@@ -93,6 +93,9 @@ def validation_split(session, cell, method, backbone, train: LabelledFeatures, r
                                    train.labels[val_rows])
         train = LabelledFeatures({r: a[:, fit_rows] for r, a in train.feats.items()}, train.labels[fit_rows])
         source = "holdout"
+    if not (val_set.labels == 1).any():
+        raise DataError(f"{method.name}: the validation set ({source}, {len(val_set.labels)} images) has no known "
+                        "positive label to choose hyperparameters by; use more images or a larger label ratio")
     description = {"validation": source, "holdout_fraction": HOLDOUT_FRACTION if source == "holdout" else None,
                    "n_train": len(train.labels), "n_val": len(val_set.labels),
                    "train_known_fraction": float((train.labels != 0).mean()),

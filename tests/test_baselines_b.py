@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bench.data.base import DataError, Split, apply_partial_labels, few_shot_indices
-from bench.fitdata import HOLDOUT_FRACTION, validation_split
+from bench.fitdata import HOLDOUT_FRACTION, cached_training_features, validation_split
 from bench.method import LabelledFeatures
 from methods._parts.val_map import mean_average_precision
 from methods.linear_probe import LinearProbe, fit_logistic
@@ -201,6 +201,11 @@ def test_validation_set_is_a_holdout_when_val_is_evaluated_and_never_test_images
     session, _, _ = _fake_session(overlap=True)
     with pytest.raises(DataError, match="both the val and the test split"):
         validation_split(session, cell, method, None, train, np.arange(20))
+    session, _, _ = _fake_session(eval_split="val")
+    with pytest.raises(DataError, match="no known positive label"):
+        validation_split(session, cell, method, None, _labelled(feats, -np.ones((20, 3))), np.arange(20))
+    with pytest.raises(ValueError, match="features.mode='cached'"):  # the online protocol has no cached features
+        cached_training_features(method, SimpleNamespace(dataset=SimpleNamespace(labels=train.labels)))
 
 
 def test_cells_through_the_cli_and_test_labels_never_reach_the_fit(tmp_path, tiny_rn_cfg):
