@@ -29,6 +29,10 @@ largest gradient entry of the same, mean-scaled objective) instead of scikit-lea
 objective is a sum of the classes' independent, strictly convex problems, so its minimiser is theirs
 (the test checks it against scikit-learn), and one batched solve on the GPU makes COCO's 80 classes x
 82k images x ~20 values of C a matter of minutes instead of many CPU hours.
+
+Measured on the toy world (seed 1, partial 10 / 50 / 90%, val split with the same label ratio): C chosen
+5.62 / 1.33 / 2.37 (val mAP 62.6 / 61.5 / 61.0), test mAP 55.93 / 59.34 / 60.28 (zero-shot 49.67), 23-35 s
+per cell on two shared CPU cores.
 """
 
 from __future__ import annotations
