@@ -1,6 +1,6 @@
 """``bench``: run PEFT-for-CLIP sweeps, report them, list what is available.
 
-The CLI is thin: it picks a config (one per dataset, ``bench/configs``), applies a few common
+The CLI is thin: it picks a config (one per dataset, ``configs/``), applies a few common
 flags and ``--cfg-options``, and hands over to bench.sweep / bench.report. Heavy imports happen
 after argument parsing, so ``--help`` is fast and ``--device cpu`` can hide GPUs first.
 """
@@ -109,7 +109,7 @@ def cmd_run(args) -> int:
     import torch
 
     from bench.config import load_config
-    from bench.runner import Session
+    from bench.session import Session
     from bench.sweep import (
         distributed_context,
         parse_shard,
@@ -141,7 +141,7 @@ def cmd_run(args) -> int:
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
     if args.dry_run:
-        from bench.runner import plan_cell, record_state
+        from bench.cell import plan_cell, record_state
 
         for cell in cells:  # done: a rerun skips it; stale (config changed) and failed ones rerun
             print(f"{record_state(cell.record_path(work_dir), plan_cell(cfg, cell))}  {cell.dataset}  {cell.name}")
@@ -199,7 +199,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bench.config import config_names
+    from bench.config import CONFIG_DIR, config_names
     from bench.registry import DATASETS, GENERATORS, METHODS, list_names, lookup
 
     groups = {"methods": METHODS, "datasets": DATASETS, "generators": GENERATORS}
@@ -209,18 +209,16 @@ def cmd_list(args) -> int:
         if args.what not in ("all", what):
             continue
         print(f"{what}:")
-        names = list_names(registry, args.pattern)
-        width = max([12, *map(len, names)])  # names line up however long (tip_adapter_f)
-        for name in names:
+        for name in list_names(registry, args.pattern):
             cls = lookup(registry, name)
             origin = "built-in" if cls.__module__.split(".")[0] in ("bench", "methods") else f"plug-in {cls.__module__}"
             extra = f"  trains on: {cls.trains_on or 'nothing (zero-shot)'}" if what == "methods" else ""
-            print(f"  {name:<{width}} {origin}{extra}")
+            print(f"  {name:<12} {origin}{extra}")
     if args.what in ("all", "configs"):
-        print("configs:")
+        print(f"configs: (in {CONFIG_DIR}; --dataset NAME, or --dataset path/to/your_config.py)")
         for name in config_names():
             if fnmatch.fnmatch(name, args.pattern):
-                print(f"  {name}")
+                print(f"  {name:<12} {CONFIG_DIR / (name + '.py')}")
     return 0
 
 

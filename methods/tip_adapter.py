@@ -92,13 +92,13 @@ class TipAdapter(Method):
     def __init__(self, templates="a photo of a {}.", clip_scale: float = 100.0, init_alpha: float = 1.17,
                  init_beta: float = 1.0, search: bool = True, search_scale=(7.0, 3.0), search_step=(200, 20)):
         super().__init__()
-        self.templates = templates  # datasets/imagenet.py single template for other datasets: "a photo of a {}."
+        self.templates = templates  # datasets/caltech101.py:7 (ImageNet: a 7-template ensemble)
         self.clip_scale = float(clip_scale)  # main.py:32 100.
-        self.init_alpha = float(init_alpha)  # configs/imagenet.yaml init_alpha 1.17
-        self.init_beta = float(init_beta)  # configs/imagenet.yaml init_beta 1
-        self.search = bool(search)  # configs/*.yaml search_hp True
-        self.search_scale = [float(v) for v in search_scale]  # configs/imagenet.yaml search_scale [7, 3] (beta, alpha)
-        self.search_step = [int(v) for v in search_step]  # configs/imagenet.yaml search_step [200, 20]
+        self.init_alpha = float(init_alpha)  # configs/imagenet.yaml:21
+        self.init_beta = float(init_beta)  # configs/imagenet.yaml:20
+        self.search = bool(search)  # configs/imagenet.yaml:14 search_hp
+        self.search_scale = [float(v) for v in search_scale]  # configs/imagenet.yaml:17 (beta, alpha)
+        self.search_step = [int(v) for v in search_step]  # configs/imagenet.yaml:18 (beta, alpha)
         self.alpha, self.beta = self.init_alpha, self.init_beta
 
     def build(self, backbone, classnames):
@@ -178,9 +178,9 @@ class TipAdapterF(TipAdapter):
     def __init__(self, epochs: int = 20, batch_size: int = 256, lr: float = 1e-3, eps: float = 1e-4,
                  weight_decay: float = 0.01, ranking_margin: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        self.epochs = int(epochs)  # configs/*.yaml train_epoch 20
+        self.epochs = int(epochs)  # configs/imagenet.yaml:31 train_epoch
         self.batch_size = int(batch_size)  # main.py:181 batch_size=256
-        self.lr = float(lr)  # configs/*.yaml lr 0.001
+        self.lr = float(lr)  # configs/imagenet.yaml:29
         self.eps = float(eps)  # main.py:72 AdamW(eps=1e-4)
         self.weight_decay = float(weight_decay)  # main.py:72 leaves torch's AdamW default, 0.01
         self.ranking_margin = float(ranking_margin)  # TaI-DPT Caption_distill_double.py:474 margin 1 (as bench's CoOp)

@@ -4,7 +4,7 @@
 # on test (bench/fitdata.py); the runner does no gradient training (train.epochs 0), Tip-Adapter-F's fine-tuning
 # runs inside the method with the reference's own schedule.
 tip_adapter = dict(
-    templates="a photo of a {}.",  # utils.py:18-35 clip_classifier with the dataset's template (single template)
+    templates="a photo of a {}.",  # utils.py:18-35 clip_classifier; datasets/caltech101.py:7 template
     clip_scale=100.0,  # main.py:32 clip_logits = 100. * features @ clip_weights
     init_alpha=1.17,  # configs/imagenet.yaml:21 init_alpha
     init_beta=1.0,  # configs/imagenet.yaml:20 init_beta
