@@ -17,7 +17,6 @@ whole pickled values instead.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -29,24 +28,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data.base import DataError
+from bench.io import read_json, sha256_json, write_json
 
 CACHE_VERSION = 1
 DEFAULT_CHUNK = 256
-
-
-def sha256_json(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file + rename, so readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _distributed() -> bool:
@@ -171,7 +156,7 @@ class FeatureCache:
         entry = self.entry_dir(key)
         if not (entry / "manifest.json").is_file():
             raise KeyError(f"feature cache entry {key} is not complete")
-        shape = json.loads((entry / "manifest.json").read_text())["shape"]
+        shape = read_json(entry / "manifest.json")["shape"]
         return np.load(entry / "data.npy", mmap_mode="r").reshape(shape)  # a view: no copy
 
     # ----- public API -------------------------------------------------------------------------
@@ -269,10 +254,10 @@ class FeatureCache:
         # a chunk size other than the one an interrupted run used would misalign the markers
         for d in dirs.values():
             layout = d / "layout.json"
-            if layout.is_file() and json.loads(layout.read_text())["chunk"] != chunk:
+            if layout.is_file() and read_json(layout)["chunk"] != chunk:
                 for marker in (d / "chunks").iterdir():
                     marker.unlink()
-            atomic_write_text(layout, json.dumps({"chunk": chunk, "rows": n_rows}))
+            write_json(layout, {"chunk": chunk, "rows": n_rows}, indent=None)
         pending = [c for c in range(n_chunks) if c % world == rank
                    and not all((d / "chunks" / str(c)).exists() for d in dirs.values())]
         arrays: dict[str, np.ndarray] = {}
@@ -308,7 +293,7 @@ class FeatureCache:
             for marker in (d / "chunks").iterdir():
                 marker.unlink()
             (d / "chunks").rmdir()
-            atomic_write_text(d / "manifest.json", json.dumps(manifest, indent=1, default=str))
+            write_json(d / "manifest.json", manifest)
         if sharded:
             torch.distributed.barrier()
 

@@ -1,6 +1,6 @@
-"""Configs: mmengine python config files shipped in ``bench/configs`` or given by path.
+"""Configs: mmengine python config files shipped in ``configs/`` (installed as ``bench/configs``) or given by path.
 
-A dataset sweep config (``bench/configs/<dataset>.py``) holds, as plain data:
+A dataset sweep config (``configs/<dataset>.py``) holds, as plain data:
   ``dataset``   the reader: ``dict(type='coco2014', data_root=...)``
   ``backbone``  the CLIP model: ``dict(model='RN50', pretrained='openai')``
   ``features``  image feature protocol: ``mode`` 'cached' (K=``views``) or 'online', batch size, workers
@@ -18,14 +18,26 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from bench.cache import sha256_json
+from bench.io import sha256_json
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+def _config_dir() -> Path:
+    """Where the shipped configs are: ``configs/`` at the top of a checkout (also an editable install), or
+    ``bench/configs`` inside an installed wheel (pyproject maps the one onto the other)."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "configs", package.parent / "configs"):
+        if (folder / "_base_" / "default_runtime.py").is_file():
+            return folder
+    raise FileNotFoundError(f"no configs folder beside {package} (checkout) or inside it (installed wheel)")
+
+
+CONFIG_DIR = _config_dir()
 ALIASES = {"coco2014": "coco", "voc": "voc2007", "nus-wide": "nuswide", "nus_wide": "nuswide"}
 CELL_KEYS = ("dataset", "backbone", "features")  # what besides the method and runtime.amp shapes a cell's result
 
 
 def config_names() -> list[str]:
+    """The shipped dataset configs' names (``toy``, ``coco``, ...)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.py"))
 
 
@@ -142,4 +154,5 @@ def cell_config(cfg: Config, method: str, method_type: str, method_kwargs: dict,
 
 
 def config_hash(cell_cfg: dict) -> str:
+    """The first 16 hex digits of the cell config's :func:`bench.io.sha256_json`: a record's key."""
     return sha256_json(cell_cfg)[:16]

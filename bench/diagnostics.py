@@ -19,14 +19,16 @@ setup a generated-image method used (``diagnostics__<method>``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from bench.cache import atomic_write_text, sha256_json
+from bench.cell import plan_cell
+from bench.io import read_json, sha256_json, write_json
+from bench.provenance import environment
+from bench.records import RECORD_VERSION
 from bench.registry import construct
-from bench.runner import RECORD_VERSION, Session, environment, plan_cell
+from bench.session import Session
 from bench.stats import frechet_distance, l2_normalise, modality_gap, near_duplicates
 
 MAX_FEATURES = 5000  # rows per set for the Fréchet and modality statistics: bounded time and memory
@@ -72,7 +74,7 @@ def real_image_diagnostics(session: Session, features: _Features) -> dict:
 
 
 def _up_to_date(path: Path, inputs: str) -> bool:
-    return path.is_file() and json.loads(path.read_text()).get("inputs") == inputs
+    return path.is_file() and read_json(path).get("inputs") == inputs
 
 
 def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: bool = False) -> list[Path]:
@@ -91,8 +93,8 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     real = None
     if force or not _up_to_date(real_path, real_inputs):
         real = real_image_diagnostics(session, features)
-        atomic_write_text(real_path, json.dumps({**base, "inputs": real_inputs, "generator": None, "modality_gap": real,
-                                                 "domain_gap": None, "leakage": None}, indent=1, default=str))
+        write_json(real_path, {**base, "inputs": real_inputs, "generator": None, "modality_gap": real,
+                               "domain_gap": None, "leakage": None})
     written = [real_path]
     seen = set()
     for cell in cells:
@@ -147,5 +149,5 @@ def _generated_record(session, features: _Features, gen: dict, base: dict, real:
                                 for g, t, c in found.top],
         },
     }
-    atomic_write_text(path, json.dumps(record, indent=1, default=str))
+    write_json(path, record)
     return path

@@ -22,10 +22,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from bench.cache import atomic_write_text, sha256_json
+from bench.cell import Cell
+from bench.io import read_json, sha256_json, write_json
 from bench.metrics import f1_block, multilabel_metrics
-from bench.records import backbone_spec, same_test_set, save_scores, saved_scores, scores_path
-from bench.runner import RECORD_VERSION, Cell, environment
+from bench.provenance import environment
+from bench.records import RECORD_VERSION, backbone_spec, same_test_set, save_scores, saved_scores, scores_path
 
 NORMALISATION = "global min-max"
 
@@ -50,7 +51,7 @@ def fuse_scores(scores_a: np.ndarray, scores_b: np.ndarray, rate: float) -> np.n
 
 def _read_record(path: Path) -> dict:
     try:
-        record = json.loads(Path(path).read_text())
+        record = read_json(path)
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read record {path}: {exc}") from exc
     if record.get("status") != "ok":
@@ -142,7 +143,7 @@ def _fuse_loaded(a: SourceCell, b: SourceCell, rate: float, out_record: Path, na
     }
     test = SimpleNamespace(labels=b.labels, image_ids=list(b.image_ids) if b.image_ids is not None else [])
     save_scores(out_record, {"score": fused.astype(np.float32)}, test)  # scores first: a record always has them
-    atomic_write_text(out_record, json.dumps(record, indent=1, default=str))
+    write_json(out_record, record)
     return out_record
 
 
@@ -165,11 +166,11 @@ class FusionSpec:
 def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, dict]]:
     """(record path, record) of every finished cell of ``method`` in ``setting`` in a records folder. The
     record says the method, setting, label ratio and seed; a file not named as the runner names that
-    cell (:attr:`bench.runner.Cell.name`: a copy, a backup) is skipped."""
+    cell (:attr:`bench.cell.Cell.name`: a copy, a backup) is skipped."""
     out = []
     for path in sorted(folder.glob(f"{method}__{setting}*.json")):
         try:
-            record = json.loads(path.read_text())
+            record = read_json(path)
         except (OSError, json.JSONDecodeError):
             continue  # a record being written by another process: not finished
         try:
@@ -219,7 +220,7 @@ def fuse_sweep(work_dir: str | Path, dataset: str, spec: FusionSpec | dict | Non
 def _up_to_date(out: Path, path_a: Path, rec_a: dict, path_b: Path, rec_b: dict) -> bool:
     """Whether a derived record was made from the current versions of both source records (read already)."""
     try:
-        derived = json.loads(out.read_text())
+        derived = read_json(out)
         hashes = [rec_a["config_hash"], rec_b["config_hash"]]
     except (OSError, json.JSONDecodeError, KeyError):
         return False

@@ -15,15 +15,15 @@ Generators:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from bench.cache import sha256_json
+from bench.io import atomic_path, atomic_write_text, sha256_json
 from bench.registry import GENERATORS
+from bench.trainsets import FeatureDataset, TrainSet, parsed_captions
 
 
 class GeneratorError(RuntimeError):
@@ -183,16 +183,13 @@ def generate_all(generator: Generator, prompts: list[str], seeds: list[int], roo
     bar.close()
     manifest = root / "generators" / f"{sha256_json(identity)}.json"
     if not manifest.is_file():
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps(identity, indent=1, sort_keys=True))
+        atomic_write_text(manifest, json.dumps(identity, indent=1, sort_keys=True))
     return [str(p) for p in paths]
 
 
 def save_image_atomically(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    image.convert("RGB").save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        image.convert("RGB").save(tmp, format="PNG")
 
 
 def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +207,6 @@ def generation_plan(session, method) -> dict:
     the generator, and the image paths in the cache (which may not exist yet)."""
     from bench.config import to_plain
     from bench.registry import build
-    from bench.runner import parsed_captions
 
     captions, labels, description = parsed_captions(session, method)
     if method.max_captions and len(captions) > method.max_captions:
@@ -237,8 +233,6 @@ def generated_training_data(session, cell, method, backbone):
     ``method.use_captions`` each item also carries its caption's text-as-image features.
     """
     import time
-
-    from bench.runner import FeatureDataset, TrainSet
 
     plan = generation_plan(session, method)
     captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]

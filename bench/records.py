@@ -6,10 +6,13 @@ Pure numpy: no torch, no pandas.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from bench.io import atomic_path
+
+RECORD_VERSION = 1  # the layout of a cell record; bump when a field changes meaning
 
 
 def backbone_spec(record: dict) -> dict:
@@ -26,12 +29,9 @@ def save_scores(record_path: Path, scores: dict[str, np.ndarray], test) -> None:
     """Every score matrix of a cell on its test split (``test``: its ``labels`` and ``image_ids``), for
     fusion and significance tests, atomically. Written before the record, so a record always has its
     scores beside it."""
-    path = scores_path(record_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, labels=test.labels, image_ids=np.array([str(i) for i in test.image_ids]),
-                        **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
-    os.replace(tmp, path)
+    with atomic_path(scores_path(record_path), suffix=".npz") as tmp:
+        np.savez_compressed(tmp, labels=test.labels, image_ids=np.array([str(i) for i in test.image_ids]),
+                            **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
 
 
 def saved_scores(record_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

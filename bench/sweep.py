@@ -8,10 +8,13 @@ import os
 
 import torch
 
+from bench.cell import Cell, plan_cell, record_state
 from bench.config import method_class
 from bench.data.base import check_label_ratio
 from bench.registry import METHODS, list_names
-from bench.runner import Cell, NonFiniteLoss, Session, plan_cell, prepare_cell, record_state, run_cell
+from bench.runner import prepare_cell, run_cell
+from bench.session import Session
+from bench.train import NonFiniteLoss
 
 log = logging.getLogger("bench")
 

@@ -27,7 +27,7 @@ CLASSES = ["ball", "box", "star", "tree", "house", "car", "fish", "flower"]  # a
 
 
 def load_model(device: str):
-    """The toy CLIP as the toy dataset config declares it (bench/configs/_base_/datasets/toy.py), with random
+    """The toy CLIP as the toy dataset config declares it (configs/_base_/datasets/toy.py), with random
     weights when the shipped checkpoint is absent."""
     from bench.backbone import load_backbone, resolve_path, resolve_spec
     from bench.config import CONFIG_DIR, load_config, to_plain

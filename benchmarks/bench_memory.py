@@ -41,7 +41,7 @@ def one_size(n: int, threads: int) -> dict:
     from bench_features import CLASSES, coop_epoch, image_paths, load_model
 
     from bench.cache import FeatureCache
-    from bench.runner import FeatureDataset
+    from bench.trainsets import FeatureDataset
     from methods.coop import CoOp
     from methods.zsclip import ZSCLIP
 

@@ -45,7 +45,7 @@ The ranking loss compares classes *within* an image, so at small label ratios fe
 positive and a known negative (toy as above: 41.2 / 39.9 / 39.5 mAP at ratios 0.1 / 0.5 / 0.9, all above
 zero-shot; the same loss at the CLIP scale: 38.0 at 0.5).
 
-Schedule (``bench/configs/_base_/methods/coop.py``): CoOp's ``rn50_ep50.yaml`` (SGD lr 0.002, batch 32,
+Schedule (``configs/_base_/methods/coop.py``): CoOp's ``rn50_ep50.yaml`` (SGD lr 0.002, batch 32,
 50 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 are Dassl's
 defaults), which is also DualCoOp's ``rn101_ep50.yaml``.
 

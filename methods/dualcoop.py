@@ -37,7 +37,7 @@ default 4), gamma_pos 1, clip 0.05 on the negative probability, eps 1e-6 (class 
 function's is 1e-8), focusing weights without gradient, a **sum** (not a mean), times ``loss_w``
 (``trainers.py:134``; README: 0.03 for COCO at 50% labels, "larger loss_w for smaller pp").
 
-Schedule (``bench/configs/_base_/methods/dualcoop.py``): ``rn101_ep50.yaml`` (SGD lr 0.002, batch 32, 50
+Schedule (``configs/_base_/methods/dualcoop.py``): ``rn101_ep50.yaml`` (SGD lr 0.002, batch 32, 50
 epochs, cosine, one constant warm-up epoch at 1e-5) with Dassl's momentum 0.9 / weight decay 5e-4;
 README: lr 0.001 for VOC2007.
 

@@ -58,7 +58,7 @@ Deliberate differences (also in the records, through the hyperparameters and ``t
   every step; the text tower is frozen and captions are not augmented, so only the precision
   differs); the last partial batch is kept (Dassl ``data_manager.py:49`` drops it). The schedule
   matches Dassl's: constant warm-up, then cosine with T_max = all epochs
-  (``dassl/optim/lr_scheduler.py:130-137``; bench.runner.lr_schedule).
+  (``dassl/optim/lr_scheduler.py:130-137``; bench.train.lr_schedule).
 - Prompt class names: the dataset's by default. TaI-DPT prompts COCO with the first synonym of each
   list ("motor bike", "aeroplane", ``data_helpers.py:251``); ``prompt_names="coco"`` does the same
   with our synonym file. (VOC prompts use the VOC names, ``voc2007_distill.py:24``; NUS names are the

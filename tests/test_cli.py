@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,17 @@ def test_list_shows_methods_and_datasets(capsys):
     assert "zsclip" in out and "coco2014" in out and "voc2007" in out and "toy" in out
     assert main(["list", "methods", "zs*"]) == 0
     assert "zsclip" in capsys.readouterr().out
+
+
+def test_list_configs_says_where_they_are(capsys):
+    from bench.config import CONFIG_DIR
+
+    repo = Path(__file__).resolve().parents[1]
+    assert CONFIG_DIR == repo / "configs"  # a checkout (and an editable install) reads the top-level folder
+    assert main(["list", "configs", "c*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"configs: (in {repo / 'configs'}; --dataset NAME, or --dataset path/to/your_config.py)"
+    assert lines[1:] == [f"  coco         {repo / 'configs' / 'coco.py'}"]
 
 
 def _error(capsys, argv) -> str:

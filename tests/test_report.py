@@ -13,11 +13,11 @@ import pytest
 from bench.cli import main
 from bench.metrics import multilabel_metrics
 from bench.report import RecordError, find_records, read_records, summary_table, write_report
-from bench.report_cost import cost_points
-from bench.report_format import latex_escape, latex_value, markdown_table
-from bench.report_gaps import gaps_section
-from bench.report_significance import significance_section
-from bench.report_tables import ablation_section, failed_section, results_section
+from bench.report.cost import cost_points
+from bench.report.format import latex_escape, latex_value, markdown_table
+from bench.report.gaps import gaps_section
+from bench.report.significance import significance_section
+from bench.report.tables import ablation_section, failed_section, results_section
 from bench.stats import paired_bootstrap_map, pareto_front
 
 CLASSES = ["cat", "dog", "car"]
@@ -315,46 +315,8 @@ def test_report_modules_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, bench.report, bench.report_cost, bench.report_gaps, bench.report_plots, "
-            "bench.report_significance, bench.report_tables, bench.stats, bench.metrics; "
+    code = ("import sys, bench.report, bench.report.build, bench.report.cost, bench.report.gaps, bench.report.plots, "
+            "bench.report.significance, bench.report.tables, bench.stats, bench.metrics; "
             "print(sorted(m for m in ('torch', 'mmengine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_cell_groups_order_datasets_then_cells():
-    from bench.report import cell_groups
-
-    frame = pd.DataFrame({"dataset": ["voc", "coco", "coco", "coco", "coco", "coco"],
-                          "setting": ["partial", "fewshot", "partial", "zero-shot", "partial", "partial"],
-                          "label_ratio": [0.5, np.nan, 0.9, np.nan, 0.1, 0.9],
-                          "cell": ["partial 0.5", "fewshot", "partial 0.9", "zero-shot", "partial 0.1", "partial 0.9"]})
-    assert cell_groups(frame) == [("coco", "zero-shot"), ("coco", "partial 0.1"), ("coco", "partial 0.9"),
-                                  ("coco", "fewshot"), ("voc", "partial 0.5")]
-
-
-def test_fmt_count_with_and_without_thousands_separator():
-    from bench.report_format import fmt_count, is_missing
-
-    # cost tables show "2,580"; the gaps tables show counts without a separator ("1000 (cos ≥ 0.950)")
-    assert fmt_count(2580.0) == "2,580" and fmt_count(np.int64(1234567)) == "1,234,567"
-    assert fmt_count(1000, thousands=False) == "1000" and fmt_count(np.float64(12.0), thousands=False) == "12"
-    assert fmt_count(None) == "-" and fmt_count(float("nan"), thousands=False) == "-"
-    assert is_missing(np.float64("nan")) and is_missing(None) and not is_missing(0.0) and not is_missing(0)
-
-
-def test_record_backbone_spec_and_same_test_set():
-    from bench.records import backbone_spec, same_test_set
-    from bench.report import backbone_name, is_toy
-
-    spec = {"model": "RN50", "pretrained": "openai"}
-    assert backbone_spec({"backbone": {"spec": spec}, "config": {"backbone": {"model": "other"}}}) == spec
-    assert backbone_spec({"backbone": None, "config": {"backbone": spec}}) == spec
-    assert backbone_spec({"dataset": "toy"}) == {}
-    assert backbone_name({"config": {"backbone": spec}}) == "RN50@openai"
-    assert not is_toy({"dataset": "coco2014", "config": {"backbone": spec}})
-    labels = np.array([[1, -1], [-1, 1]])
-    ids = np.array(["a", "b"])
-    assert same_test_set(labels, ids, labels.copy(), None)
-    assert not same_test_set(labels, ids, labels, ids[::-1])
-    assert not same_test_set(labels, None, -labels, None) and not same_test_set(labels, None, labels[:1], None)

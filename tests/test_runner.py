@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.optim.scheduler import ConstantLR, CosineAnnealingLR
 
 from bench.config import method_class, method_config
-from bench.runner import lr_schedule
+from bench.train import lr_schedule
 
 
 def _lrs(train: dict) -> list[float]:

@@ -1,14 +1,14 @@
 """The cost section of ``bench report``: what each (method, backbone, protocol, cell) cost to run --
 wall time, training time, generated images, peak memory -- and which are Pareto-optimal in accuracy
-vs wall time within their cell (the same points :func:`bench.report_plots.pareto_plot` draws)."""
+vs wall time within their cell (the same points :func:`bench.report.plots.pareto_plot` draws)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from bench.report import ROW_KEY, Records, cell_sort_key
-from bench.report_format import Section, Table, fmt_count, fmt_number, fmt_seconds, is_missing
+from bench.report.format import Section, Table, fmt_count, fmt_number, fmt_seconds, is_missing
+from bench.report.model import ROW_KEY, Records, cell_sort_key
 from bench.stats import pareto_front
 
 

@@ -1,5 +1,5 @@
-"""Record tables of ``bench report`` (from records only, :class:`bench.report.Records`), and the helpers
-the other sections share (row labels, seed groups).
+"""Record tables of ``bench report`` (from records only, :class:`bench.report.model.Records`), and the
+results summary the CLI prints at the end of a run (:func:`summary_table`).
 
 results    mAP per (method, backbone, protocol) x (setting, label ratio), per dataset
 per_class  AP per class x method, per dataset and cell
@@ -14,26 +14,64 @@ import json
 import numpy as np
 import pandas as pd
 
-from bench.report import ROW_KEY, Records, aggregate, backbone_name, cell_groups, results_display
-from bench.report_format import Section, Table, best_mask, fmt_mean_std, fmt_number, with_label_columns
+from bench.report.format import (
+    Section,
+    Table,
+    best_mask,
+    fmt_mean_std,
+    fmt_number,
+    markdown_table,
+    with_label_columns,
+)
+from bench.report.model import (
+    ROW_KEY,
+    Records,
+    aggregate,
+    backbone_name,
+    cell_groups,
+    row_labels,
+    seed_groups,
+    short_backbone_names,
+)
 
 ABLATION_BASE = "t2ipal"  # rows: records whose config.method.type is this (the base and its variants)
 ABLATION_REFERENCE = "taidpt"  # shown under the ablation rows for reference
 
 
-def row_labels(keys: pd.DataFrame) -> list[str]:
-    """A method's name, with ``[backbone, protocol]`` when it appears with more than one in ``keys``."""
-    combos = keys.drop_duplicates(ROW_KEY).groupby("method").size()
-    return [m if combos[m] == 1 else f"{m} [{b}, {p}]" for m, b, p in zip(keys.method, keys.backbone, keys.protocol)]
+def results_display(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One dataset's :func:`aggregate` rows as a results table: (labels [method, backbone, protocol,
+    seeds], values "mean ± std" per cell column, bold = best mean per column)."""
+    columns = [cell for _, cell in cell_groups(agg)]
+    means = agg.set_index([*ROW_KEY, "cell"])["mean"].unstack("cell").reindex(columns=columns)
+    rows = means.index
+    text = pd.DataFrame("-", index=rows, columns=columns)
+    for r in agg.itertuples():
+        text.loc[(r.method, r.backbone, r.protocol), r.cell] = fmt_mean_std(r.mean, r.std, int(r.n))
+    seeds = agg.groupby(ROW_KEY, sort=False)["seeds"].agg(lambda s: ",".join(sorted(set(",".join(s).split(",")),
+                                                                                    key=float)))
+    labels = rows.to_frame(index=False)
+    labels["seeds"] = [seeds.loc[key] for key in rows]
+    return labels, text.reset_index(drop=True), best_mask(means).reset_index(drop=True)
 
 
-def seed_groups(frame: pd.DataFrame) -> dict[tuple, list[str]]:
-    """Record paths by (method, backbone, protocol), each list sorted by seed."""
-    ordered = frame.sort_values(["method", "seed"], kind="stable")
-    return {key: list(group.path) for key, group in ordered.groupby(ROW_KEY, sort=False)}
-
-
-# ----- results and per-class AP -----------------------------------------------------------------
+def summary_table(records: pd.DataFrame, fmt: str = "github") -> str:
+    """mAP as mean ± std over seeds, one row per (dataset, method, backbone, protocol), one column per
+    setting / label ratio; then the failed cells with their errors. Printed at the end of ``bench run``
+    and by ``bench report``; backbones by their short names (:func:`short_backbone_names`)."""
+    parts = []
+    agg = aggregate(records)
+    for dataset in agg.dataset.unique():
+        labels, values, _ = results_display(agg[agg.dataset == dataset])
+        labels["backbone"] = labels.backbone.map(short_backbone_names(list(labels.backbone)))
+        labels.insert(0, "dataset", dataset)
+        table = with_label_columns(labels, values)
+        parts.append(markdown_table(table) if fmt == "github" else table.frame.to_markdown(tablefmt=fmt, index=False))
+    failed = records[records.status != "ok"]
+    if len(failed):
+        parts.append("failed cells:\n" + "\n".join(
+            f"  {r.dataset} {r.method} {r.cell} s={r.seed}: {r.error or '(no error recorded)'} ({r.path})"
+            for r in failed.itertuples()))
+    return "\n\n".join(parts)
 
 
 def results_section(records: Records) -> Section:

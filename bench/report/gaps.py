@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report import Records, backbone_name
-from bench.report_format import MISSING, Section, Table, fmt_count, fmt_number, is_missing
+from bench.report.format import MISSING, Section, Table, fmt_count, fmt_number, is_missing
+from bench.report.model import Records, backbone_name
 
 NEAR_DUPLICATES_SHOWN = 20
 MODALITY_PAIRS = {"real_images_vs_captions": "real images vs captions",

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 
 from bench.records import same_test_set, saved_scores
-from bench.report import ROW_KEY, Records, cell_groups
-from bench.report_format import MISSING, Section, fmt_number, with_label_columns
-from bench.report_tables import row_labels, seed_groups
+from bench.report.format import MISSING, Section, fmt_number, with_label_columns
+from bench.report.model import ROW_KEY, Records, cell_groups, row_labels, seed_groups
 from bench.stats import paired_bootstrap_map, seed_mean_map_resamples
 
 

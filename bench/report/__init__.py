@@ -1,0 +1,18 @@
+"""Records -> pandas -> tables (markdown, LaTeX, CSV) and plots (PNG, PDF), in layers:
+
+``format``   numbers and tables to text (no records)
+``model``    records read into :class:`Records`, the row key, cell order, aggregation over seeds
+``tables`` ``significance`` ``gaps`` ``cost``   the report's sections, each from a :class:`Records`
+``style``    series styles, log-axis ticks, label spreading (no records)
+``plots``    mAP vs label ratio, ablation variants, accuracy vs cost (matplotlib, off-screen)
+``build``    every section and plot, and the index that links them
+
+Each layer imports only those above it in this list. The names below are the package's public surface.
+"""
+
+from bench.report.build import FORMATS, write_report
+from bench.report.model import RecordError, Records, find_records, load_records, read_records
+from bench.report.tables import summary_table
+
+__all__ = ["FORMATS", "RecordError", "Records", "find_records", "load_records", "read_records", "summary_table",
+           "write_report"]

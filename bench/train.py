@@ -1,0 +1,193 @@
+"""The training loop of a cell: the method as an mmengine model, mmengine's ``Runner`` (its loops, optimiser
+wrapper, AMP, parameter schedulers, checkpoint hook and resume, logging, visualizer) fed by a seeded sampler,
+the learning-rate schedule, checkpoints, and prediction over cached test features.
+
+bench only supplies the model (the method wrapped in :class:`CellModel`) and the data (a
+:class:`bench.trainsets.TrainSet`: cached features, or images re-encoded every step in the ``online``
+protocol); evaluation is a plain loop (:func:`predict`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.dataset import DefaultSampler
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from torch.utils.data import DataLoader
+
+from bench.cell import Cell
+from bench.method import Method, as_scores
+from bench.session import Session
+from bench.trainsets import TrainSet
+
+_RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
+log = logging.getLogger("bench")
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A training loss became NaN or inf."""
+
+
+class EpochSampler(DefaultSampler):
+    """mmengine's seeded shuffling sampler (order = f(seed, epoch), so resuming mid-run replays the
+    same batches), which also tells the dataset the epoch."""
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+
+class CellModel(BaseModel):
+    """The method as an mmengine model: ``forward(feats | pixels, targets, mode)``."""
+
+    def __init__(self, method: Method, modality: str = "image"):
+        super().__init__()
+        self.method = method
+        self.modality = modality
+
+    def forward(self, feats=None, targets=None, pixels=None, mode: str = "tensor"):
+        if pixels is not None:  # online protocol: encode the augmented images now (frozen, no grad)
+            kinds = self.method.image_features
+            encoded = self.method.backbone.encode_images(pixels, tuple(set(kinds.values())))
+            feats = {role: encoded[kind] for role, kind in kinds.items()}
+        feats = dict(feats, modality=self.modality)
+        if "text" in feats:  # paired captions (T2I-PAL): texts as images
+            feats["text"] = dict(feats["text"], modality="text")
+        logits = self.method.logits(feats)
+        if mode == "loss":
+            loss = self.method.loss(logits, targets)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"{self.method.name}: non-finite training loss ({loss.item()})")
+            return {"loss": loss}
+        if mode == "predict":
+            return [(as_scores(logits)["score"].detach().float().cpu(), targets.cpu())]
+        return logits
+
+
+class ProgressHook(Hook):
+    """A progress bar over a cell's training iterations, with the running loss (resumes where it left off)."""
+
+    priority = "VERY_LOW"
+
+    def __init__(self, desc: str, enabled: bool = True):
+        self.desc, self.enabled, self.bar = desc, enabled, None
+
+    def before_train(self, runner) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=runner.max_iters, initial=runner.iter, desc=self.desc, unit="it",
+                        disable=not self.enabled, leave=False)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.bar.update(1)
+        if outputs and "loss" in outputs:
+            self.bar.set_postfix(loss=f"{float(outputs['loss'].detach()):.4f}", epoch=runner.epoch + 1)
+
+    def after_train(self, runner) -> None:
+        self.bar.close()
+
+
+def clear_checkpoints(cell_dir: Path) -> None:
+    """Delete a cell's epoch checkpoints and mmengine's pointer to the last one."""
+    for path in [*cell_dir.glob("*.pth"), cell_dir / "last_checkpoint"]:
+        path.unlink(missing_ok=True)
+
+
+def latest_checkpoint(cell_dir: Path) -> str | None:
+    """The newest epoch checkpoint that loads completely (a kill during ``torch.save`` leaves a
+    truncated file, and mmengine's ``last_checkpoint`` pointer is not written atomically)."""
+    epochs = sorted(cell_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]), reverse=True)
+    for path in epochs:
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+            return str(path)
+        except Exception:  # truncated or corrupt: fall back to the one before
+            log.warning("ignoring unreadable checkpoint %s", path)
+    return None
+
+
+def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train: dict, cell_dir: Path) -> None:
+    """Train the method's parameters with mmengine's Runner; resumes from the cell's last checkpoint."""
+    from mmengine.runner import Runner
+
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mmengine resume of our own checkpoints
+    epochs = int(train["epochs"])
+    resume_from = latest_checkpoint(cell_dir)
+    loader = DataLoader(trainset.dataset, batch_size=int(train["batch_size"]),
+                        sampler=EpochSampler(trainset.dataset, shuffle=True, seed=cell.seed),
+                        num_workers=int(train.get("num_workers", 0)), drop_last=False)
+    runtime = session.cfg.get("runtime", {}) or {}
+    amp = runtime.get("amp") if session.device.startswith("cuda") else None
+    optim_wrapper = dict(type="AmpOptimWrapper" if amp else "OptimWrapper", optimizer=dict(train["optimizer"]))
+    if amp:
+        optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[amp]
+    if train.get("paramwise_cfg"):
+        optim_wrapper["paramwise_cfg"] = train["paramwise_cfg"]
+    if train.get("clip_grad"):
+        optim_wrapper["clip_grad"] = train["clip_grad"]
+    runner = Runner(
+        model=CellModel(method, trainset.modality),
+        work_dir=str(cell_dir),
+        train_dataloader=loader,
+        optim_wrapper=optim_wrapper,
+        param_scheduler=lr_schedule(train),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=10**9),
+        default_hooks=dict(
+            # every epoch kept: mmengine deletes the previous checkpoint before writing the next, so a
+            # kill in between would leave nothing to resume from; the cell deletes them when it ends
+            checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=-1),
+            logger=dict(type="LoggerHook", interval=runtime.get("log_interval", 50)),
+        ),
+        visualizer=dict(type="Visualizer", vis_backends=[dict(type=b) for b in runtime.get("vis_backends", [])])
+        if runtime.get("vis_backends") else None,
+        custom_hooks=[ProgressHook(f"train {cell.name}", session.progress)],
+        randomness=dict(seed=cell.seed),
+        log_level=runtime.get("log_level", "WARNING"),
+        resume=resume_from is not None,
+        load_from=resume_from,
+        default_scope="mmengine",
+        experiment_name=f"{cell.name}_{next(_RUNNER_IDS)}",  # mmengine appends its timestamp
+    )
+    runner.train()
+
+
+def lr_schedule(train: dict) -> list[dict]:
+    """Constant warm-up, then cosine annealing with the period of the whole run (Dassl's
+    ``ConstantWarmupScheduler`` wrapping ``CosineAnnealingLR(T_max=max_epoch)``, used by CoOp and TaI-DPT)."""
+    epochs, warmup = int(train["epochs"]), int(train.get("warmup_epochs", 0))
+    schedule = []
+    if warmup > 0:
+        factor = float(train.get("warmup_lr", 1e-5)) / float(train["optimizer"]["lr"])
+        # mmengine's ConstantLR restores the lr when it steps into epoch `end - 1`, so the factor covers
+        # epochs [0, warmup) only with end = warmup + 1 (end = warmup would keep it for the whole run)
+        schedule.append(dict(type="ConstantLR", factor=factor, begin=0, end=warmup + 1, by_epoch=True))
+    if train.get("scheduler", "cosine") == "cosine" and epochs > warmup:
+        schedule.append(dict(type="CosineAnnealingLR", T_max=epochs, begin=warmup, end=epochs,
+                             by_epoch=True, eta_min=0.0))
+    return schedule
+
+
+@torch.no_grad()
+def predict(method: Method, arrays: dict[str, np.ndarray], batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Every named score matrix of the method over the rows of ``arrays`` (cached test features)."""
+    method.eval()
+    n = len(next(iter(arrays.values())))
+    device = method.backbone.device
+    out: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, batch_size):
+        feats = {role: torch.from_numpy(np.asarray(a[start:start + batch_size], dtype=np.float32)).to(device)
+                 for role, a in arrays.items()}
+        feats["modality"] = "image"
+        with method.backbone.autocast():
+            scores = as_scores(method.logits(feats))
+        for name, s in scores.items():
+            out.setdefault(name, []).append(s.float().cpu().numpy())
+    method.train()
+    return {name: np.concatenate(parts) for name, parts in out.items()}

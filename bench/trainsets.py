@@ -1,0 +1,144 @@
+"""Training sets, one home for every kind a method trains on: real images (partial labels or few-shot), the
+caption corpus (texts as images), and the parts generated images share with them (``bench.generate`` builds
+those from :func:`parsed_captions`, :class:`FeatureDataset` and :class:`TrainSet`).
+
+Items are dicts ``{"feats": {role: tensor}, "targets": tensor}`` (cached features) or ``{"pixels", "targets"}``
+(the ``online`` protocol, re-encoded every step); targets are in {1, 0 (unknown), -1}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bench.cache import ImageRows, augmentation
+from bench.cell import Cell
+from bench.config import to_plain
+from bench.data.base import DataError, apply_partial_labels, few_shot_indices
+from bench.method import Method
+from bench.session import Session
+
+
+class FeatureDataset(Dataset):
+    """Rows of cached features and their targets.
+
+    ``views=None``: arrays are [N, ...] (caption features). ``views=V``: arrays are [V, N, ...]
+    (image features); item i in epoch e reads a view drawn from (seed, e, i), so a resumed run
+    sees the same views as an uninterrupted one (:class:`EpochSampler` sets the epoch).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], labels: np.ndarray, views: int | None = None,
+                 rows: np.ndarray | None = None, seed: int = 0):
+        self.arrays, self.labels, self.views, self.seed = arrays, labels, views, seed
+        self.rows = np.arange(len(labels)) if rows is None else rows  # item i reads feature row rows[i]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        r = int(self.rows[i])
+        if self.views is None:
+            rows = {role: a[r] for role, a in self.arrays.items()}
+        else:
+            view = int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
+            rows = {role: a[view, r] for role, a in self.arrays.items()}
+        # np.array copies out of the read-only memmap (torch warns on non-writable buffers)
+        feats = {role: torch.from_numpy(np.array(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
+                 for role, r in rows.items()}
+        return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+
+
+class ImageDataset(Dataset):
+    """Images with train-time augmentation, for the ``online`` protocol (re-encoded every step)."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray, transform):
+        self.rows = ImageRows(paths, np.arange(len(paths)), len(paths), transform, None)
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"pixels": self.rows[i], "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+
+
+@dataclass
+class TrainSet:
+    """A cell's training data: the dataset, whether its items are images or texts, its size, and what the
+    record says about it (``description``)."""
+
+    dataset: Dataset
+    modality: str  # "image" or "text"
+    size: int
+    description: dict
+
+
+def image_training_data(session: Session, cell: Cell, method: Method, backbone) -> TrainSet:
+    """Train-split images with the cell's label budget: partial labels at its ratio, or a few-shot
+    subset. Features are always those of the whole split (one cache entry for every ratio, seed and
+    shot count); a few-shot cell reads its rows."""
+    full = session.split("train")
+    rows = np.arange(len(full))
+    split = full
+    if cell.setting == "partial":
+        split = apply_partial_labels(full, cell.label_ratio, cell.seed)
+    elif cell.setting == "fewshot":
+        shots = (session.cfg.get("sweep", {}) or {}).get("shots", 16)
+        rows = few_shot_indices(full.labels, shots, cell.seed)
+        split = full.subset(rows)
+    known = float((split.labels != 0).mean())
+    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    mode = feats_cfg.get("mode", "cached")
+    description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
+    if mode == "online":
+        transform = augmentation(backbone, **(feats_cfg.get("augment") or {}))
+        return TrainSet(ImageDataset(split.image_paths, split.labels, transform), "image", len(split), description)
+    if mode != "cached":
+        raise ValueError(f"features.mode must be 'cached' or 'online', got {mode!r}")
+    views = int(feats_cfg.get("views", 1))
+    augment = feats_cfg.get("augment") if views > 1 else None
+    kinds = sorted(set(method.image_features.values()))
+    feats = session.split_features(backbone, full, kinds, views=views, augment=augment)
+    arrays = {role: feats[kind] for role, kind in method.image_features.items()}
+    description.update(views=views, augment=augment)
+    dataset = FeatureDataset(arrays, split.labels, views=views, rows=rows, seed=cell.seed)
+    return TrainSet(dataset, "image", len(split), description)
+
+
+def parsed_captions(session: Session, method: Method) -> tuple[list[str], np.ndarray, dict]:
+    """The dataset's training caption corpus, labelled by the caption parser: (captions, labels [M, C]
+    in {1, -1}, description). Methods may subsample (``select_captions``) and add captions
+    (``extra_captions``, e.g. TaI-DPT's per-class template captions)."""
+    from bench.data.captions import CaptionParser
+
+    dataset = session.dataset
+    parser = CaptionParser.from_file(dataset.synonyms, session.split(session.eval_split).classnames)
+    corpus = dataset.caption_corpus()
+    captions, labels = parser.parse_corpus(corpus)
+    n_parsed = len(captions)
+    if hasattr(method, "select_captions"):
+        captions, labels = method.select_captions(captions, labels)
+    extra = getattr(method, "extra_captions", None)
+    n_extra = 0
+    if extra is not None:
+        more, more_labels = extra(parser.classnames)
+        captions, labels, n_extra = captions + more, np.concatenate([labels, more_labels]), len(more)
+    if not captions:
+        raise DataError(f"no caption of the {dataset.name} corpus names a class; check the synonym file")
+    description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus), "n_parsed": n_parsed,
+                   "n_captions": len(captions), "n_extra_captions": n_extra, "synonyms": dataset.synonyms}
+    return captions, labels, description
+
+
+def caption_training_data(session: Session, method: Method, backbone) -> TrainSet:
+    """Texts as images: the caption corpus's EOT and token features (TaI-DPT)."""
+    captions, labels, description = parsed_captions(session, method)
+    feats = session.cache.caption_features(backbone, captions, desc=f"{session.dataset.name} caption features")
+    return TrainSet(FeatureDataset(feats, labels), "text", len(captions), description)
