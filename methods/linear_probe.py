@@ -31,8 +31,8 @@ objective is a sum of the classes' independent, strictly convex problems, so its
 82k images x ~20 values of C a matter of minutes instead of many CPU hours.
 
 Measured on the toy world (seed 1, partial 10 / 50 / 90%, val split with the same label ratio): C chosen
-5.62 / 1.33 / 2.37 (val mAP 62.6 / 61.5 / 61.0), test mAP 55.93 / 59.34 / 60.28 (zero-shot 49.67), 23-35 s
-per cell on two shared CPU cores.
+5.62 / 1.33 / 2.37 (val mAP 62.6 / 61.5 / 61.0), test mAP 55.93 / 59.34 / 60.28 (zero-shot 49.67), 17-35 s
+per cell on two shared, busy CPU cores.
 """
 
 from __future__ import annotations
