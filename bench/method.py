@@ -15,17 +15,38 @@ and ``modality`` ("image" or "text") says which. Which cached image feature kind
 ``logits`` returns either one [B, C] tensor or a dict of named [B, C] score matrices with the
 final score under ``"score"``; the other entries (e.g. TaI-DPT's global and local branches) are
 evaluated and recorded too.
+
+Methods that fit from labelled features rather than (or before) gradient steps -- Tip-Adapter's
+cache, a linear probe -- set ``fits_features = True`` and implement ``fit_features(train, val)``:
+the runner calls it once per cell, after the training set is built and before any gradient
+training, with the cell's labelled training features and a validation set for hyperparameter
+choices (``bench/fitdata.py`` says where that comes from; never the test split).
 """
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 TRAINS_ON = (None, "images", "captions", "generated")
+
+
+@dataclass
+class LabelledFeatures:
+    """Labelled cached image features, as ``fit_features`` receives them.
+
+    feats:  role -> float32 [V, N, ...]: the method's ``image_features`` roles, V cached views per
+            image (``features.views``; 1 for the plain transform, always 1 for a validation set)
+    labels: int8 [N, C] in {1 (positive), 0 (unknown), -1 (negative)}
+    """
+
+    feats: dict[str, np.ndarray]
+    labels: np.ndarray
 
 
 class Method(nn.Module):
@@ -35,6 +56,7 @@ class Method(nn.Module):
     trains_on: ClassVar[str | None] = None  # None (zero-shot), "images", "captions" or "generated"
     settings: ClassVar[tuple[str, ...]] = ("zero-shot",)  # which of bench.data.base.SETTINGS it supports
     image_features: ClassVar[dict[str, str]] = {"global": "global"}  # role -> cached feature kind
+    fits_features: ClassVar[bool] = False  # True: the runner calls fit_features before training (module docstring)
     score_threshold: ClassVar[float] = 0.5  # the score above which a class counts as predicted (CF1/OF1 @thr)
     # The zsl setting (train on seen classes, score unseen ones): can the trained parameters score classes
     # named only at evaluation? ``unseen_note`` says why not, or under which options (``bench list``).
@@ -72,6 +94,11 @@ class Method(nn.Module):
         """Why this method, as configured, cannot score unseen classes (one line), or None when it can.
         Methods whose options decide (class-specific contexts) override it."""
         return None if self.supports_unseen else self.unseen_note
+
+    def fit_features(self, train: LabelledFeatures, val: LabelledFeatures) -> dict:
+        """Fit from the cell's labelled training features, choosing hyperparameters on ``val`` (only
+        called when ``fits_features``); return what the record should keep (chosen values, sizes)."""
+        raise NotImplementedError(f"{type(self).__name__} sets fits_features but has no fit_features")
 
     # ----- helpers the runner uses -------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ import torch
 from bench.cell import Cell, CellPlan, plan_cell, record_state
 from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
+from bench.fitdata import fit_from_features
 from bench.generate import generated_training_data
 from bench.io import atomic_write_text, write_json
 from bench.method import Method
@@ -116,6 +117,8 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     prepared = prepare_cell(session, plan)
     method, backbone, test, trainset = prepared.method, prepared.backbone, prepared.test, prepared.trainset
     t0 = time.perf_counter()
+    # Tip-Adapter, linear probe: fit from the labelled features first (bench/fitdata.py; its time counts as training)
+    fit_info = fit_from_features(session, cell, method, backbone, trainset) if method.fits_features else None
     if trainset is not None and train.get("epochs", 0) > 0:
         # mmengine's Runner reseeds (randomness=dict(seed)): the same initial state whether or not
         # features were just extracted
@@ -145,6 +148,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,
+        "fit": fit_info,
         "n_test": len(test),
         "n_trainable_params": sum(p.numel() for p in method.trainable_parameters()),
         "seconds": {**prepared.seconds, "train": train_seconds, "eval": eval_seconds},

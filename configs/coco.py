@@ -7,6 +7,8 @@ _base_ = [
     "_base_/methods/coop.py",
     "_base_/methods/dualcoop.py",
     "_base_/methods/t2ipal.py",
+    "_base_/methods/tip_adapter.py",
+    "_base_/methods/linear_probe.py",
 ]
 # TaI-DPT: the reference's COCO values are the base file's (rn50_coco2014.yaml); prompts use the COCO names
 # ("motorcycle", "airplane") unless taidpt.prompt_names="coco" (TaI-DPT's first synonyms "motor bike", "aeroplane").

@@ -7,6 +7,8 @@ _base_ = [
     "_base_/methods/coop.py",
     "_base_/methods/dualcoop.py",
     "_base_/methods/t2ipal.py",
+    "_base_/methods/tip_adapter.py",
+    "_base_/methods/linear_probe.py",
 ]
 # TaI-DPT on NUS-WIDE (configs/trainers/Caption_distill_double/rn50_nuswide.yaml): softmax temperature 4 over
 # image locations (TRAIN.spatial_SCALE_image) and lr 1e-3 (OPTIM.LR); the rest as the base file. Each caption

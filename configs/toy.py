@@ -8,6 +8,8 @@ _base_ = [
     "_base_/methods/coop.py",
     "_base_/methods/dualcoop.py",
     "_base_/methods/t2ipal.py",
+    "_base_/methods/tip_adapter.py",
+    "_base_/methods/linear_probe.py",
 ]
 features = dict(batch_size=128, num_workers=0)
 sweep = dict(

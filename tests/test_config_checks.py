@@ -42,7 +42,7 @@ def test_shipped_configs_pass():
     ("backbone.pretraind=x", "unknown config key 'backbone.pretraind'; valid keys of backbone: image_size, "
                              "interpolation, model, model_config, pretrained, quick_gelu, resize_mode"),
     ("copo.n_ctx=4", "unknown config key 'copo'; valid keys: backbone, coop, dataset, diagnostics, dualcoop, "
-                     "features, fusions, runtime, sweep, "),
+                     "features, fusions, "),
     ("coop.train.optimizer.lrr=1", "unknown config key 'coop.train.optimizer.lrr'; valid keys of "
                                    "coop.train.optimizer: dampening, differentiable, foreach, fused, lr, "),
     ("coop.train.per_setting.fewshot.epochs=1.5", "config value coop.train.per_setting.fewshot.epochs=1.5 (float): "

@@ -1,0 +1,246 @@
+"""Tip-Adapter, Tip-Adapter-F and the linear probe (methods/tip_adapter.py, methods/linear_probe.py) and
+the fit_features hook's data (bench/fitdata.py): parameters, the cache arithmetic by hand, partial
+labels, the probe against scikit-learn, the searches on validation data only, training."""
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from bench.data.base import DataError, Split, apply_partial_labels, few_shot_indices
+from bench.fitdata import HOLDOUT_FRACTION, cached_training_features, validation_split
+from bench.method import LabelledFeatures
+from methods._parts.val_map import mean_average_precision
+from methods.linear_probe import LinearProbe, fit_logistic
+from methods.tip_adapter import TipAdapter, TipAdapterF, search_grid
+
+CLASSES = ["red", "green", "blue"]
+
+
+def _labelled(feats, labels) -> LabelledFeatures:
+    feats = np.asarray(feats, dtype=np.float32)
+    return LabelledFeatures({"global": feats[None] if feats.ndim == 2 else feats}, np.asarray(labels, dtype=np.int8))
+
+
+def _hand_tip(backbone, cls=TipAdapter, **kw):
+    """A Tip-Adapter on 2-d features with hand-set text features (red = e1, green = e2, blue = (e1 + e2)/sqrt 2)."""
+    method = cls(search=False, init_alpha=2.0, init_beta=3.0, **kw)
+    method.build(backbone, CLASSES)
+    method.text_features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    return method
+
+
+def test_trainable_parameters_and_frozen_backbone(tiny_rn):
+    train = _labelled(np.random.default_rng(0).normal(size=(5, 32)), [[1, -1, 0]] * 4 + [[0, -1, -1]])
+    val = _labelled(np.random.default_rng(1).normal(size=(4, 32)), [[1, -1, 1], [-1, 1, 0], [1, 0, -1], [-1, 1, 1]])
+    shapes = {}
+    for cls in (TipAdapter, TipAdapterF, LinearProbe):
+        method = cls(**({"epochs": 1} if cls is TipAdapterF else {}))
+        method.build(tiny_rn, CLASSES)
+        method.fit_features(train, val)
+        shapes[cls.name] = {n: tuple(p.shape) for n, p in method.named_parameters() if p.requires_grad}
+        assert all(not p.requires_grad for p in tiny_rn.model.parameters())
+        assert all(not k.startswith(("model.", "_backbone")) for k in method.state_dict())
+    # Tip-Adapter learns nothing; -F its keys (the 4 images with a known positive); the probe [C, D] + [C]
+    assert shapes == {"tip_adapter": {}, "tip_adapter_f": {"cache_keys": (4, 32)},
+                      "linear_probe": {"weight": (3, 32), "bias": (3,)}}
+
+
+def test_tip_adapter_cache_and_logits_by_hand(tiny_rn):
+    """keys: normalised mean of the views; values: known positives only;
+    logits = 100 cos(x, text) + alpha exp(-beta (1 - cos(x, keys))) values."""
+    views = [[[2.0, 0.0], [0.0, 1.0], [0.6, 0.8], [1.0, 1.0]],  # view 1
+             [[2.0, 0.0], [0.0, 3.0], [0.6, 0.8], [1.0, 1.0]]]  # view 2: the mean of image 2 is (0, 2)
+    labels = [[1, 0, -1],  # red known, green unknown -> value row (1, 0, 0)
+              [0, 1, 1],  # -> (0, 1, 1)
+              [-1, 0, 1],  # -> (0, 0, 1)
+              [0, -1, 0]]  # no known positive: not in the cache
+    method = _hand_tip(tiny_rn)
+    assert method.build_cache(_labelled(views, labels)) == 3
+    assert torch.allclose(method.cache_keys, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]))
+    assert method.cache_values.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    x = torch.tensor([[3.0, 4.0]])  # normalised: (0.6, 0.8); cosines to the keys 0.6, 0.8, 1.0
+    out = method.logits({"global": x})
+    a = [math.exp(-3.0 * (1 - c)) for c in (0.6, 0.8, 1.0)]  # beta 3
+    cache = [a[0], a[1], a[1] + a[2]]
+    clip = [100 * 0.6, 100 * 0.8, 100 * (0.36 + 0.64)]
+    assert torch.allclose(out["cache"], torch.tensor([cache]), atol=1e-5)
+    assert torch.allclose(out["clip"], torch.tensor([clip]), atol=1e-4)
+    assert torch.allclose(out["score"], torch.tensor([[c + 2.0 * k for c, k in zip(clip, cache)]]), atol=1e-4)
+
+
+def test_search_grid_is_the_references():
+    # utils.py:103: i * (scale - 0.1) / steps + 0.1
+    assert search_grid(7, 200)[:3] == pytest.approx([0.1, 0.1345, 0.169]) and len(search_grid(7, 200)) == 200
+    assert search_grid(3, 20)[-1] == pytest.approx(19 * 2.9 / 20 + 0.1)
+
+
+def test_alpha_beta_search_follows_the_data_it_is_given(tiny_rn):
+    """The choice depends on the set searched (so the runner must hand it val, never test: see the CLI test)."""
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(30, 2))
+    train = _labelled(keys, np.where(keys[:, :1] > 0, [[1, -1, -1]], [[-1, 1, -1]]))  # cache says: red iff x0 > 0
+    chosen = []
+    for flip in (False, True):  # a set where the cache is right, and one where it is wrong
+        image = rng.normal(size=(40, 2))
+        labels = np.where((image[:, :1] > 0) != flip, [[1, -1, -1]], [[-1, 1, -1]])
+        method = TipAdapter(search_scale=(7, 3), search_step=(10, 5))
+        method.build(tiny_rn, CLASSES)
+        method.text_features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+        method.build_cache(train)
+        found = method.search_alpha_beta(_labelled(image, labels))
+        chosen.append((found["alpha"], found["beta"]))
+        grid = torch.tensor(search_grid(3, 5))[:, None, None]
+        x = torch.nn.functional.normalize(torch.tensor(image, dtype=torch.float32), dim=-1)
+        clip, cache = method.branch_logits(x, found["beta"])
+        best = mean_average_precision(clip + grid * cache, torch.tensor(labels)).max()
+        assert found["val_mAP"] == pytest.approx(float(best))  # no alpha at this beta does better
+    assert chosen[0] != chosen[1]
+
+
+def test_tip_adapter_f_fine_tuning_lowers_the_loss(tiny_rn):
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(2, 48, 2))  # two cached views per image
+    labels = np.where(feats[0, :, :1] * feats[0, :, 1:] > 0, [[1, -1, 0]], [[-1, 1, -1]])
+    method = _hand_tip(tiny_rn, TipAdapterF, epochs=15, lr=0.05, batch_size=16)
+    torch.manual_seed(0)
+    method.build_cache(_labelled(feats, labels))
+    before = method.cache_keys.detach().clone()
+    history = method.fine_tune(_labelled(feats, labels), _labelled(feats[0], labels))
+    losses = history["epoch_losses"]
+    assert len(losses) == 15 and losses[-1] < 0.9 * losses[0], losses
+    assert history["best_epoch"] >= 0 and not torch.equal(method.cache_keys.detach(), before)
+
+
+def test_linear_probe_matches_scikit_learn_on_the_known_entries():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    labels = np.where(x @ rng.normal(size=(5, 3)) + rng.normal(size=(60, 3)) > 0, 1, -1)
+    labels[rng.random(labels.shape) < 0.4] = 0  # unknown entries
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    weight, bias, trained = fit_logistic(torch.tensor(x), torch.tensor(labels), C=2.0, tol=1e-10)
+    assert trained.all()
+    for c in range(3):
+        known = labels[:, c] != 0
+        ref = LogisticRegression(C=2.0, tol=1e-10, max_iter=1000).fit(x[known], labels[known, c] == 1)
+        assert np.allclose(weight[c].numpy(), ref.coef_[0], atol=1e-5)
+        assert bias[c].item() == pytest.approx(ref.intercept_[0], abs=1e-5)
+    # an unknown entry is not in its class's fit: moving the image changes only the classes that know it
+    moved = x.copy()
+    row = int(np.flatnonzero((labels[:, 0] == 0) & (labels[:, 1] != 0))[0])
+    moved[row] = -moved[row]
+    weight2, bias2, _ = fit_logistic(torch.tensor(moved), torch.tensor(labels), C=2.0, tol=1e-10)
+    assert torch.allclose(weight2[0], weight[0], atol=1e-7) and not torch.allclose(weight2[1], weight[1], atol=1e-3)
+
+
+def test_linear_probe_search_and_untrained_class(tiny_rn):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 32))
+    labels = np.where(x[:, :3] > 0, 1, -1)
+    labels[:, 2] = -1  # blue: no known positive
+    method = LinearProbe(max_iter=100)
+    method.build(tiny_rn, CLASSES)
+    grid = method.c_grid()
+    assert len(grid) == 97 and grid[0] == pytest.approx(1e-6) and grid[8] == pytest.approx(1e-5)
+    fit = method.fit_features(_labelled(x, labels), _labelled(x[:20], labels[:20]))
+    assert fit["untrained_classes"] == ["blue"] and method.weight[2].abs().sum() == 0
+    # CLIP A.3: the 7 starting values 10^-6, 10^-4, .., 10^6, then two new values per halving at most
+    assert {f"{10.0 ** e:.3g}" for e in range(-6, 7, 2)} <= set(fit["tried"]) and len(fit["tried"]) <= 7 + 4 * 2
+    assert fit["tried"][f"{fit['C']:.3g}"] == fit["val_mAP"] == max(fit["tried"].values())
+
+
+def _fake_session(eval_split="test", n_val=10, overlap=False):
+    rng = np.random.default_rng(0)
+
+    def split(name, n):
+        paths = [f"/{name}/{i}.jpg" for i in range(n)]
+        if overlap and name == "val":
+            paths[0] = "/test/0.jpg"
+        return Split("fake", name, paths, rng.choice([-1, 1], (n, 3)).astype(np.int8), CLASSES)
+
+    splits = {"val": split("val", n_val), "test": split("test", 6), "train": split("train", 20)}
+    features = {name: {"global": rng.normal(size=(1, len(s), 4)).astype(np.float16)} for name, s in splits.items()}
+    return SimpleNamespace(eval_split=eval_split, cfg={"sweep": {"shots": 2}}, split=splits.__getitem__,
+                           dataset=SimpleNamespace(name="fake", has_split=lambda s: s in splits),
+                           split_features=lambda backbone, s, kinds: features[s.split]), splits, features
+
+
+@pytest.mark.parametrize("setting, ratio", [("partial", 0.5), ("fewshot", None)])
+def test_validation_set_is_the_val_split_with_the_cells_budget(setting, ratio):
+    session, splits, features = _fake_session()
+    cell = SimpleNamespace(setting=setting, label_ratio=ratio, seed=3)
+    train = _labelled(np.ones((20, 4)), splits["train"].labels)
+    method = SimpleNamespace(name="m", image_features={"global": "global"})
+    fit_train, val, about = validation_split(session, cell, method, None, train, np.arange(20))
+    assert fit_train is train and about["validation"] == "val split" and about["n_train"] == 20
+    if setting == "partial":
+        rows = np.arange(10)
+        assert np.array_equal(val.labels, apply_partial_labels(splits["val"], 0.5, 3).labels)
+    else:
+        rows = few_shot_indices(splits["val"].labels, 2, 3)
+        assert np.array_equal(val.labels, splits["val"].labels[rows])
+    assert np.array_equal(val.feats["global"], features["val"]["global"][:, rows].astype(np.float32))
+
+
+def test_validation_set_is_a_holdout_when_val_is_evaluated_and_never_test_images():
+    session, splits, _ = _fake_session(eval_split="val")
+    cell = SimpleNamespace(setting="partial", label_ratio=0.5, seed=3)
+    feats = np.arange(20, dtype=np.float32)[None, :, None].repeat(4, axis=2)  # row i's features are all i
+    train = _labelled(feats, splits["train"].labels)
+    method = SimpleNamespace(name="m", image_features={"global": "global"})
+    fit_train, val, about = validation_split(session, cell, method, None, train, np.arange(20))
+    assert about["validation"] == "holdout" and about["n_val"] == round(HOLDOUT_FRACTION * 20) == len(val.labels)
+    fit_rows, val_rows = fit_train.feats["global"][0, :, 0], val.feats["global"][0, :, 0]
+    assert sorted(np.r_[fit_rows, val_rows].tolist()) == list(range(20))  # a partition of the training images
+    assert np.array_equal(val.labels, splits["train"].labels[val_rows.astype(int)])
+    session, _, _ = _fake_session(overlap=True)
+    with pytest.raises(DataError, match="both the val and the test split"):
+        validation_split(session, cell, method, None, train, np.arange(20))
+    session, _, _ = _fake_session(eval_split="val")
+    with pytest.raises(DataError, match="no known positive label"):
+        validation_split(session, cell, method, None, _labelled(feats, -np.ones((20, 3))), np.arange(20))
+    with pytest.raises(ValueError, match="features.mode='cached'"):  # the online protocol has no cached features
+        cached_training_features(method, SimpleNamespace(dataset=SimpleNamespace(labels=train.labels)))
+
+
+def test_cells_through_the_cli_and_test_labels_never_reach_the_fit(tmp_path, tiny_rn_cfg):
+    from bench.cli import main
+    from bench.testing import write_coco, write_tiny_config
+
+    root = tmp_path / "coco"
+    write_coco(root, n_train=30, n_test=10)
+    config = write_tiny_config(tmp_path / "tiny.py", {"type": "coco2014", "data_root": str(root)}, tiny_rn_cfg)
+    options = ["tip_adapter.search_step=[20,5]", "tip_adapter_f.search_step=[20,5]", "tip_adapter_f.epochs=2",
+               "linear_probe.max_iter=30", "sweep.shots=2"]
+    records = []
+    for run in ("a", "b"):
+        if run == "b":  # new test labels: every image gets another image's annotations
+            path = root / "annotations" / "instances_val2014.json"
+            ann = json.loads(path.read_text())
+            ids = [im["id"] for im in ann["images"]]
+            for a in ann["annotations"]:
+                a["image_id"] = ids[(ids.index(a["image_id"]) + 3) % len(ids)]
+            path.write_text(json.dumps(ann))
+        work = tmp_path / run
+        assert main(["run", "--methods", "tip_adapter,tip_adapter_f,linear_probe", "--dataset", str(config),
+                     "--settings", "partial,fewshot", "--ratios", "0.5", "--seeds", "1", "--work-dir", str(work),
+                     "--quiet", "--cfg-options", *options]) == 0
+        records.append({p.stem: json.loads(p.read_text()) for p in work.glob("**/records/**/*.json")
+                        if not p.name.startswith("diagnostics__")})
+    assert set(records[0]) == {f"{m}__{s}__s1" for m in ("tip_adapter", "tip_adapter_f", "linear_probe")
+                               for s in ("partial_r0.5", "fewshot")}
+    for name, rec in records[0].items():
+        fit = rec["fit"]
+        assert rec["status"] == "ok" and fit["data"]["validation"] == "holdout" and fit["seconds"]["fit"] > 0
+        assert fit["data"]["n_val"] == round(HOLDOUT_FRACTION * (fit["data"]["n_train"] + fit["data"]["n_val"]))
+        assert rec["n_trainable_params"] == {"tip_adapter": 0, "tip_adapter_f": fit.get("cache_entries", 0) * 32,
+                                             "linear_probe": 4 * 33}[rec["method"]]
+        other = records[1][name]
+        assert {k: v for k, v in other["fit"].items() if k != "seconds"} == {k: v for k, v in fit.items()
+                                                                           if k != "seconds"}
+    assert any(records[0][n]["mAP"] != records[1][n]["mAP"] for n in records[0])  # the test labels did change
