@@ -36,6 +36,9 @@ class Method(nn.Module):
     settings: ClassVar[tuple[str, ...]] = ("zero-shot",)  # which of bench.data.base.SETTINGS it supports
     image_features: ClassVar[dict[str, str]] = {"global": "global"}  # role -> cached feature kind
     score_threshold: ClassVar[float] = 0.5  # the score above which a class counts as predicted (CF1/OF1 @thr)
+    # True (set in build, with ``online_reason``): the method trains the image tower and encodes images itself
+    # (``encode_pixels``), in training and at test time, whatever features.mode says (bench/online.py)
+    online_images: ClassVar[bool] = False
     # training schedule defaults; the config's ``train`` dict overrides them key by key
     default_train: ClassVar[dict] = dict(epochs=0, batch_size=32,
                                          optimizer=dict(type="SGD", lr=2e-3, momentum=0.9, weight_decay=5e-4),

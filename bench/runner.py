@@ -34,6 +34,7 @@ from bench.config import cell_config, config_hash, method_class, method_config, 
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
 from bench.method import Method, as_scores
 from bench.metrics import f1_block, multilabel_metrics
+from bench.online import encode_pixels, image_mode, image_protocol, predict_pixels, wants_pixels
 from bench.records import save_scores
 from bench.registry import DATASETS, build, construct
 
@@ -187,10 +188,8 @@ class CellModel(BaseModel):
         self.modality = modality
 
     def forward(self, feats=None, targets=None, pixels=None, mode: str = "tensor"):
-        if pixels is not None:  # online protocol: encode the augmented images now (frozen, no grad)
-            kinds = self.method.image_features
-            encoded = self.method.backbone.encode_images(pixels, tuple(set(kinds.values())))
-            feats = {role: encoded[kind] for role, kind in kinds.items()}
+        if pixels is not None:  # online protocol: encode the augmented images now (bench/online.py)
+            feats = encode_pixels(self.method, pixels)
         feats = dict(feats, modality=self.modality)
         if "text" in feats:  # paired captions (T2I-PAL): texts as images
             feats["text"] = dict(feats["text"], modality="text")
@@ -368,15 +367,18 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         fit(session, cell, method, trainset, train, cell_dir)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    scores = predict(method, prepared.test_arrays,
-                     batch_size=(session.cfg.get("features", {}) or {}).get("eval_batch_size", 256))
+    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    if wants_pixels(method):  # the method trained the image tower: encode the test images now
+        scores = predict_pixels(method, test.image_paths, feats_cfg.get("eval_batch_size", 256),
+                                feats_cfg.get("num_workers", 0))
+    else:
+        scores = predict(method, prepared.test_arrays, batch_size=feats_cfg.get("eval_batch_size", 256))
     threshold = float(method.score_threshold)
     results = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
                for name, s in scores.items()}
     eval_seconds = time.perf_counter() - t0
     save_scores(cell.record_path(session.work_dir), scores, test)
     main = results["score"]
-    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
     return {
         "mAP": main["mAP"],
         "per_class_AP": main["per_class_AP"],
@@ -384,8 +386,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         "f1": f1_block(main),
         "branches": {name: r["mAP"] for name, r in results.items()},
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
-        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1)}
-        if method.trains_on == "images" else None,
+        "image_protocol": image_protocol(method, feats_cfg) if method.trains_on == "images" else None,
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,
@@ -424,7 +425,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
         split = full.subset(rows)
     known = float((split.labels != 0).mean())
     feats_cfg = to_plain(session.cfg.get("features", {}) or {})
-    mode = feats_cfg.get("mode", "cached")
+    mode = image_mode(method, feats_cfg)  # "online" for a method that trains the image tower (bench/online.py)
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
     if mode == "online":
         transform = augmentation(backbone, **(feats_cfg.get("augment") or {}))

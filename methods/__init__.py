@@ -1,3 +1,3 @@
 """Built-in methods, one file each. Importing this package registers them in bench.registry.METHODS."""
 
-from methods import coop, dualcoop, t2ipal, taidpt, zsclip  # noqa: F401
+from methods import clip_adapter, clip_lora, cocoop, coop, dualcoop, t2ipal, taidpt, zsclip  # noqa: F401
