@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.cache import ImageRows
-from bench.method import Method, as_scores
+from bench.method import Method
 
 
 def wants_pixels(method: Method) -> bool:
@@ -47,19 +47,16 @@ def encode_pixels(method: Method, pixels: torch.Tensor) -> dict[str, torch.Tenso
 
 
 @torch.no_grad()
-def predict_pixels(method: Method, paths: list[str], batch_size: int = 256,
-                   num_workers: int = 0) -> dict[str, np.ndarray]:
-    """Every named score matrix of the method over test images, encoded now by ``method.encode_pixels``
-    with the backbone's test transform (the cached-feature counterpart is ``bench.runner.predict``)."""
+def encode_test_images(method: Method, paths: list[str], batch_size: int = 256,
+                       num_workers: int = 0) -> dict[str, np.ndarray]:
+    """Features by role of test images, encoded now by ``method.encode_pixels`` with the backbone's test
+    transform: what ``bench.runner.predict`` then scores in place of cached test features."""
     rows = ImageRows(paths, np.arange(len(paths)), len(paths), method.backbone.preprocess, None)
     loader = DataLoader(rows, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     method.eval()
     out: dict[str, list[np.ndarray]] = {}
     for pixels in loader:
-        feats = dict(method.encode_pixels(pixels), modality="image")
-        with method.backbone.autocast():
-            scores = as_scores(method.logits(feats))
-        for name, s in scores.items():
-            out.setdefault(name, []).append(s.float().cpu().numpy())
+        for role, feats in method.encode_pixels(pixels).items():
+            out.setdefault(role, []).append(feats.float().cpu().numpy())
     method.train()
-    return {name: np.concatenate(parts) for name, parts in out.items()}
+    return {role: np.concatenate(parts) for role, parts in out.items()}

@@ -34,7 +34,7 @@ from bench.config import cell_config, config_hash, method_class, method_config, 
 from bench.data.base import SETTINGS, DataError, Split, apply_partial_labels, check_label_ratio, few_shot_indices
 from bench.method import Method, as_scores
 from bench.metrics import f1_block, multilabel_metrics
-from bench.online import encode_pixels, image_mode, image_protocol, predict_pixels, wants_pixels
+from bench.online import encode_pixels, encode_test_images, image_mode, image_protocol, wants_pixels
 from bench.records import save_scores
 from bench.registry import DATASETS, build, construct
 
@@ -368,11 +368,11 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     feats_cfg = to_plain(session.cfg.get("features", {}) or {})
-    if wants_pixels(method):  # the method trained the image tower: encode the test images now
-        scores = predict_pixels(method, test.image_paths, feats_cfg.get("eval_batch_size", 256),
-                                feats_cfg.get("num_workers", 0))
-    else:
-        scores = predict(method, prepared.test_arrays, batch_size=feats_cfg.get("eval_batch_size", 256))
+    test_arrays = prepared.test_arrays
+    if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
+        test_arrays = encode_test_images(method, test.image_paths, feats_cfg.get("eval_batch_size", 256),
+                                         feats_cfg.get("num_workers", 0))
+    scores = predict(method, test_arrays, batch_size=feats_cfg.get("eval_batch_size", 256))
     threshold = float(method.score_threshold)
     results = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
                for name, s in scores.items()}
