@@ -35,6 +35,8 @@ Deliberate differences as CoOp's: cached image features, last epoch evaluated.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +57,10 @@ class CoCoOp(CoOp):
 
     def __init__(self, n_ctx: int = 4, ctx_init: str | None = "a photo of a", meta_reduction: int = 16,
                  text_chunk: int = 4096, **coop_kwargs):
+        unknown = sorted(set(coop_kwargs) - set(inspect.signature(CoOp.__init__).parameters) - {"self"})
+        if unknown:  # a typo in the config section: one line naming it, not a TypeError from CoOp.__init__
+            raise ValueError(f"unknown cocoop option(s) {unknown}; valid: meta_reduction, text_chunk and CoOp's "
+                             f"{sorted(set(inspect.signature(CoOp.__init__).parameters) - {'self'})}")
         super().__init__(n_ctx=n_ctx, ctx_init=ctx_init, **coop_kwargs)  # scale, objective, loss terms: CoOp's
         if self.csc or self.class_token_position != "end":
             raise ValueError("cocoop has one generic context with the class token at the end "

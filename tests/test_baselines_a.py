@@ -68,6 +68,8 @@ def test_cocoop_parameters(tiny_rn):
                                   "meta_net.2.weight": (32, 2), "meta_net.2.bias": (32,)}  # 32 // 16 = 2
     with pytest.raises(ValueError, match="csc=False"):
         CoCoOp(csc=True)
+    with pytest.raises(ValueError, match=r"unknown cocoop option\(s\) \['n_ctxx'\]"):
+        CoCoOp(n_ctxx=8)
 
 
 def test_cocoop_context_shift_is_the_meta_net_output_on_every_context_vector(tiny_rn):
