@@ -66,8 +66,9 @@ def test_cocoop_parameters(tiny_rn):
     assert method.n_ctx == 4  # "a photo of a"
     assert _trainable(method) == {"prompts.ctx": (4, 32), "meta_net.0.weight": (2, 32), "meta_net.0.bias": (2,),
                                   "meta_net.2.weight": (32, 2), "meta_net.2.bias": (32,)}  # 32 // 16 = 2
-    with pytest.raises(ValueError, match="csc=False"):
-        CoCoOp(csc=True)
+    for kw in ({"class_token_position": "front"}, {"ctx_init": None, "csc": True}):
+        with pytest.raises(ValueError, match="csc=False and class_token_position='end'"):
+            CoCoOp(**kw)
     with pytest.raises(ValueError, match=r"unknown cocoop option\(s\) \['n_ctxx'\]"):
         CoCoOp(n_ctxx=8)
 
