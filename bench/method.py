@@ -62,6 +62,9 @@ class Method(nn.Module):
     # named only at evaluation? ``unseen_note`` says why not, or under which options (``bench list``).
     supports_unseen: ClassVar[bool] = False
     unseen_note: ClassVar[str] = "its learned parameters are per class: it has none for unseen classes"
+    # True (set in build, with ``online_reason``): the method trains the image tower and encodes images itself
+    # (``encode_pixels``), in training and at test time, whatever features.mode says (bench/online.py)
+    online_images: ClassVar[bool] = False
     # training schedule defaults; the config's ``train`` dict overrides them key by key
     default_train: ClassVar[dict] = dict(epochs=0, batch_size=32,
                                          optimizer=dict(type="SGD", lr=2e-3, momentum=0.9, weight_decay=5e-4),

@@ -25,6 +25,7 @@ from bench.generate import generated_training_data
 from bench.io import atomic_write_text, write_json
 from bench.method import Method
 from bench.metrics import f1_block, multilabel_metrics
+from bench.online import encode_test_images, image_protocol, wants_pixels
 from bench.provenance import environment, peak_memory_mb
 from bench.records import RECORD_VERSION, save_scores
 from bench.registry import construct
@@ -125,11 +126,15 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         fit(session, cell, method, trainset, train, cell_dir)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
+    feats_cfg = method_features(session.cfg, cell.method)
     batch_size = (session.cfg.get("features", {}) or {}).get("eval_batch_size", 256)
     if cell.setting == "zsl":
         results = zsl_results(session, cell, prepared, batch_size)
     else:
-        scores = predict(method, prepared.test_arrays, batch_size=batch_size)
+        test_arrays = prepared.test_arrays
+        if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
+            test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0))
+        scores = predict(method, test_arrays, batch_size=batch_size)
         threshold = float(method.score_threshold)
         metrics = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
                    for name, s in scores.items()}
@@ -138,13 +143,11 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
         results = {"mAP": main["mAP"], "per_class_AP": main["per_class_AP"], "empty_classes": main["empty_classes"],
                    "f1": f1_block(main), "branches": {name: r["mAP"] for name, r in metrics.items()}}
     eval_seconds = time.perf_counter() - t0
-    feats_cfg = method_features(session.cfg, cell.method)
     return {
         **results,
         "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
         "protocol": method_protocol(session.cfg, cell.method),  # "shared" backbone/features, or the "reference"'s
-        "image_protocol": {"mode": feats_cfg.get("mode", "cached"), "views": feats_cfg.get("views", 1),
-                           "augment": feats_cfg.get("augment")} if method.trains_on == "images" else None,
+        "image_protocol": image_protocol(method, feats_cfg) if method.trains_on == "images" else None,
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from bench.cell import Cell
 from bench.method import Method, as_scores
+from bench.online import encode_pixels
 from bench.session import Session
 from bench.trainsets import TrainSet
 
@@ -53,10 +54,8 @@ class CellModel(BaseModel):
         self.modality = modality
 
     def forward(self, feats=None, targets=None, pixels=None, mode: str = "tensor"):
-        if pixels is not None:  # online protocol: encode the augmented images now (frozen, no grad)
-            kinds = self.method.image_features
-            encoded = self.method.backbone.encode_images(pixels, tuple(set(kinds.values())))
-            feats = {role: encoded[kind] for role, kind in kinds.items()}
+        if pixels is not None:  # online protocol: encode the augmented images now (bench/online.py)
+            feats = encode_pixels(self.method, pixels)
         feats = dict(feats, modality=self.modality)
         if "text" in feats:  # paired captions (T2I-PAL): texts as images
             feats["text"] = dict(feats["text"], modality="text")

@@ -21,6 +21,7 @@ from bench.cell import Cell
 from bench.config import method_features
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices
 from bench.method import Method
+from bench.online import image_mode
 from bench.session import Session
 
 
@@ -102,7 +103,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
         split = full.subset(rows)
     known = float((split.labels != 0).mean())
     feats_cfg = method_features(session.cfg, cell.method)
-    mode = feats_cfg.get("mode", "cached")
+    mode = image_mode(method, feats_cfg)  # "online" for a method that trains the image tower (bench/online.py)
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
     if mode == "online":
         transform = augmentation(backbone, **(feats_cfg.get("augment") or {}))

@@ -9,9 +9,14 @@ _base_ = [
     "_base_/methods/t2ipal.py",
     "_base_/methods/tip_adapter.py",
     "_base_/methods/linear_probe.py",
+    "_base_/methods/cocoop.py",
+    "_base_/methods/clip_adapter.py",
+    "_base_/methods/clip_lora.py",
 ]
 # TaI-DPT: the reference's COCO values are the base file's (rn50_coco2014.yaml); prompts use the COCO names
 # ("motorcycle", "airplane") unless taidpt.prompt_names="coco" (TaI-DPT's first synonyms "motor bike", "aeroplane").
 taidpt_ref = dict(type="taidpt", protocol="reference", prompt_names="coco")  # TaI-DPT's own COCO prompt names
 # CoOp / DualCoOp on COCO: the base files are the reference's COCO values (lr 0.002; DualCoOp loss_w 0.03,
 # the README's example for -pp 0.5).
+# CoCoOp, CLIP-Adapter, CLIP-LoRA: the base files' values (CLIP-LoRA's 3 epochs are COCO's share of the reference's
+# 8,000 x 32 training samples). CoCoOp at batch 1 runs the text tower 80 times per image: see methods/cocoop.py.

@@ -9,6 +9,9 @@ _base_ = [
     "_base_/methods/t2ipal.py",
     "_base_/methods/tip_adapter.py",
     "_base_/methods/linear_probe.py",
+    "_base_/methods/cocoop.py",
+    "_base_/methods/clip_adapter.py",
+    "_base_/methods/clip_lora.py",
 ]
 # TaI-DPT on NUS-WIDE (configs/trainers/Caption_distill_double/rn50_nuswide.yaml): softmax temperature 4 over
 # image locations (TRAIN.spatial_SCALE_image) and lr 1e-3 (OPTIM.LR); the rest as the base file. Each caption
@@ -19,3 +22,6 @@ taidpt = dict(spatial_scale_image=4.0, max_captions_per_class=1000, train=dict(o
 # (configs/trainers/Caption_dual/rn101_nus.yaml, trainers/utils.py:143), not comparable to the sum used here.
 # DualCoOp's zero-shot protocol on NUS-WIDE (README "Zero-Shot MLR"): lr 0.001 (925 seen tags, 81 unseen concepts).
 dualcoop = dict(per_setting=dict(zsl=dict(train=dict(optimizer=dict(lr=1e-3)))))
+# CLIP-LoRA on NUS-WIDE: about the reference's 256k training samples (8,000 iterations x 32) over the official
+# train list's 161,789 images = 2 epochs (the base file's 3 epochs are COCO's).
+clip_lora = dict(train=dict(epochs=2))

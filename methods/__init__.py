@@ -1,3 +1,14 @@
 """Built-in methods, one file each. Importing this package registers them in bench.registry.METHODS."""
 
-from methods import coop, dualcoop, linear_probe, t2ipal, taidpt, tip_adapter, zsclip  # noqa: F401
+from methods import (  # noqa: F401
+    clip_adapter,
+    clip_lora,
+    cocoop,
+    coop,
+    dualcoop,
+    linear_probe,
+    t2ipal,
+    taidpt,
+    tip_adapter,
+    zsclip,
+)

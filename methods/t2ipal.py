@@ -43,22 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import METHODS
+from methods._parts.adapters import ResidualAdapter
 from methods._parts.losses import ranking_loss
 from methods.taidpt import TaIDPT
 from methods.zsclip import class_text_features
-
-
-class ResidualAdapter(nn.Module):
-    """CLIP-Adapter: alpha * MLP(x) + (1 - alpha) * x with MLP = Linear(D, D/r), ReLU, Linear(D/r, D), ReLU."""
-
-    def __init__(self, dim: int, alpha: float, reduction: int = 4):
-        super().__init__()
-        self.alpha = alpha
-        self.mlp = nn.Sequential(nn.Linear(dim, dim // reduction, bias=False), nn.ReLU(inplace=True),
-                                 nn.Linear(dim // reduction, dim, bias=False), nn.ReLU(inplace=True))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.alpha * self.mlp(x) + (1 - self.alpha) * x
 
 
 class LoRAAdapter(nn.Module):

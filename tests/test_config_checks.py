@@ -41,8 +41,8 @@ def test_shipped_configs_pass():
     ("backbone.quick_gelu=maybe", "config value backbone.quick_gelu='maybe' (str): expected bool or None"),
     ("backbone.pretraind=x", "unknown config key 'backbone.pretraind'; valid keys of backbone: image_size, "
                              "interpolation, model, model_config, pretrained, quick_gelu, resize_mode"),
-    ("copo.n_ctx=4", "unknown config key 'copo'; valid keys: backbone, coop, dataset, diagnostics, dualcoop, "
-                     "features, fusions, "),
+    ("copo.n_ctx=4", "unknown config key 'copo'; valid keys: backbone, clip_adapter, clip_lora, cocoop, coop, "
+                     "dataset, diagnostics, dualcoop, features, fusions, "),
     ("coop.train.optimizer.lrr=1", "unknown config key 'coop.train.optimizer.lrr'; valid keys of "
                                    "coop.train.optimizer: dampening, differentiable, foreach, fused, lr, "),
     ("coop.train.per_setting.fewshot.epochs=1.5", "config value coop.train.per_setting.fewshot.epochs=1.5 (float): "
