@@ -19,7 +19,7 @@ scale s = 100. Bench trains every single-label reference like its CoOp baseline:
 s_j)) on s = 4 (``logit_scale=None`` restores CLIP's scale), so unknown labels enter no pair; ``methods/coop.py``
 explains why not ASL/BCE on a bias-free cosine score. Recorded in every record (``method_hparams``).
 
-Schedule (``bench/configs/_base_/methods/clip_adapter.py``): the repository ships no optimiser config; its README
+Schedule (``configs/_base_/methods/clip_adapter.py``): the repository ships no optimiser config; its README
 ("Get Started") runs the file with CoOp's commands, so CoOp's ``rn50_ep50.yaml`` applies (SGD lr 0.002, batch 32,
 50 epochs, cosine, 1 constant warm-up epoch at 1e-5). Image features come from the feature cache (the reference
 re-encodes augmented views every step: ``features.mode=online`` or ``features.views``), last epoch evaluated.

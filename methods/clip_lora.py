@@ -32,7 +32,7 @@ template), x = normalised (LoRA) global image feature (``lora.py:103-110``), log
 Loss: the reference is single-label cross-entropy at CLIP's scale 100 (``main.py:22``, ``lora.py:112-113``);
 bench trains it like its CoOp: TaI-DPT's ranking loss on s = 4 over the known labels (``methods/coop.py`` says
 why; ``logit_scale=None`` restores CLIP's scale).
-Schedule (``bench/configs/_base_/methods/clip_lora.py``): AdamW lr 2e-4, weight decay 0.01, betas (0.9, 0.999),
+Schedule (``configs/_base_/methods/clip_lora.py``): AdamW lr 2e-4, weight decay 0.01, betas (0.9, 0.999),
 batch 32 (``lora.py:75``, ``run_utils.py:28-30``), cosine. The reference counts 500 x shots iterations with a
 per-iteration cosine to 1e-6 (``lora.py:73-76``); bench trains whole epochs with the per-epoch cosine to 0 of
 every bench method, the epoch count in the config chosen per dataset to see about as many samples.

@@ -28,7 +28,7 @@ image per training step at batch 8 or 32 (0.082 s per step of 32; 8 ms at batch 
 through the text tower at once (memory at test time; in training autograd keeps every chunk's activations,
 so the batch size bounds memory there). On COCO (80 classes, ~82k train / ~40k test images) that is 6.6M
 prompt passes per epoch and 3.2M at test time: GPU territory.
-Schedule (``bench/configs/_base_/methods/cocoop.py``): ``vit_b16_c4_ep10_batch1_ctxv1.yaml`` (SGD lr 0.002,
+Schedule (``configs/_base_/methods/cocoop.py``): ``vit_b16_c4_ep10_batch1_ctxv1.yaml`` (SGD lr 0.002,
 batch 1, 10 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 from Dassl).
 Deliberate differences as CoOp's: cached image features, last epoch evaluated.
 The meta-net has PyTorch's default Linear init as in the reference, so it starts by shifting the context: on the
