@@ -128,12 +128,12 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     t0 = time.perf_counter()
     feats_cfg = method_features(session.cfg, cell.method)
     batch_size = (session.cfg.get("features", {}) or {}).get("eval_batch_size", 256)
+    test_arrays = prepared.test_arrays
+    if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
+        test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0))
     if cell.setting == "zsl":
-        results = zsl_results(session, cell, prepared, batch_size)
+        results = zsl_results(session, cell, prepared, test_arrays, batch_size)
     else:
-        test_arrays = prepared.test_arrays
-        if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
-            test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0))
         scores = predict(method, test_arrays, batch_size=batch_size)
         threshold = float(method.score_threshold)
         metrics = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
@@ -159,14 +159,15 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     }
 
 
-def zsl_results(session: Session, cell: Cell, prepared: Prepared, batch_size: int) -> dict:
+def zsl_results(session: Session, cell: Cell, prepared: Prepared, test_arrays: dict, batch_size: int) -> dict:
     """The zsl setting's record entries: the ``zsl`` (unseen classes) and ``gzsl`` (seen + unseen) blocks,
     the split used, and, as the cell's headline, the ZSL block's mAP, per-class AP and top-k F1 (its
-    scores are the ones saved beside the record)."""
+    scores are the ones saved beside the record). ``test_arrays``: the test features the method scores (the
+    cached ones, or those its own image tower encoded after training)."""
     from bench.zsl import evaluate_zsl
 
     classes = session.zsl_classes()
-    blocks, (scores, view) = evaluate_zsl(prepared.method, prepared.test, prepared.test_arrays, classes,
+    blocks, (scores, view) = evaluate_zsl(prepared.method, prepared.test, test_arrays, classes,
                                           lambda m, arrays: predict(m, arrays, batch_size=batch_size))
     save_scores(cell.record_path(session.work_dir), scores, view)
     zsl = blocks["zsl"]

@@ -19,6 +19,10 @@ scale s = 100. Bench trains every single-label reference like its CoOp baseline:
 s_j)) on s = 4 (``logit_scale=None`` restores CLIP's scale), so unknown labels enter no pair; ``methods/coop.py``
 explains why not ASL/BCE on a bias-free cosine score. Recorded in every record (``method_hparams``).
 
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): the adapter acts on image features only and the text
+classifier is frozen, so nothing learned is per class: :meth:`CLIPAdapter.rebuild` computes the hand-crafted
+prompts' text features of the unseen (then all) classes and keeps the trained adapter.
+
 Schedule (``configs/_base_/methods/clip_adapter.py``): the repository ships no optimiser config; its README
 ("Get Started") runs the file with CoOp's commands, so CoOp's ``rn50_ep50.yaml`` applies (SGD lr 0.002, batch 32,
 50 epochs, cosine, 1 constant warm-up epoch at 1e-5). Image features come from the feature cache (the reference
@@ -42,7 +46,9 @@ class CLIPAdapter(Method):
 
     name = "clip_adapter"
     trains_on = "images"
-    settings = ("partial", "fewshot")
+    settings = ("partial", "fewshot", "zsl")
+    supports_unseen = True
+    unseen_note = "the adapter is on image features; the frozen text classifier is rebuilt for any class names"
     image_features = {"global": "global"}  # clip_model.visual(image): attention pool with positional embedding
     # CoOp configs/trainers/CoOp/rn50_ep50.yaml (the reference runs through CoOp's commands); Dassl momentum / wd
     default_train = dict(epochs=50, batch_size=32,
@@ -65,6 +71,12 @@ class CLIPAdapter(Method):
         # frozen classifier: normalised text features of the hand-crafted prompts (clip_adapter.py:107, 110)
         self.register_buffer("text_features", class_text_features(backbone, classnames, self.templates))
         self.scale = backbone.logit_scale if self.logit_scale is None else self.logit_scale
+
+    def rebuild(self, classnames):
+        """The frozen text classifier of other classes (the zsl setting), as ``build`` makes it; the adapter is kept."""
+        self.classnames = list(classnames)
+        self.text_features = class_text_features(self.backbone, self.classnames, self.templates).to(
+            self.text_features.device)
 
     # ----- forward ------------------------------------------------------------------------------
     def logits(self, feats):

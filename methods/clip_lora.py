@@ -37,6 +37,10 @@ batch 32 (``lora.py:75``, ``run_utils.py:28-30``), cosine. The reference counts 
 per-iteration cosine to 1e-6 (``lora.py:73-76``); bench trains whole epochs with the per-epoch cosine to 0 of
 every bench method, the epoch count in the config chosen per dataset to see about as many samples.
 
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): the LoRA weights are not per class, so
+:meth:`CLIPLoRA.rebuild` prompts the unseen (then all) classes and their text features are recomputed through the
+LoRA'd text tower; with an adapted image tower the test images are encoded through it as in the other settings.
+
 The LoRA parameters live in a private copy of the frozen CLIP model (the shared backbone stays untouched for
 other cells and the feature cache); the same Parameter objects are registered in ``self.lora`` so they are
 the method's trainable parameters and its checkpoints hold them and nothing else of CLIP.
@@ -65,7 +69,9 @@ class CLIPLoRA(Method):
 
     name = "clip_lora"
     trains_on = "images"
-    settings = ("partial", "fewshot")
+    settings = ("partial", "fewshot", "zsl")
+    supports_unseen = True
+    unseen_note = "LoRA on the towers is class-agnostic: any class prompt goes through the LoRA'd text tower"
     image_features = {"global": "global"}  # cached path (frozen image tower); online: encode_pixels
     # lora.py:75 AdamW(weight_decay=1e-2, betas=(0.9, 0.999), lr=args.lr); run_utils.py:28-30 lr 2e-4, batch 32
     default_train = dict(epochs=3, batch_size=32,
@@ -114,11 +120,22 @@ class CLIPLoRA(Method):
         self.__dict__["_lora_layers"] = [m for m in model.modules() if hasattr(m, "lora_A")]
         self.online_images = self.encoder != "text"
         self.online_reason = "clip_lora adapts the image tower: images re-encoded every step and at test time"
-        ids = backbone.tokenize([self.template.format(name.replace("_", " ")) for name in classnames])
-        with torch.no_grad():
-            self.register_buffer("prompt_embeddings", backbone.token_embedding(ids).float(), persistent=False)
-        self.register_buffer("prompt_ids", ids, persistent=False)
+        self._set_prompts(classnames)
         self.scale = backbone.logit_scale if self.logit_scale is None else self.logit_scale
+
+    def _set_prompts(self, classnames: list[str]) -> None:
+        """Token embeddings and ids of the class prompts (lora.py:94-96); the token embedding is not adapted, so
+        the shared backbone's is the LoRA copy's."""
+        ids = self.backbone.tokenize([self.template.format(name.replace("_", " ")) for name in classnames])
+        with torch.no_grad():
+            self.register_buffer("prompt_embeddings", self.backbone.token_embedding(ids).float(), persistent=False)
+        self.register_buffer("prompt_ids", ids, persistent=False)
+
+    def rebuild(self, classnames):
+        """Prompt other classes (the zsl setting): their text features then go through the LoRA'd text tower
+        (:meth:`text_features`); every LoRA parameter is kept."""
+        self.classnames = list(classnames)
+        self._set_prompts(self.classnames)
 
     def train(self, mode: bool = True):
         """Also switches the LoRA layers (their dropout) of the private CLIP copy, which is not a submodule."""

@@ -31,6 +31,11 @@ prompt passes per epoch and 3.2M at test time: GPU territory.
 Schedule (``configs/_base_/methods/cocoop.py``): ``vit_b16_c4_ep10_batch1_ctxv1.yaml`` (SGD lr 0.002,
 batch 1, 10 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 from Dassl).
 Deliberate differences as CoOp's: cached image features, last epoch evaluated.
+Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): the context and the meta-net are class-agnostic -- the
+reference's base-to-new protocol scores new classes with them (``scripts/cocoop/base2new_test.sh``:
+``SUBSAMPLE_CLASSES new``, the model trained on the base classes) -- so CoOp's :meth:`~methods.coop.CoOp.rebuild`
+applies unchanged: the prompt learner's ``set_classnames`` re-tokenises the class names, and
+:meth:`CoCoOp.logits` builds every image's prompts from them with the learned ctx + pi(x).
 The meta-net has PyTorch's default Linear init as in the reference, so it starts by shifting the context: on the
 toy CLIP by a vector of norm ~1.7 against context rows of norm ~0.19, which drops the initial prompts from
 zero-shot's 48.3 to 27.8 mAP (toy validation split); training must first undo that (see the toy config).
@@ -53,6 +58,9 @@ class CoCoOp(CoOp):
     """CoOp's context shifted per image by a meta-network of the image feature (see module docstring)."""
 
     name = "cocoop"
+    settings = ("partial", "fewshot", "zsl")
+    supports_unseen = True
+    unseen_note = "context and meta-net are class-agnostic: any class is prompted with ctx + pi(x)"
     # vit_b16_c4_ep10_batch1_ctxv1.yaml OPTIM / DATALOADER; momentum / weight decay: Dassl config/defaults.py:152-153
     default_train = dict(epochs=10, batch_size=1,
                          optimizer=dict(type="SGD", lr=2e-3, momentum=0.9, weight_decay=5e-4),

@@ -81,6 +81,7 @@ class LinearProbe(Method):
     name = "linear_probe"
     trains_on = "images"
     settings = ("partial", "fewshot")
+    unseen_note = "one fitted weight row and bias per class: unseen classes have none"
     fits_features = True
     image_features = {"global": "global"}
     default_train = dict(epochs=0)  # no runner training: fitted in fit_features

@@ -85,6 +85,8 @@ class TipAdapter(Method):
     name = "tip_adapter"
     trains_on = "images"
     settings = ("partial", "fewshot")
+    # the cache values V [N_cache, C] are the training labels (utils.py:62): an unseen class has no column
+    unseen_note = "its cache values are the training labels, one column per class: unseen classes have none"
     fits_features = True
     image_features = {"global": "global"}  # encode_image (utils.py:52, 82)
     default_train = dict(epochs=0)  # no runner training: the cache is built (and -F tuned) in fit_features

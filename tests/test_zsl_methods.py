@@ -6,6 +6,9 @@ import torch
 
 from methods._parts.losses import asymmetric_loss
 from methods._parts.prompt import PromptLearner, encode_prompts
+from methods.clip_adapter import CLIPAdapter
+from methods.clip_lora import CLIPLoRA
+from methods.cocoop import CoCoOp
 from methods.coop import CoOp
 from methods.dualcoop import DualCoOp
 from methods.t2ipal import T2IPAL
@@ -55,16 +58,20 @@ def test_prompt_learner_set_classnames_equals_fresh_build(tiny_rn):
         csc.set_classnames(UNSEEN)
 
 
-@pytest.mark.parametrize("cls,kw", [(CoOp, {}), (DualCoOp, {"csc": False}), (TaIDPT, {}), (ZSCLIP, {}),
-                                    (T2IPAL, {"prototypes": False})])
-def test_rebuild_equals_method_built_for_the_classes(tiny_rn, cls, kw):
+@pytest.mark.parametrize("cls,kw,clip", [(CoOp, {}, "tiny_rn"), (DualCoOp, {"csc": False}, "tiny_rn"),
+                                         (TaIDPT, {}, "tiny_rn"), (ZSCLIP, {}, "tiny_rn"),
+                                         (T2IPAL, {"prototypes": False}, "tiny_rn"), (CoCoOp, {}, "tiny_rn"),
+                                         (CLIPAdapter, {}, "tiny_rn"), (CLIPLoRA, {}, "tiny_rn"),
+                                         (CLIPLoRA, {}, "tiny_vit")])
+def test_rebuild_equals_method_built_for_the_classes(request, cls, kw, clip):
     """After rebuild(names), scores equal those of the method built for ``names`` with the same parameters."""
-    feats = _feats(tiny_rn)
-    method = _trained(cls, tiny_rn, SEEN, **kw)
-    assert method.unseen_blocker() is None
+    backbone = request.getfixturevalue(clip)
+    feats = _feats(backbone)
+    method = _trained(cls, backbone, SEEN, **kw)
+    assert method.unseen_blocker() is None and "zsl" in cls.settings and cls.supports_unseen
     method.rebuild(UNSEEN)
     fresh = cls(**kw)
-    fresh.build(tiny_rn, UNSEEN)
+    fresh.build(backbone, UNSEEN)
     _copy_parameters(method, fresh)
     method.eval(), fresh.eval()
     got, want = method.logits(feats), fresh.logits(feats)
@@ -73,6 +80,32 @@ def test_rebuild_equals_method_built_for_the_classes(tiny_rn, cls, kw):
     assert got["score"].shape == (3, 2) and method.classnames == UNSEEN
     for name in want:
         torch.testing.assert_close(got[name], want[name])
+
+
+def test_clip_lora_rebuild_goes_through_the_lora_text_tower(tiny_rn):
+    """The unseen classes' text features come from the LoRA'd text tower, not the frozen backbone's."""
+    import torch.nn.functional as F
+
+    method = _trained(CLIPLoRA, tiny_rn, SEEN).eval()
+    method.rebuild(UNSEEN)
+    prompts = [f"a photo of a {name}." for name in UNSEEN]
+    with torch.no_grad():
+        got = method.text_features()
+        lora = F.normalize(method.lora_clip.encode_text(prompts), dim=-1)
+        frozen = F.normalize(tiny_rn.encode_text(prompts), dim=-1)
+    torch.testing.assert_close(got, lora)
+    assert (got - frozen).abs().max() > 1e-3  # the LoRA changed them
+
+
+def test_clip_adapter_rebuild_keeps_the_adapter_and_uses_the_frozen_prompts(tiny_rn):
+    from methods.zsclip import class_text_features
+
+    method = _trained(CLIPAdapter, tiny_rn, SEEN)
+    adapter = [p.detach().clone() for p in method.adapter.parameters()]
+    method.rebuild(UNSEEN)
+    torch.testing.assert_close(method.text_features, class_text_features(tiny_rn, UNSEEN, "a photo of a {}."))
+    for p, q in zip(method.adapter.parameters(), adapter):
+        torch.testing.assert_close(p.detach(), q)
 
 
 def test_t2ipal_prototypes_keep_learned_rows(tiny_rn):
@@ -85,6 +118,19 @@ def test_t2ipal_prototypes_keep_learned_rows(tiny_rn):
     torch.testing.assert_close(method.class_prototypes[0], learned[2])  # blue: learned
     torch.testing.assert_close(method.class_prototypes[2], learned[0])  # red: learned
     torch.testing.assert_close(method.class_prototypes[1], initial)  # yellow: never trained, initial value
+
+
+def test_bench_list_shows_which_methods_score_unseen_classes(capsys):
+    from bench.cli import main
+
+    assert main(["list", "methods"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "unseen classes (zsl)" in line}
+    for name in ("cocoop", "clip_adapter", "clip_lora", "coop", "zsclip"):
+        assert "settings: partial, fewshot, zsl" in lines[name] or name == "zsclip"
+        assert "unseen classes (zsl): yes" in lines[name]
+    assert "unseen classes (zsl): no (its cache values are the training labels" in lines["tip_adapter"]
+    assert "unseen classes (zsl): no (its cache values are the training labels" in lines["tip_adapter_f"]
+    assert "unseen classes (zsl): no (one fitted weight row and bias per class" in lines["linear_probe"]
 
 
 def test_class_specific_methods_say_why(tiny_rn):

@@ -7,10 +7,12 @@ import statistics
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 
 from bench.metrics import average_precision, top_k_prf, zsl_metrics
 from bench.registry import METHODS
+from methods.clip_lora import CLIPLoRA
 from methods.coop import CoOp
 from methods.taidpt import TaIDPT
 
@@ -53,13 +55,28 @@ class SpyTaIDPT(Spy, TaIDPT):
         return super().extra_captions(classnames)
 
 
+class SpyLoRA(Spy, CLIPLoRA):
+    """Also records the image features its own (LoRA) image tower encodes and those its logits are given."""
+
+    name = "spy_lora"
+
+    def encode_pixels(self, pixels):
+        out = super().encode_pixels(pixels)
+        EVENTS.append(("pixels", self.name, self.training, out["global"].detach().clone()))
+        return out
+
+    def logits(self, feats):
+        EVENTS.append(("logits", self.name, self.training, feats["global"].detach().clone()))
+        return super().logits(feats)
+
+
 @pytest.fixture
 def spies():
-    for cls in (SpyCoOp, SpyTaIDPT):
+    for cls in (SpyCoOp, SpyTaIDPT, SpyLoRA):
         METHODS.register_module(name=cls.name, module=cls, force=True)
     EVENTS.clear()
     yield
-    for cls in (SpyCoOp, SpyTaIDPT):
+    for cls in (SpyCoOp, SpyTaIDPT, SpyLoRA):
         METHODS.module_dict.pop(cls.name, None)
 
 
@@ -134,6 +151,31 @@ def test_zsl_and_gzsl_blocks_match_the_saved_scores(spies, zsl_config, tmp_path,
     split = tmp_path / "colours_3_1.json"
     split.write_text(split.read_text() + "\n")
     assert record_state(record, plan_cell(cfg, cell)) == "stale"
+
+
+def test_zsl_scores_the_test_images_through_a_trained_image_tower(spies, tmp_path, tiny_coco, tiny_vit_cfg):
+    """CLIP-LoRA on a ViT trains the image tower: ZSL and GZSL score the test images its trained tower encodes
+    after training, not the frozen backbone's cached features."""
+    from bench.testing import write_tiny_config
+
+    split = tmp_path / "colours_3_1.json"
+    split.write_text(json.dumps({"name": "colours_3_1", "source": "test", "seen": SEEN, "unseen": UNSEEN}))
+    dataset = {"type": "coco2014", "data_root": str(tiny_coco[0]), "zsl_split": str(split)}
+    config = write_tiny_config(tmp_path / "tiny.py", dataset, tiny_vit_cfg,
+                               "spy_lora = dict(train=dict(epochs=1, batch_size=6, optimizer=dict(lr=1e-2)))\n")
+    (path,) = _run(config, tmp_path, "spy_lora")
+    record = json.loads(path.read_text())
+    assert record["image_protocol"]["mode"] == "online" and record["method_hparams"]["encoder"] == "both"
+    kinds = [e[0] for e in EVENTS]
+    after = max(i for i, k in enumerate(kinds) if k == "loss") + 1  # training is over
+    rebuilds = [i for i, k in enumerate(kinds) if k == "rebuild"]
+    encoded = torch.cat([e[3] for e in EVENTS[after:rebuilds[0]] if e[0] == "pixels" and not e[2]])
+    assert len(encoded) == len(tiny_coco[1]["val2014"])  # every test image, once, through the trained tower
+    for start, end in zip(rebuilds, rebuilds[1:] + [len(EVENTS)]):  # the ZSL pass, then the GZSL pass
+        scored = torch.cat([e[3] for e in EVENTS[start:end] if e[0] == "logits" and not e[2]])
+        torch.testing.assert_close(scored, encoded)
+    training = [e[3] for e in EVENTS[:after] if e[0] == "pixels" and e[2]]
+    assert training  # trained online: its tower encoded the training images
 
 
 def test_class_specific_methods_are_skipped_with_a_reason(caplog):
