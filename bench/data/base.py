@@ -13,7 +13,18 @@ SETTINGS = ("zero-shot", "partial", "fewshot", "zsl")  # zsl: seen/unseen classe
 
 
 class DataError(ValueError):
-    """Bad or missing dataset input; the message names the file and how to fix it."""
+    """Bad or missing dataset input; the message names the file and how to fix it.
+
+    Raised in a DataLoader worker, torch re-raises it in the main process as ``DataError("Caught
+    DataError in DataLoader worker process 0.\nOriginal Traceback ...")`` (``torch._utils.ExceptionWrapper``);
+    such a message is cut back to the original one-line message, its last line.
+    """
+
+    def __init__(self, message: str = ""):
+        if isinstance(message, str) and message.startswith("Caught ") and "\nOriginal Traceback" in message:
+            last = message.rstrip().splitlines()[-1]  # "bench.data.base.DataError: <message>"
+            message = last.split(": ", 1)[1] if ": " in last else last
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
