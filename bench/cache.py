@@ -42,6 +42,7 @@ from bench.augment import augmentation
 from bench.cache_entry import entry_damage, file_crc32, reserved_memmap
 from bench.data.base import DataError
 from bench.io import read_json, sha256_json, write_json
+from bench.locking import exclusive
 
 CACHE_VERSION = 1
 DEFAULT_CHUNK = 256
@@ -274,12 +275,8 @@ class FeatureCache:
         if self.sharded and _distributed():
             self._fill_entries(keys, n_rows, produce, batch_size, meta, lead_shape, sharded=True)
             return
-        import fcntl
-
         lock_path = self.root / "locks" / f"{sha256_json(sorted(keys.values()))[:32]}.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+        with exclusive(lock_path, f"the feature cache entries of {meta.get('desc') or meta['what']}"):
             keys = {name: key for name, key in keys.items() if not self.is_valid(key)}
             if keys:
                 self._fill_entries(keys, n_rows, produce, batch_size, meta, lead_shape, sharded=False)
