@@ -134,6 +134,7 @@ def test_space_reserved_before_mapping(tmp_path, monkeypatch):
     assert "needs 1.9 MB" in info.value.strerror and not (tmp_path / "big.npy").exists()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # torch worker teardown
 @pytest.mark.parametrize("workers", [0, 2])
 def test_zero_byte_and_corrupt_images_named_with_split(tmp_path, tiny_rn, images, workers):
     empty, bad = tmp_path / "empty.jpg", tmp_path / "bad.jpg"
