@@ -1,9 +1,16 @@
-"""What a cell is: (method, dataset, setting, label ratio or few-shot, seed), its name and record path; its
-plan (method class, arguments, schedule and the cell config its record is keyed by); and the state of its
-record (done, stale, failed, todo). No torch: the CLI's ``--dry-run`` and the sweep plan with it."""
+"""What a cell is: (method, dataset, setting, label ratio or few-shot, seed), its name and paths (record,
+lock, the state folder of one config and data); its plan (method class, arguments, schedule and the cell
+config its record is keyed by); and the state of its record (done, stale, failed, unreadable, todo). No
+torch: the CLI's ``--dry-run`` and the sweep plan with it.
+
+A record is keyed by its config hash and by the content of the data it read (:mod:`bench.datakey`); its
+checkpoints live in a folder named by both (:meth:`Cell.state_dir`), so training is only ever resumed by
+the config, on the data, that wrote them.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,14 @@ class Cell:
         """Where the cell's record goes in a run folder."""
         return Path(work_dir) / "records" / self.dataset / f"{self.name}.json"
 
+    def lock_path(self, work_dir: Path) -> Path:
+        """The file one process locks while it runs the cell (:func:`bench.locking.exclusive`)."""
+        return Path(work_dir) / "cells" / self.dataset / f"{self.name}.lock"
+
+    def state_dir(self, work_dir: Path, key: str) -> Path:
+        """Checkpoints and logs of the cell run with one config and data (``key``: :func:`record_key`)."""
+        return Path(work_dir) / "cells" / self.dataset / self.name / key
+
 
 @dataclass
 class CellPlan:
@@ -67,12 +82,47 @@ def plan_cell(cfg, cell: Cell) -> CellPlan:
     return CellPlan(cell, method_cls, kwargs, train, backbone_overrides, config)
 
 
-def record_state(record_path: Path, plan: CellPlan) -> str:
-    """"done" (an ok record made with this plan's config: a rerun skips the cell), "stale" (an ok
-    record of another config: a rerun recomputes it), "failed" (an error record) or "todo" (none)."""
+def record_key(plan: CellPlan, data_key: str) -> str:
+    """``<config hash>_<data key>``: what a record and the checkpoints of its cell belong to."""
+    return f"{config_hash(plan.config)}_{data_key}"
+
+
+def read_record(record_path: Path) -> dict | None:
+    """The record, or None when there is none or it cannot be read (a rerun recomputes it)."""
+    if not record_path.is_file():
+        return None
+    try:
+        record = read_json(record_path)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def record_state(record_path: Path, plan: CellPlan, data) -> str:
+    """"done" (an ok record made with this plan's config on the data as it is now: a rerun skips the
+    cell), "stale" (an ok record of another config or of other data: a rerun recomputes it), "failed"
+    (an error record), "unreadable" (a damaged file: recomputed) or "todo" (none).
+
+    ``data``: the session's :class:`bench.datakey.DataKeys`; the data is hashed only for a record whose
+    config matches."""
+    return stale_reason(record_path, plan, data) or "done"
+
+
+def stale_reason(record_path: Path, plan: CellPlan, data) -> str | None:
+    """None when the record is done; else its state, "stale" with what changed (e.g. "stale: data
+    (eval:test) changed since the record was written")."""
     if not record_path.is_file():
         return "todo"
-    record = read_json(record_path)
+    record = read_record(record_path)
+    if record is None:
+        return "unreadable"
     if record.get("status") != "ok":
         return "failed"
-    return "done" if record.get("config_hash") == config_hash(plan.config) else "stale"
+    if record.get("config_hash") != config_hash(plan.config):
+        return "stale: config changed since the record was written"
+    now = data.for_cell(plan.method_cls.trains_on, plan.config.get("eval_split", "test"))
+    if record.get("data_key") != now["key"]:
+        before = record.get("data_digests") or {}
+        parts = [part for part in now if part != "key" and before.get(part) != now[part]] or ["not recorded"]
+        return f"stale: data ({', '.join(parts)}) changed since the record was written"
+    return None

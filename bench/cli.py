@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="torch CPU threads (recorded with the results)")
     run.add_argument("--shard", help="i/n: run only every n-th cell starting at i (array jobs)")
     run.add_argument("--force", action="store_true", help="recompute cells that already have a record")
+    run.add_argument("--rebuild-features", action="store_true",
+                     help="delete and recompute every cached feature entry the cells read, then the cells "
+                          "(implies --force; damaged entries are found and rebuilt without it)")
     run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
@@ -105,6 +108,30 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"bench: error: {message}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only or unwritable folder: one line naming it
+        message = write_fault(exc)
+        if message is None:
+            raise
+        print(f"bench: error: {message}", file=sys.stderr)
+        return 2
+
+
+def write_fault(exc: OSError) -> str | None:
+    """One line for an OSError a user fixes on their side (a full disk, a read-only or unwritable folder),
+    naming the file and its folder; None for any other OSError."""
+    import errno
+    from pathlib import Path
+
+    space = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if exc.errno not in (*space, errno.EROFS, errno.EACCES, errno.EPERM):
+        return None
+    hint = ("free space there, or put the work dir (--work-dir) or the feature cache (runtime.cache_dir) on "
+            "another disk") if exc.errno in space else \
+        "make it writable, or pass another --work-dir (and runtime.cache_dir for the feature cache)"
+    what = exc.strerror or os.strerror(exc.errno)
+    if not exc.filename:
+        return f"{what}: {hint}"
+    return f"{what}: cannot write {exc.filename} in {Path(exc.filename).parent}; {hint}"
 
 
 def cmd_run(args) -> int:
@@ -149,10 +176,14 @@ def cmd_run(args) -> int:
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
     if args.dry_run:
-        from bench.cell import plan_cell, record_state
+        from bench.cell import plan_cell, stale_reason
+        from bench.datakey import dry_run_keys
 
-        for cell in cells:  # done: a rerun skips it; stale (config changed) and failed ones rerun
-            print(f"{record_state(cell.record_path(work_dir), plan_cell(cfg, cell))}  {cell.dataset}  {cell.name}")
+        data = dry_run_keys(cfg, work_dir)  # hashes the data only where a record of the same config exists
+        for cell in cells:  # done: a rerun skips it; stale (config or data changed), failed, unreadable: rerun
+            reason = stale_reason(cell.record_path(work_dir), plan_cell(cfg, cell), data) or "done"
+            state, _, why = reason.partition(": ")
+            print(f"{state}  {cell.dataset}  {cell.name}" + (f"  ({why})" if why else ""))
         print(f"{len(cells)} cells")
         return 0
     rank, world, local_rank = distributed_context()
@@ -160,7 +191,9 @@ def cmd_run(args) -> int:
     check_device(device, (cfg.get("runtime", {}) or {}).get("amp"))
     if device == "cuda" and world > 1:
         device = f"cuda:{local_rank}"
-    session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0)
+    session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0,
+                      rebuild_features=args.rebuild_features)
+    args.force = args.force or args.rebuild_features
     if world > 1:
         # under torchrun: all ranks fill the feature cache together, then each runs every world-th
         # cell on its own (cells are independent; a cell's mmengine Runner is single-process)

@@ -59,6 +59,30 @@ def captions_digest(corpus: list[str], synonyms: dict) -> str:
     return h.hexdigest()
 
 
+def cache_root(cfg, work_dir: Path) -> Path:
+    """The feature cache folder of a run: ``runtime.cache_dir``, else ``cache`` beside the run folder."""
+    return Path((cfg.get("runtime", {}) or {}).get("cache_dir") or Path(work_dir).parent / "cache").expanduser()
+
+
+def dry_run_keys(cfg, work_dir: Path) -> DataKeys:
+    """A run's :class:`DataKeys` without a session (``bench run --dry-run``): the dataset is read, and its
+    images hashed (memoised in the feature cache's index), only when a digest is asked for."""
+    import functools
+
+    from bench.config import to_plain
+    from bench.registry import DATASETS, build
+
+    dataset = build(DATASETS, to_plain(cfg.dataset))
+    hashes: list[FileHashes] = []
+
+    def file_hashes(paths: list[str]) -> list[str]:
+        if not hashes:
+            hashes.append(FileHashes(cache_root(cfg, work_dir) / "file_hashes.sqlite"))
+        return hashes[0](paths, progress=False)
+
+    return DataKeys(dataset, functools.cache(dataset.load), file_hashes)
+
+
 class DataKeys:
     """Digests of one dataset's splits and caption corpus, each computed once per process.
 
@@ -103,6 +127,9 @@ class FileHashes:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open(db_path)
+        except sqlite3.OperationalError as exc:  # e.g. a read-only folder without an index yet: no memo
+            log.debug("image hashes not memoised: %s (%s)", db_path, exc)
+            self.db = self._open(Path(":memory:"))
         except sqlite3.DatabaseError as exc:  # not a database, or damaged: it is only a memo
             log.warning("feature cache index %s is unreadable (%s); recreating it", db_path, exc)
             db_path.unlink()

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cell import Cell, CellPlan, plan_cell, record_state
+from bench.cell import Cell, CellPlan, plan_cell, record_key, record_state, stale_reason
 from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
 from bench.fitdata import fit_from_features
 from bench.generate import generated_training_data
 from bench.io import atomic_write_text, write_json
+from bench.locking import exclusive
 from bench.method import Method
 from bench.metrics import f1_block, multilabel_metrics
 from bench.online import encode_test_images, image_protocol, wants_pixels
@@ -72,46 +73,64 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     return Prepared(method, backbone, test, test_arrays, trainset, seconds)
 
 
-def run_cell(session: Session, cell: Cell, force: bool = False) -> Path:
-    """Run one cell and write its record atomically; return the record path.
+def run_cell(session: Session, cell: Cell, force: bool = False, wait: bool = True) -> Path | None:
+    """Run one cell and write its record atomically; return the record path (None: skipped, see ``wait``).
 
-    A cell whose record was made with the same config is not recomputed unless ``force``; a record
-    from another config (e.g. after an edited config file) is recomputed and replaced, with a
-    warning. A cell whose training loss turns non-finite writes an error record (``status:
-    "failed"``) and re-raises, so a sweep can go on and the report shows it; bad input raises
-    before anything is written.
+    A cell whose record was made with the same config on the same data (:func:`bench.cell.record_state`)
+    is not recomputed unless ``force``, and nothing is written then; a record of another config or of
+    other data (an edited annotation file, a replaced image) is recomputed and replaced, with a warning
+    saying what changed. One process runs a cell at a time: it holds the cell's lock from planning to
+    the record; another process waits for it (``wait``, saying so in one line) and then skips the cell
+    if the record it finds is done, or returns None at once (``wait=False``) so the caller can come back.
+    Checkpoints go to the cell's folder for this config and data, so training resumes only from a
+    checkpoint the same config wrote on the same data.
+
+    A cell whose training loss turns non-finite writes an error record (``status: "failed"``) and
+    re-raises, so a sweep can go on and the report shows it; bad input raises before anything is written.
     """
     record_path = cell.record_path(session.work_dir)
     plan = plan_cell(session.cfg, cell)
-    if not force:
-        state = record_state(record_path, plan)
-        if state == "done":
+    if not force and record_state(record_path, plan, session.data) == "done":
+        return record_path
+    with exclusive(cell.lock_path(session.work_dir), f"cell {cell.name}", wait=wait) as held:
+        if not held:
+            return None
+        reason = None if force else stale_reason(record_path, plan, session.data)  # again: it may have
+        if not force and reason is None:  # been finished by the process this one waited for
             return record_path
-        if state == "stale":
-            log.warning("%s: the config changed since its record was written; recomputing", cell.name)
-    cell_dir = session.work_dir / "cells" / cell.dataset / cell.name
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    config_text = json.dumps(plan.config, indent=1, default=str)
-    previous = cell_dir / "config.json"
-    if force or (previous.is_file() and previous.read_text() != config_text):
-        clear_checkpoints(cell_dir)  # never resume training from another config's (or a forced cell's) state
-    atomic_write_text(previous, config_text)
+        if reason and reason != "todo":
+            log.warning("%s: %s; recomputing", cell.name, reason)
+        return _record(session, plan, record_path, force)
+
+
+def _record(session: Session, plan: CellPlan, record_path: Path, force: bool) -> Path:
+    """Run the planned cell (its lock held) and write its record."""
+    cell = plan.cell
+    data = session.data.for_cell(plan.method_cls.trains_on, session.eval_split)
+    state_dir = cell.state_dir(session.work_dir, record_key(plan, data["key"]))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if force:
+        clear_checkpoints(state_dir)  # a forced cell trains from scratch
+    config_text = json.dumps(plan.config, indent=1, default=str)  # says which config the checkpoints are of
+    if not (state_dir / "config.json").is_file() or (state_dir / "config.json").read_text() != config_text:
+        atomic_write_text(state_dir / "config.json", config_text)
     base = {"record_version": RECORD_VERSION, "method": cell.method, "dataset": cell.dataset,
             "setting": cell.setting, "label_ratio": cell.label_ratio, "seed": cell.seed,
             "config_hash": config_hash(plan.config), "config": plan.config,
+            "data_key": data["key"], "data_digests": {k: v for k, v in data.items() if k != "key"},
             "environment": environment(session.device)}
     try:
-        record = {"status": "ok", **base, **_run(session, plan, cell_dir)}
+        record = {"status": "ok", **base, **_run(session, plan, state_dir)}
     except NonFiniteLoss as exc:
         record = {"status": "failed", **base, "error": f"{type(exc).__name__}: {exc}"}
         write_json(record_path, record)
         raise
     write_json(record_path, record)
-    clear_checkpoints(cell_dir)  # the record is what counts now; checkpoints were only for resuming
+    clear_checkpoints(state_dir)  # the record is what counts now; checkpoints were only for resuming
     return record_path
 
 
-def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
+def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
     cell, train = plan.cell, plan.train
     if session.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -123,7 +142,7 @@ def _run(session: Session, plan: CellPlan, cell_dir: Path) -> dict:
     if trainset is not None and train.get("epochs", 0) > 0:
         # mmengine's Runner reseeds (randomness=dict(seed)): the same initial state whether or not
         # features were just extracted
-        fit(session, cell, method, trainset, train, cell_dir)
+        fit(session, cell, method, trainset, train, state_dir)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     feats_cfg = method_features(session.cfg, cell.method)

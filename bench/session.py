@@ -1,5 +1,5 @@
-"""What the cells of one run share: the config, the dataset and its loaded splits, loaded backbones, and the
-feature cache (with the config's extraction batch size and workers)."""
+"""What the cells of one run share: the config, the dataset and its loaded splits and their content digests,
+loaded backbones, and the feature cache (with the config's extraction batch size and workers)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from bench.backbone import load_backbone, resolve_spec
 from bench.cache import FeatureCache
 from bench.config import to_plain
 from bench.data.base import DataError, Split
+from bench.datakey import DataKeys, cache_root
+from bench.io import atomic_write_text
 from bench.registry import DATASETS, build
 
 
 class Session:
     """What cells of one run share: datasets, loaded backbones, the feature cache."""
 
-    def __init__(self, cfg, work_dir: str | Path, device: str | None = None, progress: bool = True):
+    def __init__(self, cfg, work_dir: str | Path, device: str | None = None, progress: bool = True,
+                 rebuild_features: bool = False):
         self.cfg = cfg
         self.work_dir = Path(work_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -27,15 +30,20 @@ class Session:
         # "test" for results; "val" to tune hyperparameters without touching the test split (toy world:
         # minival2014). Recorded in every record (config.eval_split).
         self.eval_split = runtime.get("eval_split", "test")
-        self.cache = FeatureCache(runtime.get("cache_dir") or self.work_dir.parent / "cache", progress=progress)
+        self.cache = FeatureCache(cache_root(cfg, self.work_dir), progress=progress, rebuild=rebuild_features)
         self.dataset = build(DATASETS, to_plain(cfg.dataset))
         if self.eval_split != "test" and not self.dataset.has_split(self.eval_split):
             raise DataError(f"{self.dataset.name} has no {self.eval_split!r} split to evaluate on")
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        cfg.dump(str(self.work_dir / "config.py"))  # the whole run's config, --cfg-options applied
+        # the whole run's config, --cfg-options applied; not rewritten when unchanged (a rerun with nothing to
+        # compute writes nothing, so it also works in a read-only work dir)
+        text, dumped = cfg.dump(), self.work_dir / "config.py"
+        if not dumped.is_file() or dumped.read_text() != text:
+            atomic_write_text(dumped, text)
         self._splits: dict[str, Split] = {}
         self._zsl_classes = None
         self._backbones: dict = {}
+        self.data = DataKeys(self.dataset, self.split, self.cache.file_hashes)  # what records are keyed by
 
     def split(self, name: str) -> Split:
         """The dataset's split ``name``, loaded once per run."""
@@ -75,4 +83,5 @@ class Session:
 
     def split_features(self, backbone, split: Split, kinds, **kw) -> dict[str, np.ndarray]:
         """The cache's features of every image of ``split`` (see :meth:`image_features`)."""
-        return self.image_features(backbone, split.image_paths, kinds, f"{split.dataset}/{split.split} features", **kw)
+        return self.image_features(backbone, split.image_paths, kinds, f"{split.dataset}/{split.split} features",
+                                   where=f"{split.dataset}/{split.split}", **kw)

@@ -11,6 +11,7 @@ import torch
 from bench.cell import Cell, plan_cell, record_state
 from bench.config import method_class
 from bench.data.base import SETTINGS, check_label_ratio
+from bench.locking import holder
 from bench.registry import METHODS, list_names
 from bench.runner import prepare_cell, run_cell
 from bench.session import Session
@@ -105,7 +106,7 @@ def prepare_features(session: Session, cells: list[Cell]) -> None:
             # cells that share a method config and data need the same features: prepare once
             key = json.dumps([cell.method, cell.setting if plan.method_cls.trains_on == "images" else None,
                               plan.config], sort_keys=True, default=str)
-            if key not in done and record_state(cell.record_path(session.work_dir), plan) != "done":
+            if key not in done and record_state(cell.record_path(session.work_dir), plan, session.data) != "done":
                 prepare_cell(session, plan)
                 done.add(key)
     finally:
@@ -114,16 +115,32 @@ def prepare_features(session: Session, cells: list[Cell]) -> None:
 
 def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:
     """Run cells in order with a progress bar; a cell whose loss turns non-finite is recorded as
-    failed and the sweep goes on. Returns the record paths, and the failures."""
+    failed and the sweep goes on. A cell another process is running (its lock is held) is skipped, with
+    one line, and come back to after the others: then this process waits for it, and runs it only if
+    the record it finds is not done. Returns the record paths, and the failures."""
     from tqdm import tqdm
 
-    done, failed = [], []
+    done, failed, later = [], [], []
     bar = tqdm(cells, desc="cells", unit="cell", disable=not session.progress)
     for cell in bar:
         bar.set_postfix_str(cell.name)
-        try:
-            done.append(run_cell(session, cell, force=force))
-        except NonFiniteLoss as exc:
-            log.error("cell %s failed: %s", cell.name, exc)
-            failed.append((cell, str(exc)))
+        if not _run_one(session, cell, force, done, failed, wait=False):
+            log.warning("cell %s is being run by another process (pid %s); coming back to it after the others",
+                        cell.name, holder(cell.lock_path(session.work_dir)))
+            later.append(cell)
+    for cell in later:
+        _run_one(session, cell, force, done, failed, wait=True)
     return {"records": done, "failed": failed}
+
+
+def _run_one(session: Session, cell: Cell, force: bool, done: list, failed: list, wait: bool) -> bool:
+    """Run a cell into ``done`` or ``failed``; False when skipped (another process holds it, ``wait`` off)."""
+    try:
+        path = run_cell(session, cell, force=force, wait=wait)
+    except NonFiniteLoss as exc:
+        log.error("cell %s failed: %s", cell.name, exc)
+        failed.append((cell, str(exc)))
+        return True
+    if path is not None:
+        done.append(path)
+    return path is not None

@@ -40,7 +40,9 @@ def test_zsclip_end_to_end_matches_direct_computation(tmp_path, tiny_config, tin
     expected = np.mean([average_precision_score(test.labels[:, c] == 1, sims[:, c]) for c in range(4)]) * 100
     assert rec["mAP"] == pytest.approx(expected, abs=1e-6)
     assert (path.parent / (path.stem + ".scores.npz")).is_file()
-    assert (work / "tiny" / "cells" / "coco2014" / "zsclip__zero-shot__s1" / "config.json").is_file()
+    # the cell's state folder is named by its config hash and data key; it says which config it belongs to
+    state = work / "tiny" / "cells" / "coco2014" / "zsclip__zero-shot__s1" / f"{rec['config_hash']}_{rec['data_key']}"
+    assert json.loads((state / "config.json").read_text()) == rec["config"]
 
     # a finished cell is not recomputed; --force recomputes it
     mtime = path.stat().st_mtime_ns

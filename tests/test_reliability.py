@@ -51,8 +51,9 @@ def test_resume_mid_training_equals_uninterrupted(tmp_path, tiny_config, probe, 
     monkeypatch.setenv("BENCH_PROBE_INTERRUPT_AT", str(ProbeMethod.loss_calls + 8))
     with pytest.raises(KeyboardInterrupt):
         main(_run_args(tiny_config, tmp_path / "killed", *args))
-    cell_dir = tmp_path / "killed" / "tiny" / "cells" / "coco2014" / "probe__partial_r0.5__s1"
-    assert (cell_dir / "epoch_2.pth").is_file() and not _records(tmp_path / "killed")
+    [state] = (tmp_path / "killed" / "tiny" / "cells" / "coco2014" / "probe__partial_r0.5__s1").iterdir()
+    assert state.name.startswith(clean["config_hash"] + "_")  # checkpoints belong to one config (and data)
+    assert (state / "epoch_2.pth").is_file() and not _records(tmp_path / "killed")
     monkeypatch.delenv("BENCH_PROBE_INTERRUPT_AT")
     before = ProbeMethod.loss_calls
     assert main(_run_args(tiny_config, tmp_path / "killed", *args)) == 0
@@ -154,7 +155,7 @@ def test_tensorboard_logging_and_config_dump(tmp_path, tiny_config, probe):
     assert main(_run_args(tiny_config, work, "--methods", "probe", "--settings", "partial", "--ratios", "0.5",
                           "--cfg-options", "runtime.vis_backends=[TensorboardVisBackend]", "runtime.log_interval=1",
                           "probe.train.epochs=2")) == 0
-    [events] = work.glob("tiny/cells/coco2014/probe__partial_r0.5__s1/*/vis_data/events.out.tfevents.*")
+    [events] = work.glob("tiny/cells/coco2014/probe__partial_r0.5__s1/*_*/*/vis_data/events.out.tfevents.*")
     accumulator = EventAccumulator(str(events))
     accumulator.Reload()
     assert {"loss", "lr"} <= set(accumulator.Tags()["scalars"])
