@@ -149,3 +149,44 @@ def test_zero_byte_and_corrupt_images_named_with_split(tmp_path, tiny_rn, images
         cache.image_features(tiny_rn, [images[0], str(bad)], ["global"], num_workers=workers, where="coco2014/train")
     assert str(info.value) == f"corrupt image {bad} (in coco2014/train): OSError: Truncated File Read"
     assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
+
+
+def _zsclip(config, work, *extra):
+    from bench.cli import main
+
+    assert main(["run", "--methods", "zsclip", "--dataset", str(config), "--work-dir", str(work), "--quiet",
+                 *extra]) == 0
+    return json.loads((work / "tiny" / "records" / "coco2014" / "zsclip__zero-shot__s1.json").read_text())
+
+
+def _test_features(cache):
+    """The entry of the test split's global features (what zsclip reads; diagnostics write others)."""
+    manifests = {e: json.loads((e / "manifest.json").read_text()) for e in (cache / "features").glob("*/*")}
+    [entry] = [e for e, m in manifests.items() if m["desc"] == "coco2014/test features" and m["kind"] == "global"]
+    return entry
+
+
+def test_damaged_entry_rebuilt_by_the_cli_with_the_clean_map(tmp_path, tiny_config, caplog):
+    work = tmp_path / "w"
+    clean = _zsclip(tiny_config, work)
+    entry = _test_features(work / "cache")
+    _damage(entry / "data.npy", offset_from_end=200, n=64)
+    with caplog.at_level(logging.WARNING, logger="bench"):
+        again = _zsclip(tiny_config, work, "--force")
+    assert [m for m in caplog.messages if "feature cache" in m] == [
+        m for m in caplog.messages if m.startswith(f"feature cache entry {entry} fails its checksum")]
+    assert len(caplog.messages) == 1 and "rebuilding it" in caplog.messages[0]
+    assert entry_damage(entry) is None
+    assert again["mAP"] == clean["mAP"] and again["per_class_AP"] == clean["per_class_AP"]
+
+
+def test_rebuild_features_flag(tmp_path, tiny_config):
+    work = tmp_path / "w"
+    clean = _zsclip(tiny_config, work)
+    entry = _test_features(work / "cache")
+    written = (entry / "manifest.json").stat().st_mtime_ns
+    again = _zsclip(tiny_config, work, "--rebuild-features")  # implies --force
+    assert (entry / "manifest.json").stat().st_mtime_ns != written and entry_damage(entry) is None
+    assert again["mAP"] == clean["mAP"]
+    record = work / "tiny" / "records" / "coco2014" / "zsclip__zero-shot__s1.json"
+    assert json.loads(record.read_text())["seconds"] != clean["seconds"]  # the cell was recomputed too

@@ -111,3 +111,43 @@ def test_lock_skips_or_waits_and_names_the_holder(tmp_path, caplog):
     thread.join()
     assert order == ["other holds", "other releases", "waiter holds"]
     assert caplog.messages == [f"cell x is locked by another process (pid {os.getpid()}); waiting for it"]
+
+
+def _run(config, work, root, *extra):
+    from bench.cli import main
+
+    return main(["run", "--methods", "zsclip", "--dataset", str(config), "--work-dir", str(work), "--quiet",
+                 "--data-root", str(root), *extra])
+
+
+def test_edited_annotation_makes_the_record_stale(tmp_path, tiny_config, coco, capsys, caplog):
+    work = tmp_path / "w"
+    assert _run(tiny_config, work, coco) == 0
+    record_path = work / "tiny" / "records" / "coco2014" / "zsclip__zero-shot__s1.json"
+    old = json.loads(record_path.read_text())
+    assert set(old["data_digests"]) == {"eval:test"} and len(old["data_key"]) == 16
+    capsys.readouterr()
+    assert _run(tiny_config, work, coco, "--dry-run") == 0
+    assert "done  coco2014  zsclip__zero-shot__s1\n" in capsys.readouterr().out
+
+    # one test image loses a label (its first annotation): the record no longer follows the data
+    path = coco / "annotations" / "instances_val2014.json"
+    ann = json.loads(path.read_text())
+    ann["annotations"] = ann["annotations"][1:]
+    path.write_text(json.dumps(ann))
+    assert _run(tiny_config, work, coco, "--dry-run") == 0
+    assert ("stale  coco2014  zsclip__zero-shot__s1  (data (eval:test) changed since the record was written)"
+            in capsys.readouterr().out)
+    with caplog.at_level(logging.WARNING, logger="bench"):
+        assert _run(tiny_config, work, coco) == 0
+    assert "zsclip__zero-shot__s1: stale: data (eval:test) changed since the record was written; recomputing" \
+        in caplog.messages
+    new = json.loads(record_path.read_text())
+    assert new["config_hash"] == old["config_hash"] and new["data_key"] != old["data_key"]
+    # the recomputed record is what a fresh run on the edited data gives, and differs from the old one
+    assert _run(tiny_config, tmp_path / "fresh", coco) == 0
+    fresh = json.loads((tmp_path / "fresh" / "tiny" / "records" / "coco2014" / record_path.name).read_text())
+    assert new["mAP"] == fresh["mAP"] and new["per_class_AP"] == fresh["per_class_AP"] and new["mAP"] != old["mAP"]
+    capsys.readouterr()
+    assert _run(tiny_config, work, coco, "--dry-run") == 0
+    assert "done  coco2014  zsclip__zero-shot__s1\n" in capsys.readouterr().out
