@@ -9,6 +9,7 @@ once per entry per process.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import zlib
@@ -25,23 +26,24 @@ def reserved_memmap(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.n
     ENOSPC (or EDQUOT/EFBIG), raised here as an ``OSError`` naming the file; the partial file is removed.
     """
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    with open(path, "wb") as f:
-        np.lib.format.write_array_header_1_0(f, header)
-        offset = f.tell()
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    head = buffer.getvalue()
+    size = len(head) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.posix_fallocate(f.fileno(), 0, offset + size)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                raise
-            failed = exc
-        else:
-            failed = None
-    if failed is not None:
+            os.posix_fallocate(fd, 0, size)  # before anything is written or mapped
+            os.pwrite(fd, head, 0)
+        finally:
+            os.close(fd)
+    except OSError as exc:
         path.unlink(missing_ok=True)
-        raise OSError(failed.errno, f"{os.strerror(failed.errno)} (a feature cache entry needs "
-                                    f"{(offset + size) / 2**20:.1f} MB)", str(path))
-    return np.memmap(path, dtype=dtype, mode="r+", offset=offset, shape=shape)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        needs = f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.1f} KB"
+        raise OSError(exc.errno, f"{os.strerror(exc.errno)} (a feature cache entry needs {needs})", str(path)) from exc
+    return np.memmap(path, dtype=dtype, mode="r+", offset=len(head), shape=shape)
 
 
 def file_crc32(path: Path, block: int = 8 << 20) -> int:

@@ -28,21 +28,20 @@ def exclusive(path: Path, what: str, wait: bool = True) -> Iterator[bool]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
+    with open(path, "a+b", buffering=0) as f:  # unbuffered: nothing left to flush (and fail) on close
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "?"
             if not wait:
                 yield False
                 return
-            log.warning("%s is locked by another process (pid %s); waiting for it", what, holder)
+            log.warning("%s is locked by another process (pid %s); waiting for it", what, holder(path))
             fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        try:
+            os.ftruncate(f.fileno(), 0)
+            os.pwrite(f.fileno(), str(os.getpid()).encode(), 0)
+        except OSError as exc:  # a full disk: name the file, as a failed open would
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         yield True
 
 

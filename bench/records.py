@@ -6,6 +6,8 @@ Pure numpy: no torch, no pandas.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +36,25 @@ def save_scores(record_path: Path, scores: dict[str, np.ndarray], test) -> None:
                             **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
 
 
+class ScoresError(ValueError):
+    """A scores file that is missing, damaged or lacks an array; the message names it (``path``, ``reason``)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"scores file {path} is {reason}")
+        self.path, self.reason = str(path), reason
+
+
 def saved_scores(record_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The record's main ("score") matrix [N, C], test labels [N, C] and image ids (None if not saved),
-    from the scores file beside it, opened once."""
-    with np.load(scores_path(Path(record_path))) as data:
-        ids = data["image_ids"] if "image_ids" in data.files else None
-        return data["score__score"], data["labels"], ids
+    from the scores file beside it, opened once. :class:`ScoresError` naming the file when it cannot be read."""
+    path = scores_path(Path(record_path))
+    try:
+        with np.load(path) as data:
+            ids = data["image_ids"] if "image_ids" in data.files else None
+            return data["score__score"], data["labels"], ids
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({type(exc).__name__}: {exc})"
+        raise ScoresError(path, reason) from exc
 
 
 def same_test_set(labels: np.ndarray, ids: np.ndarray | None, other_labels: np.ndarray,

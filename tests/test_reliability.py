@@ -97,7 +97,9 @@ def test_malformed_record_named(tmp_path, capsys):
     bad.parent.mkdir(parents=True)
     bad.write_text('{"method": "x"')
     assert main(["report", "--work-dir", str(tmp_path)]) == 2
-    assert f"malformed record {bad}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"bench: error: no readable record under {tmp_path}: {bad} (malformed record: "
+                          "JSONDecodeError: ") and len(err.splitlines()) == 1
 
 
 def _bench(args, env):

@@ -112,6 +112,9 @@ def index_text(records: Records, out: Path, written: dict[str, list[Path]], refe
     for heading, paths in written.items():
         links = ", ".join(f"[{p.name}]({p.relative_to(out).as_posix()})" for p in paths)
         lines.append(f"- {heading}: {links or '(nothing to show)'}")
+    if records.bad:
+        lines += ["", "## Unreadable files (left out of every table above)", ""]
+        lines += [f"- `{path}`: {why}" for path, why in sorted(records.bad.items())]
     lines += ["", "## How to read", "",
               "- mAP in %, mean ± sample standard deviation (ddof=1) over seeds; the std is shown only with more "
               "than one seed. Best per column in bold.",

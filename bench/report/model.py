@@ -37,11 +37,13 @@ class RecordError(ValueError):
 @dataclass
 class Records:
     """What ``bench report`` reads: ``cells`` (one row per cell record, ok or failed; :data:`COLUMNS`),
-    the cell records themselves by path, and the diagnostics records by path."""
+    the cell records themselves by path, the diagnostics records by path, and the files that could not be
+    read (records, scores files) with why: left out of every table, listed in the report's index."""
 
     cells: pd.DataFrame
     raw: dict[str, dict] = field(default_factory=dict)
     diagnostics: dict[str, dict] = field(default_factory=dict)
+    bad: dict[str, str] = field(default_factory=dict)
 
     def ok(self) -> pd.DataFrame:
         return self.cells[self.cells.status == "ok"]
@@ -159,10 +161,10 @@ def check_diagnostics(rec: dict) -> None:
             raise TypeError(f"{section} must be an object or null")
 
 
-def read_records(paths: list[str]) -> Records:
+def read_records(paths: list[str], skip_bad: bool = False) -> Records:
     """Read record files; a file that cannot be read or lacks a required field raises :class:`RecordError`
-    naming it."""
-    rows, raw, diagnostics = [], {}, {}
+    naming it, or with ``skip_bad`` is left out and listed in :attr:`Records.bad` (``bench report``)."""
+    rows, raw, diagnostics, bad = [], {}, {}, {}
     for path in paths:
         try:
             rec = read_json(path)
@@ -178,8 +180,10 @@ def read_records(paths: list[str]) -> Records:
             else:
                 raise ValueError(f"unknown record kind {kind!r} (known: cell, diagnostics)")
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"malformed record {path}: {type(exc).__name__}: {exc}") from exc
-    return Records(pd.DataFrame(rows, columns=COLUMNS), raw, diagnostics)
+            if not skip_bad:
+                raise RecordError(f"malformed record {path}: {type(exc).__name__}: {exc}") from exc
+            bad[path] = f"malformed record: {type(exc).__name__}: {exc}"
+    return Records(pd.DataFrame(rows, columns=COLUMNS), raw, diagnostics, bad)
 
 
 def load_records(paths: list[str]) -> pd.DataFrame:

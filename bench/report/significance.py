@@ -6,19 +6,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.records import same_test_set, saved_scores
+from bench.records import ScoresError, same_test_set, saved_scores
 from bench.report.format import MISSING, Section, fmt_number, with_label_columns
 from bench.report.model import ROW_KEY, Records, cell_groups, row_labels, seed_groups
 from bench.stats import paired_bootstrap_map, seed_mean_map_resamples
 
 
-def load_group(paths: list[str]) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None, str]:
+def load_group(paths: list[str], bad: dict[str, str] | None = None
+               ) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None, str]:
     """The score matrices of a row's seeds, their shared labels and image ids, and a note ("" when all
-    loaded and every seed was evaluated on the same labels and images)."""
+    loaded and every seed was evaluated on the same labels and images). An unreadable scores file is
+    named in the note and added to ``bad`` (path -> why; :attr:`Records.bad`)."""
     try:
         loaded = [saved_scores(p) for p in paths]
-    except (OSError, KeyError, ValueError) as exc:  # missing or unreadable scores file
-        return [], None, None, f"no readable saved test scores ({type(exc).__name__})"
+    except ScoresError as exc:  # missing or unreadable scores file
+        if bad is not None:
+            bad[exc.path] = f"scores file {exc.reason}"
+        return [], None, None, f"no readable saved test scores ({exc})"
     _, labels, ids = loaded[0]
     for _, other_labels, other_ids in loaded[1:]:
         if not same_test_set(labels, ids, other_labels, other_ids):
@@ -41,7 +45,7 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
     ref_key = choose_reference(means, reference)
     if ref_key is None or len(groups) < 2:
         return ref_key, []
-    ref_scores, labels, ids, ref_note = load_group(groups[ref_key])
+    ref_scores, labels, ids, ref_note = load_group(groups[ref_key], records.bad)
     if not ref_note:  # the reference's resamples, computed once for every comparison
         ref_resampled = seed_mean_map_resamples(ref_scores, labels, n_boot, boot_seed)
     out = []
@@ -51,7 +55,7 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
         row = {"dataset": dataset, "cell": cell, "method": key[0], "backbone": key[1], "protocol": key[2],
                "reference": ref_key[0], "n_seeds": len(groups[key]), "n_seeds_reference": len(groups[ref_key]),
                "mAP": means[key], "mAP_reference": means[ref_key], "n_boot": n_boot, "note": ""}
-        scores, other_labels, other_ids, note = load_group(groups[key])
+        scores, other_labels, other_ids, note = load_group(groups[key], records.bad)
         if ref_note:
             note = f"reference: {ref_note}"
         elif not note and not same_test_set(labels, ids, other_labels, other_ids):
