@@ -35,17 +35,17 @@ def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` via a temp file (flushed to disk) + rename. A failed write (a full disk) raises an
-    OSError naming ``path``, as a failed open does."""
-    with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
-        try:
+    """Write ``text`` via a temp file (flushed to disk) + rename. An OSError (a full disk, a read-only
+    folder) names ``path``, not the temp file."""
+    try:
+        with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        except OSError as exc:
-            if exc.filename:
-                raise
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    except OSError as exc:
+        if exc.filename is not None and not os.path.basename(exc.filename).startswith(f".{Path(path).name}."):
+            raise  # names another file already (e.g. the folder that could not be made)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def write_json(path: Path, obj, indent: int | None = 1) -> None:
