@@ -88,7 +88,8 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     base = {"record_version": RECORD_VERSION, "kind": "diagnostics", "status": "ok", "dataset": session.dataset.name,
             "eval_split": session.eval_split, "backbone": identity, "environment": environment(session.device)}
     features = _Features(session, backbone)
-    real_inputs = sha256_json([identity, session.eval_split])[:8]
+    # the evaluation split's content too (bench.datakey): edited annotations or images recompute it
+    real_inputs = sha256_json([identity, session.eval_split, session.data.split(session.eval_split)])[:8]
     real_path = folder / "diagnostics__real.json"
     real = None
     if force or not _up_to_date(real_path, real_inputs):

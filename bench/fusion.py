@@ -81,7 +81,8 @@ def _load(path: Path, record: dict) -> SourceCell:
 
 def _source(path: Path, record: dict) -> dict:
     return {"path": str(path), "method": record["method"], "setting": record["setting"],
-            "label_ratio": record.get("label_ratio"), "seed": record["seed"], "config_hash": record["config_hash"]}
+            "label_ratio": record.get("label_ratio"), "seed": record["seed"], "config_hash": record["config_hash"],
+            "data_key": record.get("data_key")}
 
 
 def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, name: str, *,
@@ -226,5 +227,7 @@ def _up_to_date(out: Path, path_a: Path, rec_a: dict, path_b: Path, rec_b: dict)
         return False
     sources = derived.get("derived_from") or []
     return (derived.get("status") == "ok" and [s.get("path") for s in sources] == [str(path_a), str(path_b)]
-            and [s.get("config_hash") for s in sources] == hashes and scores_path(out).is_file()
+            and [s.get("config_hash") for s in sources] == hashes
+            and [s.get("data_key") for s in sources] == [rec_a.get("data_key"), rec_b.get("data_key")]
+            and scores_path(out).is_file()
             and os.path.getmtime(out) >= max(os.path.getmtime(path_a), os.path.getmtime(path_b)))

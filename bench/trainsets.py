@@ -61,8 +61,8 @@ class FeatureDataset(Dataset):
 class ImageDataset(Dataset):
     """Images with train-time augmentation, for the ``online`` protocol (re-encoded every step)."""
 
-    def __init__(self, paths: list[str], labels: np.ndarray, transform):
-        self.rows = ImageRows(paths, np.arange(len(paths)), len(paths), transform, None)
+    def __init__(self, paths: list[str], labels: np.ndarray, transform, where: str = ""):
+        self.rows = ImageRows(paths, np.arange(len(paths)), len(paths), transform, None, where=where)
         self.labels = labels
 
     def __len__(self) -> int:
@@ -107,7 +107,8 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
     if mode == "online":
         transform = augmentation(backbone, **(feats_cfg.get("augment") or {}))
-        return TrainSet(ImageDataset(split.image_paths, split.labels, transform), "image", len(split), description)
+        dataset = ImageDataset(split.image_paths, split.labels, transform, where=f"{split.dataset}/{split.split}")
+        return TrainSet(dataset, "image", len(split), description)
     if mode != "cached":
         raise ValueError(f"features.mode must be 'cached' or 'online', got {mode!r}")
     views = int(feats_cfg.get("views", 1))
