@@ -57,3 +57,17 @@ def tiny_config(tmp_path, tiny_coco, tiny_rn_cfg):
     from bench.testing import write_tiny_config
 
     return write_tiny_config(tmp_path / "tiny.py", {"type": "coco2014", "data_root": str(tiny_coco[0])}, tiny_rn_cfg)
+
+
+@pytest.fixture
+def probe(tmp_path_factory, monkeypatch):
+    """ProbeMethod installed as an external plug-in (also visible to subprocesses via PYTHONPATH)."""
+    from bench.registry import METHODS, load_plugins
+    from bench.testing import install_probe_plugin
+
+    folder = install_probe_plugin(tmp_path_factory.mktemp("plugin"))
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]))
+    load_plugins(force=True)
+    yield folder
+    METHODS.module_dict.pop("probe", None)

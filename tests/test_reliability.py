@@ -11,21 +11,9 @@ import time
 import pytest
 
 from bench.cli import main
-from bench.registry import METHODS, load_plugins
-from bench.testing import ProbeMethod, install_probe_plugin
+from bench.testing import ProbeMethod
 
 VOLATILE = {"seconds", "peak_memory_mb", "environment"}  # allowed to differ between identical runs
-
-
-@pytest.fixture
-def probe(tmp_path_factory, monkeypatch):
-    """ProbeMethod installed as an external plug-in (also visible to subprocesses via PYTHONPATH)."""
-    folder = install_probe_plugin(tmp_path_factory.mktemp("plugin"))
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]))
-    load_plugins(force=True)
-    yield folder
-    METHODS.module_dict.pop("probe", None)
 
 
 def _records(work) -> dict:
