@@ -109,16 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {message}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a read-only or unwritable folder: one line naming it
-        message = write_fault(exc)
+        message = write_fault(exc, getattr(args, "work_dir", None))
         if message is None:
             raise
         print(f"bench: error: {message}", file=sys.stderr)
         return 2
 
 
-def write_fault(exc: OSError) -> str | None:
+def write_fault(exc: OSError, work_dir: str | None = None) -> str | None:
     """One line for an OSError a user fixes on their side (a full disk, a read-only or unwritable folder),
-    naming the file and its folder; None for any other OSError."""
+    naming the file and its folder (or, when the error names none, the work dir); None for any other."""
     import errno
     from pathlib import Path
 
@@ -130,7 +130,7 @@ def write_fault(exc: OSError) -> str | None:
         "make it writable, or pass another --work-dir (and runtime.cache_dir for the feature cache)"
     what = exc.strerror or os.strerror(exc.errno)
     if not exc.filename:
-        return f"{what}: {hint}"
+        return f"{what} while writing under the work dir {work_dir} or the feature cache: {hint}"
     return f"{what}: cannot write {exc.filename} in {Path(exc.filename).parent}; {hint}"
 
 

@@ -23,29 +23,29 @@ def sha256_json(obj) -> str:
 @contextmanager
 def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
     """A hidden temp path beside ``path`` to write to; renamed onto ``path`` when the block ends without
-    error, removed when it raises. ``suffix`` ends the temp name (``np.savez`` appends ``.npz`` otherwise)."""
+    error, removed when it raises. ``suffix`` ends the temp name (``np.savez`` appends ``.npz`` otherwise).
+    An OSError of the temp file, or one naming no file (a write on a full disk), is raised naming ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename).name != tmp.name:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        if os.path.lexists(tmp):  # (unlinking a missing file on a read-only file system fails with EROFS)
+            tmp.unlink()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` via a temp file (flushed to disk) + rename. An OSError (a full disk, a read-only
-    folder) names ``path``, not the temp file."""
-    try:
-        with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        if exc.filename is not None and not os.path.basename(exc.filename).startswith(f".{Path(path).name}."):
-            raise  # names another file already (e.g. the folder that could not be made)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    """Write ``text`` via a temp file (flushed to disk) + rename (an OSError names ``path``)."""
+    with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json(path: Path, obj, indent: int | None = 1) -> None:

@@ -155,3 +155,19 @@ def test_report_names_and_lists_damaged_record_and_scores(tmp_path, capfd):
     assert "## Unreadable files (left out of every table above)" in index
     assert f"- `{gamma}`: malformed record: JSONDecodeError" in index
     assert f"- `{beta_scores}`: scores file unreadable (BadZipFile" in index
+
+
+def test_failed_atomic_write_names_its_target(tmp_path):
+    import errno
+
+    from bench.cli import write_fault
+    from bench.io import atomic_path
+
+    target = tmp_path / "records" / "x.scores.npz"
+    with pytest.raises(OSError) as info, atomic_path(target, suffix=".npz") as tmp:
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a write on a full disk: no file named
+    assert info.value.filename == str(target) and not list(target.parent.iterdir())  # the temp file is gone
+    assert write_fault(info.value) == (f"No space left on device: cannot write {target} in {target.parent}; free "
+                                       "space there, or put the work dir (--work-dir) or the feature cache "
+                                       "(runtime.cache_dir) on another disk")
