@@ -105,7 +105,7 @@ def record_state(record_path: Path, plan: CellPlan, data) -> str:
 
     ``data``: the session's :class:`bench.datakey.DataKeys`; the data is hashed only for a record whose
     config matches."""
-    return stale_reason(record_path, plan, data) or "done"
+    return (stale_reason(record_path, plan, data) or "done").partition(":")[0]
 
 
 def stale_reason(record_path: Path, plan: CellPlan, data) -> str | None:
@@ -120,7 +120,7 @@ def stale_reason(record_path: Path, plan: CellPlan, data) -> str | None:
         return "failed"
     if record.get("config_hash") != config_hash(plan.config):
         return "stale: config changed since the record was written"
-    now = data.for_cell(plan.method_cls.trains_on, plan.config.get("eval_split", "test"))
+    now = data.for_cell(plan.method_cls.trains_on, plan.config.get("eval_split", "test"), plan.cell.setting)
     if record.get("data_key") != now["key"]:
         before = record.get("data_digests") or {}
         parts = [part for part in now if part != "key" and before.get(part) != now[part]] or ["not recorded"]

@@ -8,7 +8,9 @@ replaced image or a changed image list makes it stale, and a rerun recomputes it
 - the ``train`` split, when the method trains on images (partial labels and few-shot subsets are
   drawn from it);
 - the caption corpus and the caption parser's synonym lists, when it trains on captions or on
-  images generated from them.
+  images generated from them;
+- in the ``zsl`` setting, the splits as read for it (``zsl:<split>``: NUS-WIDE's tag columns; the
+  seen/unseen class split file is in the config hash already).
 
 A split's digest covers what its reader made of the annotation files (class names, image ids and
 paths, the label matrix, the captions), so any edit that changes what bench sees changes the key,
@@ -75,19 +77,25 @@ def dry_run_keys(cfg, work_dir: Path) -> DataKeys:
     dataset = build(DATASETS, to_plain(cfg.dataset))
     hashes: list[FileHashes] = []
 
+    @functools.cache
+    def load(name: str) -> Split:  # zsl:<name>: as read for the zsl setting (bench.session.Session.zsl_split)
+        if name.startswith("zsl:"):
+            return dataset.load_zsl(name[4:]) if hasattr(dataset, "load_zsl") else load(name[4:])
+        return dataset.load(name)
+
     def file_hashes(paths: list[str]) -> list[str]:
         if not hashes:
             hashes.append(FileHashes(cache_root(cfg, work_dir) / "file_hashes.sqlite"))
         return hashes[0](paths, progress=False)
 
-    return DataKeys(dataset, functools.cache(dataset.load), file_hashes)
+    return DataKeys(dataset, load, file_hashes)
 
 
 class DataKeys:
     """Digests of one dataset's splits and caption corpus, each computed once per process.
 
-    ``split(name)`` loads a split (the session's memoised loader); ``file_hashes(paths)`` returns the
-    content hash of each image (the feature cache's).
+    ``split(name)`` loads a split (the session's memoised loader; ``zsl:<name>`` as read for the zsl
+    setting); ``file_hashes(paths)`` returns the content hash of each image (the feature cache's).
     """
 
     def __init__(self, dataset, split: Callable[[str], Split], file_hashes: Callable[[list[str]], list[str]]):
@@ -108,12 +116,13 @@ class DataKeys:
                                                         load_synonyms(self.dataset.synonyms))
         return self._digests["captions"]
 
-    def for_cell(self, trains_on: str | None, eval_split: str) -> dict[str, str]:
-        """The digests of what a cell of a method that ``trains_on`` reads, by part (``eval:<split>``,
-        ``train``, ``captions``), and ``key``: one digest of them all (16 hex digits)."""
-        parts = {f"eval:{eval_split}": self.split(eval_split)}
+    def for_cell(self, trains_on: str | None, eval_split: str, setting: str | None = None) -> dict[str, str]:
+        """The digests of what a cell of a method that ``trains_on`` reads in ``setting``, by part
+        (``eval:<split>``, ``train``, ``captions``), and ``key``: one digest of them all (16 hex digits)."""
+        prefix = "zsl:" if setting == "zsl" else ""
+        parts = {f"eval:{eval_split}": self.split(prefix + eval_split)}
         if trains_on == "images":
-            parts["train"] = self.split("train")
+            parts["train"] = self.split(prefix + "train")
         if trains_on in ("captions", "generated"):
             parts["captions"] = self.captions()
         key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

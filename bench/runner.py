@@ -106,7 +106,7 @@ def run_cell(session: Session, cell: Cell, force: bool = False, wait: bool = Tru
 def _record(session: Session, plan: CellPlan, record_path: Path, force: bool) -> Path:
     """Run the planned cell (its lock held) and write its record."""
     cell = plan.cell
-    data = session.data.for_cell(plan.method_cls.trains_on, session.eval_split)
+    data = session.data.for_cell(plan.method_cls.trains_on, session.eval_split, cell.setting)
     state_dir = cell.state_dir(session.work_dir, record_key(plan, data["key"]))
     state_dir.mkdir(parents=True, exist_ok=True)
     if force:

@@ -43,7 +43,12 @@ class Session:
         self._splits: dict[str, Split] = {}
         self._zsl_classes = None
         self._backbones: dict = {}
-        self.data = DataKeys(self.dataset, self.split, self.cache.file_hashes)  # what records are keyed by
+        # what records are keyed by besides their config: the content of the data (bench.datakey)
+        self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
+
+    def _keyed_split(self, name: str) -> Split:
+        """A split by its data-key name: ``zsl:<name>`` as read for the zsl setting, else ``name``."""
+        return self.zsl_split(name[4:]) if name.startswith("zsl:") else self.split(name)
 
     def split(self, name: str) -> Split:
         """The dataset's split ``name``, loaded once per run."""

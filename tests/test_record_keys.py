@@ -151,3 +151,19 @@ def test_edited_annotation_makes_the_record_stale(tmp_path, tiny_config, coco, c
     capsys.readouterr()
     assert _run(tiny_config, work, coco, "--dry-run") == 0
     assert "done  coco2014  zsclip__zero-shot__s1\n" in capsys.readouterr().out
+
+
+
+def test_zsl_cells_key_the_splits_as_read_for_zsl(tmp_path, coco):
+    dataset = COCO2014(str(coco))
+    cache = FeatureCache(tmp_path / "cache", progress=False)
+    read = []
+
+    def load(name):
+        read.append(name)
+        return dataset.load(name.removeprefix("zsl:"))
+
+    keys = DataKeys(dataset, load, cache.file_hashes)
+    plain, zsl = keys.for_cell("images", "test"), keys.for_cell("images", "test", "zsl")
+    assert read == ["test", "train", "zsl:test", "zsl:train"] and set(zsl) == {"key", "eval:test", "train"}
+    assert zsl == plain  # COCO reads the same splits for zsl (NUS-WIDE adds its tag columns)
