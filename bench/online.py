@@ -50,10 +50,11 @@ def encode_pixels(method: Method, pixels: torch.Tensor) -> dict[str, torch.Tenso
 
 @torch.no_grad()
 def encode_test_images(method: Method, paths: list[str], batch_size: int = 256,
-                       num_workers: int = 0) -> dict[str, np.ndarray]:
+                       num_workers: int = 0, where: str = "") -> dict[str, np.ndarray]:
     """Features by role of test images, encoded now by ``method.encode_pixels`` with the backbone's test
-    transform: what ``bench.runner.predict`` then scores in place of cached test features."""
-    rows = ImageRows(paths, np.arange(len(paths)), len(paths), method.backbone.preprocess, None)
+    transform: what ``bench.runner.predict`` then scores in place of cached test features. ``where`` (the
+    split) is named in the error for a missing or corrupt image."""
+    rows = ImageRows(paths, np.arange(len(paths)), len(paths), method.backbone.preprocess, None, where=where)
     loader = DataLoader(rows, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     method.eval()
     out: dict[str, list[np.ndarray]] = {}

@@ -149,7 +149,8 @@ def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
     batch_size = (session.cfg.get("features", {}) or {}).get("eval_batch_size", 256)
     test_arrays = prepared.test_arrays
     if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
-        test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0))
+        test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0),
+                                         where=f"{test.dataset}/{test.split}")
     if cell.setting == "zsl":
         results = zsl_results(session, cell, prepared, test_arrays, batch_size)
     else:
