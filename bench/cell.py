@@ -1,4 +1,4 @@
-"""What a cell is: (method, dataset, setting, label ratio or few-shot, seed), its name and paths (record,
+"""What a cell is: (method, dataset, setting, label ratio or shot count, seed), its name and paths (record,
 lock, the state folder of one config and data); its plan (method class, arguments, schedule and the cell
 config its record is keyed by); and the state of its record (done, stale, failed, unreadable, todo). No
 torch: the CLI's ``--dry-run`` and the sweep plan with it.
@@ -15,31 +15,38 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import cell_config, config_hash, method_class, method_config
-from bench.data.base import SETTINGS, check_label_ratio
+from bench.data.base import SETTINGS, check_label_ratio, check_shots
 from bench.io import read_json
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One point of a sweep; ``label_ratio`` is set for the partial setting only."""
+    """One point of a sweep; ``label_ratio`` is set for the partial setting only, ``shots`` (K images per
+    class) for the few-shot setting only."""
 
     method: str
     dataset: str
     setting: str
     label_ratio: float | None
     seed: int
+    shots: int | None = None
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
             raise ValueError(f"unknown setting {self.setting!r}; valid: {SETTINGS}")
         if self.setting == "partial":
             check_label_ratio(self.label_ratio)
+        if self.setting == "fewshot":
+            object.__setattr__(self, "shots", check_shots(self.shots))
+        elif self.shots is not None:
+            raise ValueError(f"shots={self.shots} is only for the fewshot setting, not {self.setting!r}")
 
     @property
     def name(self) -> str:
-        """``<method>__<setting>[_r<ratio>]__s<seed>``: the record's file stem."""
+        """``<method>__<setting>[_r<ratio>][_k<shots>]__s<seed>``: the record's file stem."""
         ratio = f"_r{self.label_ratio:g}" if self.label_ratio is not None else ""
-        return f"{self.method}__{self.setting}{ratio}__s{self.seed}"
+        shots = f"_k{self.shots}" if self.shots is not None else ""
+        return f"{self.method}__{self.setting}{ratio}{shots}__s{self.seed}"
 
     def record_path(self, work_dir: Path) -> Path:
         """Where the cell's record goes in a run folder."""

@@ -104,8 +104,8 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
                 or cell.setting == "zsl":  # zsl renders another caption set (seen classes only); not described here
             continue
         method = construct(plan.method_cls, plan.kwargs, cell.method)  # only its generation settings are read
-        if method.trains_on != "generated":
-            continue
+        if method.trains_on != "generated" or not getattr(method, "use_generated", True):
+            continue  # e.g. T2I-PAL's "w/o T2I" row renders nothing
         from bench.generate import generation_plan
 
         gen = generation_plan(session, method)

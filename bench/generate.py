@@ -23,7 +23,7 @@ from PIL import Image
 
 from bench.io import atomic_path, atomic_write_text, sha256_json
 from bench.registry import GENERATORS
-from bench.trainsets import FeatureDataset, TrainSet, parsed_captions
+from bench.trainsets import parsed_captions
 
 
 class GeneratorError(RuntimeError):
@@ -202,9 +202,10 @@ def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) 
 
 
 def generation_plan(session, method, setting: str | None = None) -> dict:
-    """What a generated-image method renders: its captions and labels (the TaI-DPT caption set, or a
-    seeded subset of ``max_captions``), which caption each image shows (``caption_index``), the seeds,
-    the generator, and the image paths in the cache (which may not exist yet). ``setting="zsl"``: the
+    """What a generated-image method trains on and renders: its captions and labels (the TaI-DPT caption
+    set, or a seeded subset of ``max_captions``: the same for every ablation row), which caption each
+    image shows (``caption_index``: only captions ``method.rendered_mask`` keeps), the seeds, the
+    generator, and the image paths in the cache (which may not exist yet). ``setting="zsl"``: the
     captions of the seen classes only (``bench.trainsets.parsed_captions``)."""
     from bench.config import to_plain
     from bench.registry import build
@@ -214,69 +215,15 @@ def generation_plan(session, method, setting: str | None = None) -> dict:
         keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
             len(captions), size=int(method.max_captions), replace=False))
         captions, labels = [captions[i] for i in keep], labels[keep]
+    rendered = method.rendered_mask(captions, session.split(session.eval_split).classnames)
     caption_index, seeds = caption_seeds(len(captions), method.images_per_caption, method.generation_seed)
+    chosen = rendered[caption_index]  # seeds stay tied to the caption's position: cached images are reused
+    caption_index, seeds = caption_index[chosen], seeds[chosen]
     generator = build(GENERATORS, to_plain(method.generator))
     root = session.cache.root / "generated"
     identity = generator.identity()
     paths = [str(image_path(root, image_key(identity, captions[c], s)))
              for c, s in zip(caption_index, seeds, strict=True)]
+    description.update(n_train_captions=len(captions), n_rendered_captions=int(rendered.sum()))
     return {"captions": captions, "labels": labels, "caption_index": caption_index, "seeds": seeds,
             "generator": generator, "root": root, "paths": paths, "description": description}
-
-
-def generated_training_data(session, cell, method, backbone):
-    """T2I-PAL's training set: images rendered from the parsed caption corpus, with their captions' labels.
-
-    The captions are those TaI-DPT trains on (same parser, synonym lists and template captions);
-    ``method.max_captions`` keeps a seeded subset of them; ``method.images_per_caption`` images are
-    rendered per caption by ``method.generator`` (cached, resumable, rank-sharded in the prepare
-    phase of a distributed sweep). The images' frozen features are cached like real images'. With
-    ``method.use_captions`` each item also carries its caption's text-as-image features.
-    """
-    import time
-
-    plan = generation_plan(session, method, cell.setting)
-    captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]
-    generator = plan["generator"]
-    rank, world = session.cache.shard()
-    before = sum(Path(p).is_file() for p in plan["paths"])
-    t0 = time.perf_counter()
-    paths = generate_all(generator, [captions[i] for i in caption_index], plan["seeds"].tolist(), plan["root"],
-                         batch_size=int(getattr(generator, "batch_size", 8)), progress=session.progress,
-                         rank=rank, world=world)
-    if world > 1:
-        torch.distributed.barrier()
-    generation_seconds = time.perf_counter() - t0
-    description = plan["description"]
-    kinds = sorted(set(method.image_features.values()))
-    image_feats = session.image_features(backbone, paths, kinds, f"generated ({generator.name}) features")
-    arrays = {role: image_feats[kind] for role, kind in method.image_features.items()}
-    image_labels = labels[caption_index]
-    images = FeatureDataset(arrays, image_labels, views=1)
-    text = None
-    if method.use_captions:
-        caption_feats = session.cache.caption_features(backbone, captions, desc="caption features")
-        text = FeatureDataset(caption_feats, labels)
-    description.update(generator=generator.identity(), images_per_caption=method.images_per_caption,
-                       n_generated=len(paths), n_newly_generated=len(paths) - before,
-                       generation_seconds=generation_seconds, with_captions=bool(method.use_captions))
-    return TrainSet(PairedDataset(images, text, caption_index), "image", len(paths), description)
-
-
-class PairedDataset(torch.utils.data.Dataset):
-    """Generated image i with (optionally) its caption caption_index[i]: feats["text"] holds the caption."""
-
-    def __init__(self, images, text, caption_index: np.ndarray):
-        self.images, self.text, self.caption_index = images, text, caption_index
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.images.set_epoch(epoch)
-
-    def __getitem__(self, i: int) -> dict:
-        item = self.images[i]
-        if self.text is not None:
-            item["feats"]["text"] = self.text[int(self.caption_index[i])]["feats"]
-        return item

@@ -1,7 +1,8 @@
 """Run one cell: build the method and its data, train it, evaluate it, write its record.
 
 Planning a cell and the state of its record: :mod:`bench.cell`; its training data: :mod:`bench.trainsets`
-(generated images: :mod:`bench.generate`); training and prediction: :mod:`bench.train`; provenance:
+(generated images: :mod:`bench.generate`, T2I-PAL's mixed set: :mod:`bench.t2ipal_data`; values tuned on
+validation images: :mod:`bench.validation`); training and prediction: :mod:`bench.train`; provenance:
 :mod:`bench.provenance`. A record is written atomically, after the scores file beside it.
 """
 
@@ -21,7 +22,6 @@ from bench.cell import Cell, CellPlan, plan_cell, record_key, record_state, stal
 from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
 from bench.fitdata import fit_from_features
-from bench.generate import generated_training_data
 from bench.io import atomic_write_text, write_json
 from bench.locking import exclusive
 from bench.method import Method
@@ -31,8 +31,10 @@ from bench.provenance import environment, peak_memory_mb
 from bench.records import RECORD_VERSION, save_scores
 from bench.registry import construct
 from bench.session import Session
+from bench.t2ipal_data import generated_training_data
 from bench.train import NonFiniteLoss, clear_checkpoints, fit, predict
 from bench.trainsets import TrainSet, caption_training_data, image_training_data
+from bench.validation import tune_on_validation
 
 log = logging.getLogger("bench")
 
@@ -115,7 +117,7 @@ def _record(session: Session, plan: CellPlan, record_path: Path, force: bool) ->
     if not (state_dir / "config.json").is_file() or (state_dir / "config.json").read_text() != config_text:
         atomic_write_text(state_dir / "config.json", config_text)
     base = {"record_version": RECORD_VERSION, "method": cell.method, "dataset": cell.dataset,
-            "setting": cell.setting, "label_ratio": cell.label_ratio, "seed": cell.seed,
+            "setting": cell.setting, "label_ratio": cell.label_ratio, "shots": cell.shots, "seed": cell.seed,
             "config_hash": config_hash(plan.config), "config": plan.config,
             "data_key": data["key"], "data_digests": {k: v for k, v in data.items() if k != "key"},
             "environment": environment(session.device)}
@@ -147,6 +149,8 @@ def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
     t0 = time.perf_counter()
     feats_cfg = method_features(session.cfg, cell.method)
     batch_size = (session.cfg.get("features", {}) or {}).get("eval_batch_size", 256)
+    # values the method tunes after training (T2I-PAL's branch weights): on validation images, never test
+    validation = tune_on_validation(session, cell, method, backbone, batch_size=batch_size)
     test_arrays = prepared.test_arrays
     if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
         test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0),
@@ -165,13 +169,15 @@ def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
     eval_seconds = time.perf_counter() - t0
     return {
         **results,
-        "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash},
+        "backbone": {"spec": dataclasses.asdict(backbone.spec), "weights_sha256": backbone.weights_hash,
+                     "resolution": input_resolution(backbone)},
         "protocol": method_protocol(session.cfg, cell.method),  # "shared" backbone/features, or the "reference"'s
         "image_protocol": image_protocol(method, feats_cfg) if method.trains_on == "images" else None,
         "method_hparams": to_plain(method.hparams()),
         "train_schedule": train,
         "train_data": trainset.description if trainset is not None else None,
         "fit": fit_info,
+        "validation": validation,
         "n_test": len(test),
         "n_trainable_params": sum(p.numel() for p in method.trainable_parameters()),
         "seconds": {**prepared.seconds, "train": train_seconds, "eval": eval_seconds},
@@ -205,3 +211,11 @@ def training_data(session: Session, cell: Cell, method: Method, backbone, train:
     if method.trains_on == "generated":
         return generated_training_data(session, cell, method, backbone)
     raise ValueError(f"{method.name}: unknown trains_on {method.trains_on!r}")
+
+
+def input_resolution(backbone) -> int | None:
+    """The image side the backbone reads (its spec's ``image_size``, else the model's own; None if unknown)."""
+    size = backbone.spec.image_size or getattr(getattr(backbone.model, "visual", None), "image_size", None)
+    if isinstance(size, (tuple, list)):
+        size = size[0]
+    return int(size) if size else None

@@ -1,7 +1,7 @@
 """Training sets, one home for every kind a method trains on: real images (partial labels, few-shot, or the
 seen classes of the zsl setting), the caption corpus (texts as images), and the parts generated images share
-with them (``bench.generate`` builds those from :func:`parsed_captions`, :class:`FeatureDataset` and
-:class:`TrainSet`).
+with them (``bench.t2ipal_data`` builds T2I-PAL's set from :func:`parsed_captions` via ``bench.generate``,
+:class:`FeatureDataset`, :class:`TrainSet` and :func:`image_training_data`).
 
 Items are dicts ``{"feats": {role: tensor}, "targets": tensor}`` (cached features) or ``{"pixels", "targets"}``
 (the ``online`` protocol, re-encoded every step); targets are in {1, 0 (unknown), -1}.
@@ -98,13 +98,14 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     elif cell.setting == "partial":
         split = apply_partial_labels(full, cell.label_ratio, cell.seed)
     elif cell.setting == "fewshot":
-        shots = (session.cfg.get("sweep", {}) or {}).get("shots", 16)
-        rows = few_shot_indices(full.labels, shots, cell.seed)
+        rows = few_shot_indices(full.labels, cell.shots, cell.seed)  # nested across K for a seed
         split = full.subset(rows)
     known = float((split.labels != 0).mean())
     feats_cfg = method_features(session.cfg, cell.method)
     mode = image_mode(method, feats_cfg)  # "online" for a method that trains the image tower (bench/online.py)
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
+    if cell.setting == "fewshot":
+        description["shots"] = cell.shots
     if mode == "online":
         transform = augmentation(backbone, **(feats_cfg.get("augment") or {}))
         dataset = ImageDataset(split.image_paths, split.labels, transform, where=f"{split.dataset}/{split.split}")

@@ -5,8 +5,9 @@ The paper has no public code and leaves its equations unpublished. What it state
 public corpora are filtered with TaI-DPT's class-noun parser, a text-to-image model renders them,
 and CLIP (frozen) learns from the generated images; TaI-DPT's double-grained prompts remain;
 class-wise heatmaps and learnable prototypes aggregate local features; prompt tuning is combined
-with adapter learning, with a ratio alpha for how much the adapter overrides CLIP. Everything else
-below is our choice (methods.md's proposal), documented here and exposed in the config:
+with adapter learning, with a ratio alpha for how much the adapter overrides CLIP; results are
+reported zero-shot, few-shot and with partial labels. Everything else below is our choice
+(methods.md's proposal), documented here and exposed in the config:
 
 Branches, for image features x^g [B, D] and x^l [B, P, D] (after the adapter):
   adapter      A(x) = alpha * MLP(x) + (1 - alpha) * x, MLP = D -> D/4 -> D with ReLUs, no biases
@@ -21,23 +22,44 @@ Branches, for image features x^g [B, D] and x^l [B, P, D] (after the adapter):
   prototypes   r_c = norm(sum_p H[p, c] * x^l_p), q_c = s * cos(r_c, P_c); P [C, D] learnable,
                initialised from the frozen text features of "a photo of a {c}.". ``prototypes=False``
                drops the branch.
-  score        z = gl_merge_rate * g + (1 - gl_merge_rate) * l + proto_weight * q (0.5, 0.5, 0.5).
-Loss: TaI-DPT's ranking loss (margin 1) on g, l and q for the generated images, plus (``use_captions``)
-on g and l for each image's caption as text-as-image features (TaI-DPT), summed.
-Data: the runner parses the caption corpus exactly as for TaI-DPT (same synonym lists, template
-captions), renders ``images_per_caption`` images per caption with ``generator`` (cached on disk,
-resumable), and caches their frozen features. ``use_generated=False`` trains on captions alone (the
-"w/o T2I" ablation: TaI-DPT plus this method's prototypes/adapter, which see no images then).
+  score        z = r * g + (1 - r) * l + lambda * q. ``tune_weights=True`` (default): r and lambda are
+               chosen after training on validation images, never test images (the dataset's val split,
+               else a seeded hold-out of train; bench.validation), from ``weight_grid``; the record
+               keeps the grid's validation mAPs and the choice. ``tune_weights=False``: the fixed
+               ``gl_merge_rate`` and ``proto_weight`` (0.5, 0.5).
+Loss: TaI-DPT's ranking loss (margin 1) on g, l and q of every training image, plus (``use_captions``)
+on g and l of every caption as text-as-image features (TaI-DPT), summed; each term is averaged over
+the batch rows that have that input (bench.t2ipal_data mixes rows with and without an image).
+Data (bench.t2ipal_data): the runner parses the caption corpus exactly as for TaI-DPT (same synonym
+lists, template captions); ``max_captions`` keeps one seeded subset of them, the same for every
+ablation row. ``images_per_caption`` images are rendered per caption with ``generator`` (cached on
+disk, resumable); ``render_templates="photo"`` renders the corpus captions and only the photographic
+template captions ("a photo of ...", "a blurry photo of ...", "itap of ..."), not "a sketch of",
+"a tattoo of", "origami", ... (they stay training captions): the generated images stand in for the
+photographs of the test set, and rendering sketches and tattoos would add exactly the synthetic-to-real
+style gap the method suffers from, while as text they still do what they do for TaI-DPT.
+``use_generated=False`` is the "w/o T2I" row: the same captions, nothing rendered.
+Generated images get ``features.views`` augmented views like real training images.
+Settings: zero-shot trains on the generated images and captions alone. Few-shot and partial labels
+(the paper reports both but does not say how real images enter): the cell's labelled real train
+images, with their known labels only (unknown = 0 is in no ranking pair), are added as extra training
+rows of the same model -- the same prompts, adapter and prototypes, the same losses on g, l and q --
+alongside the generated images and their captions, each row weighted alike.
+Only what was trained is used at test: when no image at all reaches training (the "w/o T2I" row in the
+zero-shot setting), the adapter and the prototype branch never receive a gradient, so they are removed
+(:meth:`T2IPAL.drop_image_parts`) and the record says adapter=None, prototypes=False.
 Setting ``zsl`` (``bench.zsl``): images are generated from TaI-DPT's seen-class captions (captions naming an
 unseen class are dropped); at evaluation the prompts are re-prompted for the unseen / all classes, the
 adapter is class-agnostic, and a class never trained keeps its prototype's initial text feature
 (:meth:`T2IPAL.rebuild`, our choice).
 Test: real images with ``global_nopos``/``dense_nopos`` features as TaI-DPT (tau = 40 on images, also
-for generated images in training: they are images).
+for generated images in training: they are images; NUS-WIDE: the dataset config gives T2I-PAL
+TaI-DPT's NUS-WIDE values).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -69,13 +91,40 @@ class LoRAAdapter(nn.Module):
         return self.identity(x)
 
 
+PHOTO_MARKERS = ("photo", "itap ")  # a template caption is photographic when it contains one of these
+DEFAULT_WEIGHT_GRID = dict(gl_merge_rate=[0.0, 0.25, 0.5, 0.75, 1.0], proto_weight=[0.0, 0.25, 0.5, 1.0])
+
+
+def is_photographic(template: str) -> bool:
+    """Whether a caption template describes a photograph ("a blurry photo of a {}.", "itap of a {}.")."""
+    return any(marker in template for marker in PHOTO_MARKERS)
+
+
+def fuse_branches(branches: dict, gl_merge_rate: float, proto_weight: float):
+    """The final score r * g + (1 - r) * l (+ lambda * q when there is a prototype branch); torch or numpy."""
+    score = gl_merge_rate * branches["global"] + (1.0 - gl_merge_rate) * branches["local"]
+    if "prototype" in branches:
+        score = score + proto_weight * branches["prototype"]
+    return score
+
+
+def _rows_loss(scores: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None, margin: float):
+    """Ranking loss averaged over the rows selected by ``rows`` (all when None); 0 when none is selected."""
+    if rows is None:
+        return ranking_loss(scores, targets, margin)
+    rows = rows.bool()
+    if not bool(rows.any()):
+        return scores.sum() * 0.0
+    return ranking_loss(scores[rows], targets[rows], margin)
+
+
 @METHODS.register_module(name="t2ipal")
 class T2IPAL(TaIDPT):
     """T2I-PAL (see module docstring). Scores: "global", "local", "prototype", "score"."""
 
     name = "t2ipal"
     trains_on = "generated"
-    settings = ("zero-shot", "zsl")
+    settings = ("zero-shot", "fewshot", "partial", "zsl")
     supports_unseen = True
     unseen_note = ("generic contexts and adapter; a class never trained keeps its prototype's initial value "
                    "(the text feature of 'a photo of a {c}.')")
@@ -89,18 +138,22 @@ class T2IPAL(TaIDPT):
 
     def __init__(self, generator: dict | None = None, images_per_caption: int = 1, max_captions: int | None = None,
                  generation_seed: int = 0, use_generated: bool = True, use_captions: bool = True,
-                 adapter: str | None = "mlp", adapter_alpha: float = 0.2, lora_rank: int = 8,
-                 heatmap: bool = True, prototypes: bool = True, proto_weight: float = 0.5,
-                 prototype_prompt: str = "a photo of a {}.", **taidpt_kwargs):
+                 render_templates: str = "photo", adapter: str | None = "mlp", adapter_alpha: float = 0.2,
+                 lora_rank: int = 8, heatmap: bool = True, prototypes: bool = True, proto_weight: float = 0.5,
+                 prototype_prompt: str = "a photo of a {}.", tune_weights: bool = True,
+                 weight_grid: dict | None = None, exclude_near_duplicates: float | None = None, **taidpt_kwargs):
         super().__init__(**taidpt_kwargs)  # n_ctx, logit_scale, temperatures, template captions, ...
         if adapter not in (None, "mlp", "lora"):
             raise ValueError(f"adapter must be None, 'mlp' or 'lora', got {adapter!r}")
+        if render_templates not in ("photo", "all", "none"):
+            raise ValueError(f"render_templates must be 'photo', 'all' or 'none', got {render_templates!r}")
         self.generator = {"type": "toy", **(generator or {})}  # a generator config: GENERATORS type + kwargs
         self.images_per_caption = int(images_per_caption)
         self.max_captions = max_captions
         self.generation_seed = int(generation_seed)
         self.use_generated = bool(use_generated)
         self.use_captions = bool(use_captions)
+        self.render_templates = render_templates
         self.adapter = adapter
         self.adapter_alpha = float(adapter_alpha)
         self.lora_rank = int(lora_rank)
@@ -108,7 +161,10 @@ class T2IPAL(TaIDPT):
         self.prototypes = bool(prototypes)
         self.proto_weight = float(proto_weight)
         self.prototype_prompt = prototype_prompt
-        self.trains_on = "generated" if self.use_generated else "captions"  # the "w/o T2I" ablation
+        self.tune_weights = bool(tune_weights)
+        self.weight_grid = dict(DEFAULT_WEIGHT_GRID if weight_grid is None else weight_grid)
+        self.exclude_near_duplicates = exclude_near_duplicates  # cosine: drop generated near-copies of test images
+        self.tuned: dict | None = None  # the weights chosen on validation images (set_tuned)
 
     # ----- parameters ---------------------------------------------------------------------------
     def build(self, backbone, classnames):
@@ -137,6 +193,27 @@ class T2IPAL(TaIDPT):
             rows = [learned.get(c, initial[i]) for i, c in enumerate(self.classnames)]
             self.class_prototypes = nn.Parameter(torch.stack(rows).clone(), requires_grad=False)
 
+    def drop_image_parts(self) -> None:
+        """Remove the adapter and the prototype branch (for training sets without any image: they would
+        never receive a gradient, and test scores must use only what was trained)."""
+        self.adapter, self.prototypes = None, False
+        self.image_adapter = nn.Identity()
+        if hasattr(self, "class_prototypes"):
+            del self.class_prototypes
+
+    def renders(self, template: str) -> bool:
+        """Whether captions made from this template are rendered as images (``render_templates``)."""
+        return self.render_templates == "all" or (self.render_templates == "photo" and is_photographic(template))
+
+    def rendered_mask(self, captions: list[str], classnames: list[str]) -> np.ndarray:
+        """Bool [M]: which training captions are rendered. Nothing without ``use_generated``; else every
+        caption except the template captions whose template :meth:`renders` refuses."""
+        if not self.use_generated:
+            return np.zeros(len(captions), dtype=bool)
+        names = self.prompt_classnames(classnames)
+        skipped = {t.format(n) for t in self.caption_templates() if not self.renders(t) for n in names}
+        return np.array([c not in skipped for c in captions], dtype=bool)
+
     # ----- forward ------------------------------------------------------------------------------
     def image_inputs(self, feats):
         """TaI-DPT's normalised features, with the adapter applied first to image features (not captions)."""
@@ -153,6 +230,11 @@ class T2IPAL(TaIDPT):
         valid = torch.ones_like(sims[..., :1]) if mask is None else mask.to(sims.dtype)[:, :, None]
         return (valid / valid.sum(dim=1, keepdim=True)).expand_as(sims), sims
 
+    def score_weights(self) -> tuple[float, float]:
+        """(r, lambda) of the final score: the validation choice once made, else the configured values."""
+        tuned = self.tuned or {}
+        return tuned.get("gl_merge_rate", self.gl_merge_rate), tuned.get("proto_weight", self.proto_weight)
+
     def logits(self, feats):
         text = self.text_features()  # once for the images and their captions
         out, heat, dense = self.branches(feats, text)  # TaI-DPT's global / local / merged, heatmaps, normalised x^l
@@ -160,16 +242,40 @@ class T2IPAL(TaIDPT):
             regions = F.normalize(torch.einsum("bpc,bpd->bcd", heat, dense), dim=-1)  # [B, C, D]
             protos = F.normalize(self.class_prototypes, dim=-1)  # [C, D]
             out["prototype"] = self.logit_scale * (regions * protos[None]).sum(-1)  # [B, C]
-            out["score"] = out["score"] + self.proto_weight * out["prototype"]
-        if "text" in feats:  # each generated image's caption, as TaI-DPT's texts-as-images (training only)
+        out["score"] = fuse_branches(out, *self.score_weights())
+        if "text" in feats:  # each image's caption, as TaI-DPT's texts-as-images (training only)
             out["text"] = self.branches(feats["text"], text)[0]
+        for key in ("image_rows", "text_rows"):  # which rows carry an image / a caption (mixed training sets)
+            if key in feats:
+                out[key] = feats[key]
         return out
 
     def loss(self, logits, targets):
-        """Ranking loss (margin 1) on every branch of the images, plus on the captions' g and l."""
+        """Ranking loss (margin 1) on every branch of the images, plus on the captions' g and l; each term
+        averaged over the rows that have that input."""
+        image_rows = logits.get("image_rows")
         branches = [b for b in ("global", "local", "prototype") if b in logits]
-        loss = sum(ranking_loss(logits[b], targets, self.ranking_margin) for b in branches)
+        loss = sum(_rows_loss(logits[b], targets, image_rows, self.ranking_margin) for b in branches)
         if self.use_captions and "text" in logits:
-            text = logits["text"]
-            loss = loss + sum(ranking_loss(text[b], targets, self.ranking_margin) for b in ("global", "local"))
+            text, text_rows = logits["text"], logits.get("text_rows")
+            loss = loss + sum(_rows_loss(text[b], targets, text_rows, self.ranking_margin) for b in ("global", "local"))
         return loss
+
+    # ----- weights chosen on validation images (bench.validation) ------------------------------
+    def tuning_grid(self) -> list[dict]:
+        """Candidate (gl_merge_rate, proto_weight) pairs; empty when ``tune_weights`` is off. The configured
+        pair comes first, so it wins ties."""
+        if not self.tune_weights:
+            return []
+        weights = self.weight_grid.get("proto_weight", [self.proto_weight]) if self.prototypes else [0.0]
+        grid = [dict(gl_merge_rate=float(r), proto_weight=float(w))
+                for r in self.weight_grid.get("gl_merge_rate", [self.gl_merge_rate]) for w in weights]
+        first = dict(gl_merge_rate=self.gl_merge_rate, proto_weight=self.proto_weight if self.prototypes else 0.0)
+        return [first] + [g for g in grid if g != first]
+
+    def combine(self, branches: dict, values: dict):
+        """The final score from branch scores (numpy or torch) for one candidate of :meth:`tuning_grid`."""
+        return fuse_branches(branches, values["gl_merge_rate"], values["proto_weight"])
+
+    def set_tuned(self, values: dict) -> None:
+        self.tuned = dict(values)

@@ -224,6 +224,11 @@ class TaIDPT(Method):
         rows = rarest_class_subset(labels, int(self.max_captions_per_class))
         return [captions[i] for i in rows], labels[rows]
 
+    def caption_templates(self) -> list[str]:
+        """The per-class template captions' templates, in order: ``default_prompt_copies`` x the default
+        prompt, then CLIP's 80 ImageNet templates (``coco2014_distill.py:184-195``)."""
+        return [self.default_prompt] * self.default_prompt_copies + template_list("imagenet80")
+
     def extra_captions(self, classnames: list[str]) -> tuple[list[str], np.ndarray]:
         """Per class: ``default_prompt_copies`` x "a photo of a {name}." and one caption per ImageNet
         template, each labelled one-hot in {1, -1} (coco2014_distill.py:184-195). Empty when
@@ -234,7 +239,7 @@ class TaIDPT(Method):
         n_cls = len(classnames)
         if not self.template_captions:
             return [], np.zeros((0, n_cls), np.int8)
-        templates = [self.default_prompt] * self.default_prompt_copies + template_list("imagenet80")
+        templates = self.caption_templates()
         captions, rows = [], []
         for c, name in enumerate(self.prompt_classnames(classnames)):
             row = np.full(n_cls, NEGATIVE, np.int8)

@@ -114,6 +114,31 @@ def test_few_shot_indices_cover_every_class():
     np.testing.assert_array_equal(idx, few_shot_indices(labels, shots=4, seed=0))
 
 
+def test_few_shot_selections_are_nested_across_k_and_seeded():
+    labels = np.where(np.random.default_rng(7).random((400, 8)) < np.linspace(0.02, 0.4, 8), 1, -1)
+    labels[:, 0] = -1
+    labels[[3, 50], 0] = 1  # a class with only 2 positives: it keeps both from K = 2 on
+    sets = {k: few_shot_indices(labels, shots=k, seed=3) for k in (1, 2, 4, 8, 16)}
+    for small, large in [(1, 2), (2, 4), (4, 8), (8, 16)]:
+        assert set(sets[small]) <= set(sets[large]) and len(sets[small]) < len(sets[large])
+    for k, idx in sets.items():
+        counts = (labels[idx] == 1).sum(0)
+        assert (counts >= np.minimum(k, (labels == 1).sum(0))).all()
+    assert set(sets[2]) >= {3, 50}
+    # K = 1 by hand: images in the seed's priority order; classes rarest first; an image counts for
+    # every class it shows
+    priority = list(np.random.default_rng([3, 16]).permutation(len(labels)))
+    chosen: list[int] = []
+    for c in np.argsort((labels == 1).sum(0), kind="stable"):
+        if not any(labels[i, c] == 1 for i in chosen):
+            chosen.append(next(i for i in priority if labels[i, c] == 1 and i not in chosen))
+    np.testing.assert_array_equal(sets[1], sorted(chosen))
+    np.testing.assert_array_equal(sets[16], few_shot_indices(labels, shots=16, seed=3))  # seeded
+    assert set(few_shot_indices(labels, shots=4, seed=4)) != set(sets[4])
+    with pytest.raises(ValueError, match="shots"):
+        few_shot_indices(labels, shots=0, seed=3)
+
+
 def test_coco_caption_corpus_one_per_image(tmp_path):
     write_coco(tmp_path, n_train=5, n_test=2)
     path = tmp_path / "annotations" / "captions_train2014.json"

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import average_precision_score
 
 from methods.t2ipal import T2IPAL
 
@@ -130,3 +131,120 @@ def test_end_to_end_with_generation_and_a_variant(tmp_path, tiny_config):
     assert set(full["branches"]) == {"global", "local", "prototype", "score"}
     assert full["method_hparams"]["logit_scale"] == 4.0  # TaI-DPT's arguments are recorded too
     assert len(list((work / "cache" / "generated" / "images").glob("*/*.png"))) == 24
+
+
+def _hand_ranking(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """TaI-DPT's ranking loss by loops: per row, the sum over (positive i, negative j) of max(0, 1 - s_i + s_j);
+    the mean over rows."""
+    rows = []
+    for s, t in zip(scores, targets):
+        pos, neg = [i for i in range(len(t)) if t[i] > 0], [j for j in range(len(t)) if t[j] < 0]
+        rows.append(sum((torch.clamp(1 - s[i] + s[j], min=0) for i in pos for j in neg), torch.tensor(0.0)))
+    return torch.stack(rows).mean()
+
+
+def _mixed_batch():
+    """4 rows: two generated images with their captions, a caption alone (zero image), a real image with
+    partial labels (no caption: zero caption features with one valid token)."""
+    feats = _feats(b=4, p=5, seed=11)
+    feats["global"][2], feats["dense"][2] = 0.0, 0.0
+    text = _feats(b=4, p=6, seed=12, modality="text")
+    g = torch.Generator().manual_seed(13)
+    text = {"global": torch.randn(4, 32, generator=g), "dense": torch.randn(4, 6, 32, generator=g),
+            "dense_mask": torch.tensor([[True] * 6, [True] * 4 + [False] * 2, [True] * 3 + [False] * 3,
+                                        [True] + [False] * 5]), "modality": "text"}
+    text["global"][3], text["dense"][3] = 0.0, 0.0
+    feats.update(text=text, image_rows=torch.tensor([True, True, False, True]),
+                 text_rows=torch.tensor([True, True, True, False]))
+    targets = torch.tensor([[1, -1, -1, 1], [-1, 1, -1, -1], [1, -1, 1, -1], [1, 0, -1, 0]], dtype=torch.float32)
+    return feats, targets
+
+
+def test_loss_with_labelled_real_images_caption_rows_and_unknown_labels(tiny_rn):
+    method = _method(tiny_rn)
+    feats, targets = _mixed_batch()
+    out = method.logits(feats)
+    loss = method.loss(out, targets)
+    image, text = [0, 1, 3], [0, 1, 2]  # rows with an image / with a caption
+    expected = sum(_hand_ranking(out[b][image], targets[image]) for b in ("global", "local", "prototype"))
+    expected = expected + sum(_hand_ranking(out["text"][b][text], targets[text]) for b in ("global", "local"))
+    torch.testing.assert_close(loss, expected)
+    # the real image's unknown classes (1 and 3) are in no pair: its term is hinge(s_0 - s_2) alone
+    row = out["global"][3]
+    torch.testing.assert_close(_hand_ranking(out["global"][[3]], targets[[3]]), torch.clamp(1 - row[0] + row[2], min=0))
+    # real images alone train the same prompts, adapter and prototypes; the caption terms are then empty
+    real_only = dict(feats, image_rows=torch.tensor([True] * 4), text_rows=torch.tensor([False] * 4))
+    real_only["global"], real_only["dense"] = _feats(b=4, p=5, seed=14)["global"], _feats(b=4, p=5, seed=14)["dense"]
+    method.loss(method.logits(real_only), targets).backward()
+    grads = {n: p.grad for n, p in method.named_parameters() if p.requires_grad}
+    assert set(grads) == {"global_prompts.ctx", "local_prompts.ctx", "image_adapter.mlp.0.weight",
+                          "image_adapter.mlp.2.weight", "class_prototypes"}
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads.values())
+    assert all(p.grad is None for p in tiny_rn.model.parameters())
+
+
+def test_flat_heatmap_on_a_blank_caption_row_keeps_gradients_finite(tiny_rn):
+    method = _method(tiny_rn, heatmap=False)
+    feats, targets = _mixed_batch()
+    method.loss(method.logits(feats), targets).backward()
+    assert all(torch.isfinite(p.grad).all() for p in method.parameters() if p.requires_grad)
+
+
+def test_image_parts_are_dropped_when_no_image_trains(tiny_rn):
+    method = _method(tiny_rn)
+    method.drop_image_parts()
+    assert {n for n, p in method.named_parameters() if p.requires_grad} == {"global_prompts.ctx", "local_prompts.ctx"}
+    feats = _feats()
+    out = method.logits(feats)
+    assert "prototype" not in out
+    torch.testing.assert_close(out["score"], 0.5 * out["global"] + 0.5 * out["local"])
+    reference = _method(tiny_rn, adapter=None, prototypes=False)
+    torch.testing.assert_close(out["global"], reference.logits(feats)["global"])  # no adapter either
+    assert method.hparams()["adapter"] is None and method.hparams()["prototypes"] is False
+
+
+def test_which_captions_are_rendered(tiny_rn):
+    method = _method(tiny_rn)
+    captions, _ = method.extra_captions(CLASSES)
+    captions = captions + ["a red ball next to a green one"]  # a corpus caption
+    mask = method.rendered_mask(captions, CLASSES)
+    rendered = {c for c, m in zip(captions, mask) if m}
+    assert {"a photo of a red.", "a blurry photo of the blue.", "itap of my green.",
+            "a red ball next to a green one"} <= rendered
+    refused = {"a sketch of a red.", "a tattoo of the blue.", "the origami green.", "a yellow in a video game."}
+    assert not refused & rendered
+    # per class: 9 copies of the default prompt + 46 of the 80 ImageNet templates (34 are not photographs)
+    assert int(mask[:-1].sum()) == len(CLASSES) * (9 + 46)
+    assert _method(tiny_rn, render_templates="all").rendered_mask(captions, CLASSES).all()
+    assert not _method(tiny_rn, use_generated=False).rendered_mask(captions, CLASSES).any()
+
+
+def test_branch_weights_are_chosen_on_validation_scores(tiny_rn):
+    from bench.validation import choose
+
+    method = _method(tiny_rn)
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random((60, 4)) < 0.3, 1, -1)
+    labels[0] = 1
+    branches = {"global": rng.random((60, 4)), "local": 0.3 * labels + rng.random((60, 4)),
+                "prototype": rng.random((60, 4))}
+    grid = method.tuning_grid()
+    assert grid[0] == {"gl_merge_rate": 0.5, "proto_weight": 0.5} and len(grid) == 5 * 4
+    entry = choose(method, branches, labels, CLASSES)
+    # the grid's validation mAPs against scikit-learn, and the choice is their argmax
+    for r in entry["grid"]:
+        fused = r["gl_merge_rate"] * branches["global"] + (1 - r["gl_merge_rate"]) * branches["local"] \
+            + r["proto_weight"] * branches["prototype"]
+        expected = 100 * np.mean([average_precision_score(labels[:, c] == 1, fused[:, c]) for c in range(4)])
+        assert abs(r["mAP"] - expected) < 1e-6
+    best = max(entry["grid"], key=lambda r: r["mAP"])  # the first of equal maxima, as choose()
+    assert entry["chosen"] == {k: best[k] for k in ("gl_merge_rate", "proto_weight")}
+    assert entry["chosen"]["gl_merge_rate"] < 0.5 and entry["mAP"] > entry["grid"][0]["mAP"]  # noise global: less of it
+    out = method.logits(_feats())
+    chosen = entry["chosen"]
+    rate, weight = chosen["gl_merge_rate"], chosen["proto_weight"]
+    expected = rate * out["global"] + (1 - rate) * out["local"] + weight * out["prototype"]
+    torch.testing.assert_close(out["score"], expected)
+    assert method.hparams()["gl_merge_rate"] == 0.5  # the configured values stay in the record's hparams
+    assert _method(tiny_rn, tune_weights=False).tuning_grid() == []
+    assert {g["proto_weight"] for g in _method(tiny_rn, prototypes=False).tuning_grid()} == {0.0}

@@ -93,6 +93,17 @@ def check_label_ratio(label_ratio: float) -> float:
     return label_ratio
 
 
+def check_shots(shots) -> int:
+    """A few-shot cell's K: a positive whole number (``16``, ``"16"``, ``16.0``)."""
+    try:
+        value = float(shots)
+    except (TypeError, ValueError):
+        raise ValueError(f"shots must be a positive integer (images per class), got {shots!r}") from None
+    if value != int(value) or value < 1:
+        raise ValueError(f"shots must be a positive integer (images per class), got {shots!r}")
+    return int(value)
+
+
 def partial_label_mask(shape: tuple[int, int], label_ratio: float, seed: int) -> np.ndarray:
     """Bool [N, C]: True where a known label is kept.
 
@@ -114,20 +125,28 @@ def apply_partial_labels(split: Split, label_ratio: float, seed: int) -> Split:
 
 
 def few_shot_indices(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
-    """Indices of a few-shot training subset: for every class, ``shots`` images where it is positive.
+    """Indices of a K-shot training subset: every class positive in at least ``min(shots, #positives)``
+    of the chosen images (sorted indices, reproducible from the seed).
 
-    Classes are visited rarest first and images already picked count toward every class they
-    show (the usual multi-label K-shot sampling); sorted indices, reproducible from the seed.
+    The usual multi-label K-shot sampling, made nested: one seeded priority order of the images
+    (``default_rng([seed, 16]).permutation``), then for k = 1, 2, ..., ``shots`` in turn, classes are
+    visited rarest first and each tops up to k positives with its highest-priority images not chosen
+    yet (images already chosen count toward every class they show). The k-shot set is grown from the
+    (k-1)-shot set, so the selections for K = 1, 2, 4, 8, 16 are nested for a seed.
     """
-    rng = np.random.default_rng([seed, 16])
+    shots = check_shots(shots)
     positives = labels == POSITIVE
-    chosen: set[int] = set()
-    for c in np.argsort(positives.sum(0), kind="stable"):
-        have = sum(1 for i in chosen if positives[i, c])
-        pool = np.setdiff1d(np.flatnonzero(positives[:, c]), list(chosen))
-        need = max(0, min(shots - have, len(pool)))
-        chosen.update(int(i) for i in rng.choice(pool, size=need, replace=False))
-    return np.array(sorted(chosen), dtype=np.int64)
+    priority = np.random.default_rng([seed, 16]).permutation(len(labels))  # image ids, best first
+    by_priority = positives[priority]  # [N, C] rows in priority order
+    chosen = np.zeros(len(labels), dtype=bool)  # over priority positions
+    classes = np.argsort(positives.sum(0), kind="stable")  # rarest first
+    for k in range(1, shots + 1):
+        for c in classes:
+            column = by_priority[:, c]
+            need = k - int((column & chosen).sum())
+            if need > 0:
+                chosen[np.flatnonzero(column & ~chosen)[:need]] = True
+    return np.sort(priority[chosen]).astype(np.int64)
 
 
 def require_file(path: str | Path, what: str, hint: str = "") -> Path:

@@ -1,0 +1,91 @@
+"""Values a method tunes after training, chosen on validation images, never on the test split.
+
+Validation images: the dataset's ``val`` split when it has one (the toy world) and the run does not
+evaluate on it; otherwise a seeded hold-out of the train split (:func:`holdout_rows`: 10% of it, at
+most 2,000 images, drawn from the images the cell does not train on; in a partial-label cell with
+that cell's partial labels, known entries only). A method that tunes something implements
+``tuning_grid() -> list[dict]`` (candidates, the configured one first: it wins ties),
+``combine(branch_scores, candidate) -> scores`` and ``set_tuned(candidate)`` (T2I-PAL's branch
+weights, methods/t2ipal.py). The record's ``validation`` entry lists the images used, every
+candidate's validation mAP and the choice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+HOLDOUT_FRACTION = 0.1
+HOLDOUT_MAX = 2000
+HOLDOUT_SALT = 31  # the hold-out's RNG stream: default_rng([seed, HOLDOUT_SALT])
+
+
+def uses_val_split(session) -> bool:
+    """Whether validation images come from the dataset's ``val`` split (else a train hold-out)."""
+    return session.eval_split != "val" and session.dataset.has_split("val")
+
+
+def holdout_rows(session, cell) -> np.ndarray | None:
+    """Sorted train-split rows held out for validation in this cell (None when the val split is used).
+
+    Drawn with ``default_rng([cell.seed, HOLDOUT_SALT])`` from the train images the cell does not train
+    on (a few-shot cell's selection is excluded, so every method sees the same K-shot images)."""
+    from bench.data.base import few_shot_indices
+
+    if uses_val_split(session):
+        return None
+    train = session.split("train")
+    pool = np.arange(len(train))
+    if cell.setting == "fewshot":
+        pool = np.setdiff1d(pool, few_shot_indices(train.labels, cell.shots, cell.seed))
+    size = min(HOLDOUT_MAX, max(1, round(HOLDOUT_FRACTION * len(train))), len(pool))
+    return np.sort(np.random.default_rng([cell.seed, HOLDOUT_SALT]).choice(pool, size=size, replace=False))
+
+
+def validation_images(session, cell) -> tuple[list[str], np.ndarray, list[str], dict]:
+    """(image paths, labels [N, C] in {1, 0, -1}, class names, description) of the cell's validation images."""
+    from bench.data.base import partial_label_mask
+
+    if uses_val_split(session):
+        split = session.split("val")
+        return split.image_paths, split.labels, split.classnames, {"split": "val", "n_images": len(split)}
+    train = session.split("train")
+    rows = holdout_rows(session, cell)
+    labels = train.labels[rows]
+    if cell.setting == "partial":  # only the labels this cell may know
+        labels = np.where(partial_label_mask(train.labels.shape, cell.label_ratio, cell.seed)[rows], labels, 0)
+    description = {"split": "train hold-out", "n_images": int(len(rows)), "fraction": HOLDOUT_FRACTION,
+                   "max_images": HOLDOUT_MAX, "rng": [cell.seed, HOLDOUT_SALT]}
+    return [train.image_paths[r] for r in rows], labels.astype(np.int8), train.classnames, description
+
+
+def choose(method, branches: dict[str, np.ndarray], labels: np.ndarray, classnames: list[str]) -> dict:
+    """Every candidate of ``method.tuning_grid()`` scored by validation mAP; the best (first on ties; the
+    first candidate when no mAP is finite) is set on the method. Returns the record's entry."""
+    from bench.metrics import multilabel_metrics
+
+    grid = method.tuning_grid()
+    results = [{**values, "mAP": multilabel_metrics(method.combine(branches, values), labels, classnames)["mAP"]}
+               for values in grid]
+    finite = [i for i, r in enumerate(results) if r["mAP"] is not None and math.isfinite(r["mAP"])]
+    best = max(finite, key=lambda i: (results[i]["mAP"], -i)) if finite else 0
+    method.set_tuned(grid[best])
+    return {"grid": results, "chosen": grid[best], "mAP": results[best]["mAP"]}
+
+
+def tune_on_validation(session, cell, method, backbone, batch_size: int = 256) -> dict | None:
+    """Choose the method's tuned values on the cell's validation images (None when it tunes nothing)."""
+    from bench.train import predict
+
+    if not hasattr(method, "tuning_grid") or not method.tuning_grid():
+        return None
+    if cell.setting == "zsl":  # scored on classes never trained on: no labelled image of those to tune with
+        return {"split": None, "n_images": 0, "chosen": None,
+                "note": "zsl: no validation labels of the unseen classes; the configured values are used"}
+    paths, labels, classnames, description = validation_images(session, cell)
+    kinds = sorted(set(method.image_features.values()))
+    feats = session.image_features(backbone, paths, kinds, f"{session.dataset.name} validation features")
+    arrays = {role: feats[kind][0] for role, kind in method.image_features.items()}
+    branches = predict(method, arrays, batch_size=batch_size)
+    return {**description, **choose(method, branches, labels, classnames)}
