@@ -163,14 +163,61 @@ def _as_list(scores: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     return list(scores)
 
 
-def seed_mean_map_resamples(scores: np.ndarray | Sequence[np.ndarray], labels: np.ndarray, n_boot: int = 1000,
-                            seed: int = 0) -> tuple[float, np.ndarray]:
-    """:func:`map_resamples` averaged over a method's seeds (one score matrix or a list, one per seed):
-    (mean observed mAP, mean mAP per resample [n_boot]); every matrix sees the same resamples."""
+def seed_map_resamples(scores: np.ndarray | Sequence[np.ndarray], labels: np.ndarray, n_boot: int = 1000,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`map_resamples` of each of a method's seeds (one score matrix or a list, one per seed):
+    (observed mAP per seed [S], mAP per seed and resample [S, n_boot]); every matrix sees the same resamples."""
     runs = [map_resamples(m, labels, n_boot, seed) for m in _as_list(scores)]
     if not runs:
         raise ValueError("need at least one score matrix")
-    return float(np.mean([obs for obs, _ in runs])), np.mean([vals for _, vals in runs], axis=0)
+    return np.array([obs for obs, _ in runs]), np.stack([vals for _, vals in runs])
+
+
+def seed_mean_map_resamples(scores: np.ndarray | Sequence[np.ndarray], labels: np.ndarray, n_boot: int = 1000,
+                            seed: int = 0) -> tuple[float, np.ndarray]:
+    """:func:`seed_map_resamples` averaged over the seeds: (mean observed mAP, mean mAP per resample [n_boot])."""
+    observed, values = seed_map_resamples(scores, labels, n_boot, seed)
+    return float(observed.mean()), values.mean(axis=0)
+
+
+def seed_draws(n_seeds: int, n_boot: int, seed: int = 0, stream: int = 1) -> np.ndarray:
+    """[n_boot, n_seeds] seed indices drawn with replacement, one row per resample:
+    ``numpy.random.default_rng([seed, stream]).integers(0, n_seeds, size=(n_boot, n_seeds))``."""
+    return np.random.default_rng([seed, stream]).integers(0, n_seeds, size=(n_boot, n_seeds))
+
+
+def seeds_and_images_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray],
+                                   scores_b: np.ndarray | Sequence[np.ndarray], labels: np.ndarray,
+                                   n_boot: int = 1000, seed: int = 0, level: float = 0.95, *,
+                                   paired_seeds: bool = False,
+                                   resampled_b: tuple[np.ndarray, np.ndarray] | None = None) -> BootstrapResult:
+    """Two-level bootstrap of mAP(A) - mAP(B) over training seeds *and* test images, in mAP points.
+
+    Resample b draws N test images (:func:`bootstrap_indices`, the same draw for both methods, as
+    :func:`paired_bootstrap_map`) and, for each method, as many seeds as it has, with replacement
+    (:func:`seed_draws`: stream 1 for A, stream 2 for B; with ``paired_seeds`` -- the same seed ids,
+    e.g. the same partial-label masks -- B reuses A's draw). A method's value on resample b is the
+    mean over its drawn seeds of that seed's mAP on the drawn images; the statistic is the
+    difference. The observed value is the difference of seed-averaged mAPs on the full test set.
+    The interval so covers seed-to-seed variation as well as test-image sampling; with one seed per
+    method it equals :func:`paired_bootstrap_map`'s. ``resampled_b``: ``seed_map_resamples(scores_b,
+    labels, n_boot, seed)`` when the caller has it.
+    """
+    labels = np.asarray(labels)
+    for mat in _as_list(scores_a) + _as_list(scores_b):
+        if np.shape(mat) != labels.shape:
+            raise ValueError(f"score matrix {np.shape(mat)} does not match labels {labels.shape}")
+    observed_a, values_a = seed_map_resamples(scores_a, labels, n_boot, seed)
+    observed_b, values_b = resampled_b if resampled_b is not None else seed_map_resamples(scores_b, labels,
+                                                                                          n_boot, seed)
+    if paired_seeds and len(observed_a) != len(observed_b):
+        raise ValueError(f"paired seeds need as many seeds for both methods, got {len(observed_a)} and "
+                         f"{len(observed_b)}")
+    draws_a = seed_draws(len(observed_a), n_boot, seed, stream=1)
+    draws_b = draws_a if paired_seeds else seed_draws(len(observed_b), n_boot, seed, stream=2)
+    boot_a = np.take_along_axis(values_a.T, draws_a, axis=1).mean(axis=1)  # [n_boot]
+    boot_b = np.take_along_axis(values_b.T, draws_b, axis=1).mean(axis=1)
+    return summarise_bootstrap(float(observed_a.mean() - observed_b.mean()), boot_a - boot_b, level)
 
 
 def paired_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray], scores_b: np.ndarray | Sequence[np.ndarray],

@@ -18,6 +18,7 @@ from bench.stats import (
     pareto_front,
     percentile_interval,
     seed_mean_map_resamples,
+    seeds_and_images_bootstrap_map,
     summarise_bootstrap,
     two_sided_p,
 )
@@ -126,6 +127,40 @@ def test_paired_bootstrap_over_seeds_against_a_brute_force_loop():
     assert given.p_value == pytest.approx(min(1.0, 2 * other_side))
     with pytest.raises(ValueError, match="does not match"):
         paired_bootstrap_map(seeds_a, [np.zeros((n, c + 1))], labels, n_boot=2)
+
+
+def test_seeds_and_images_bootstrap_against_a_brute_force_loop():
+    rng = np.random.default_rng(5)
+    n, c = 25, 4
+    labels = _labels(rng, n, c)
+    seeds_a = [np.round(rng.random((n, c)) + 0.3 * k * (labels == 1), 2) for k in range(3)]  # seeds differ a lot
+    seeds_b = [np.round(rng.random((n, c)), 2) for _ in range(2)]
+
+    def seed_map(m, idx):
+        return 100 * np.nanmean(average_precision(m[idx], labels[idx]))
+
+    draws_a = np.random.default_rng([9, 1]).integers(0, 3, size=(300, 3))
+    draws_b = np.random.default_rng([9, 2]).integers(0, 2, size=(300, 2))
+    brute = np.array([np.mean([seed_map(seeds_a[s], idx) for s in draws_a[b]])
+                      - np.mean([seed_map(seeds_b[s], idx) for s in draws_b[b]])
+                      for b, idx in enumerate(bootstrap_indices(n, 300, seed=9))])
+    everything = np.arange(n)
+    observed = np.mean([seed_map(m, everything) for m in seeds_a]) - np.mean([seed_map(m, everything) for m in seeds_b])
+    result = seeds_and_images_bootstrap_map(seeds_a, seeds_b, labels, n_boot=300, seed=9)
+    assert result.observed == pytest.approx(observed, abs=1e-9)
+    assert result.boot_mean == pytest.approx(brute.mean(), abs=1e-9)
+    assert (result.ci_low, result.ci_high) == pytest.approx(tuple(np.percentile(brute, [2.5, 97.5])), abs=1e-9)
+    # seed variation widens the interval over the image-only one; one seed each: the image-only interval
+    images_only = paired_bootstrap_map(seeds_a, seeds_b, labels, n_boot=300, seed=9)
+    assert result.ci_high - result.ci_low > images_only.ci_high - images_only.ci_low
+    one = seeds_and_images_bootstrap_map(seeds_a[:1], seeds_b[:1], labels, n_boot=300, seed=9)
+    same = paired_bootstrap_map(seeds_a[:1], seeds_b[:1], labels, n_boot=300, seed=9)
+    assert (one.ci_low, one.ci_high, one.p_value) == pytest.approx((same.ci_low, same.ci_high, same.p_value))
+    # paired seeds: B is drawn with A's seed indices
+    paired = seeds_and_images_bootstrap_map(seeds_a, seeds_a[::-1], labels, n_boot=50, seed=9, paired_seeds=True)
+    assert paired.observed == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="paired seeds"):
+        seeds_and_images_bootstrap_map(seeds_a, seeds_b, labels, n_boot=2, paired_seeds=True)
 
 
 def test_frechet_1d_gaussians_closed_form():
