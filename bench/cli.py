@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma list of zero-shot, partial, fewshot, zsl (seen/unseen classes; split: "
                           "dataset.zsl_split) (default: config)")
     run.add_argument("--ratios", type=_floats, help="label ratios in (0, 1] for the partial setting (default: config)")
+    run.add_argument("--shots", type=_ints, help="comma list of K (images per class) for the fewshot setting "
+                                               "(default: config sweep.shots)")
     run.add_argument("--seeds", type=_ints, help="comma list of seeds (default: config)")
     run.add_argument("--work-dir", default="work_dirs",
                      help="where runs, records and the feature cache go (default: work_dirs)")
@@ -164,7 +166,7 @@ def cmd_run(args) -> int:
     seeds = args.seeds or list(sweep.get("seeds", [1]))
     check_run_options(args, settings)
     methods = resolve_methods(args.methods, cfg)
-    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg)
+    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg, shots=args.shots)
     if not cells:
         raise ValueError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
                          f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")

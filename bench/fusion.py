@@ -81,8 +81,8 @@ def _load(path: Path, record: dict) -> SourceCell:
 
 def _source(path: Path, record: dict) -> dict:
     return {"path": str(path), "method": record["method"], "setting": record["setting"],
-            "label_ratio": record.get("label_ratio"), "seed": record["seed"], "config_hash": record["config_hash"],
-            "data_key": record.get("data_key")}
+            "label_ratio": record.get("label_ratio"), "shots": record.get("shots"), "seed": record["seed"],
+            "config_hash": record["config_hash"], "data_key": record.get("data_key")}
 
 
 def fuse_records(record_a: Path, record_b: Path, rate: float, out_record: Path, name: str, *,
@@ -127,7 +127,8 @@ def _fuse_loaded(a: SourceCell, b: SourceCell, rate: float, out_record: Path, na
     spec_a, spec_b = backbone_spec(rec_a), backbone_spec(rec_b)
     record = {
         "status": "ok", "record_version": RECORD_VERSION, "method": name, "dataset": rec_b["dataset"],
-        "setting": rec_b["setting"], "label_ratio": rec_b.get("label_ratio"), "seed": rec_b["seed"],
+        "setting": rec_b["setting"], "label_ratio": rec_b.get("label_ratio"), "shots": rec_b.get("shots"),
+        "seed": rec_b["seed"],
         "config_hash": sha256_json(config)[:16], "config": config, "environment": environment("cpu"),
         "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"], "empty_classes": metrics["empty_classes"],
         "f1": f1_block(metrics),
@@ -176,7 +177,7 @@ def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, dict]]:
             continue  # a record being written by another process: not finished
         try:
             cell = Cell(record["method"], record["dataset"], record["setting"], record.get("label_ratio"),
-                        record["seed"])
+                        shots=record.get("shots"), seed=record["seed"])
         except (KeyError, ValueError):
             continue  # not a cell record
         if (cell.method, cell.setting, cell.name) != (method, setting, path.stem):
@@ -208,7 +209,8 @@ def fuse_sweep(work_dir: str | Path, dataset: str, spec: FusionSpec | dict | Non
         pairing = "same seed" if seed in a_cells else f"first seed of {spec.a} ({min(a_cells)})"
         seed_a = seed if seed in a_cells else min(a_cells)
         path_a, rec_a = a_cells[seed_a]
-        out = Cell(spec.method, dataset, spec.setting_b, rec_b.get("label_ratio"), seed).record_path(work_dir)
+        out = Cell(spec.method, dataset, spec.setting_b, rec_b.get("label_ratio"), seed,
+                   shots=rec_b.get("shots")).record_path(work_dir)
         if out.is_file() and not force and _up_to_date(out, path_a, rec_a, path_b, rec_b):
             written.append(out)
             continue

@@ -10,7 +10,7 @@ import torch
 
 from bench.cell import Cell, plan_cell, record_state
 from bench.config import method_class
-from bench.data.base import SETTINGS, check_label_ratio
+from bench.data.base import SETTINGS, check_label_ratio, check_shots
 from bench.locking import holder
 from bench.registry import METHODS, list_names
 from bench.runner import prepare_cell, run_cell
@@ -34,23 +34,37 @@ def resolve_methods(spec: str | list[str], cfg=None) -> list[str]:
     return names
 
 
-def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: list[float],
-               seeds: list[int], cfg=None) -> list[Cell]:
-    """Methods x the settings each supports x label ratios (partial only) x seeds.
+def as_shot_list(shots) -> list[int]:
+    """``sweep.shots`` as a list of K: one number (``16``) or a list (``[1, 2, 4, 8, 16]``), each checked."""
+    values = shots if isinstance(shots, (list, tuple)) else [shots]
+    return [check_shots(k) for k in values]
 
+
+def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: list[float],
+               seeds: list[int], cfg=None, shots: list[int] | None = None) -> list[Cell]:
+    """Methods x the settings each supports x points (label ratios for partial, shot counts K for
+    few-shot, one cell otherwise) x seeds.
+
+    ``shots``: default the config's ``sweep.shots`` (16). ``sweep.method_settings`` (``{method: [settings]}``)
+    restricts a method to some of its settings (e.g. ablation variants to zero-shot on the toy world).
     A method with nothing to train (zero-shot CLIP) gives the same numbers for every seed, so it
     runs once, with the first seed. In the zsl setting a method that cannot score unseen classes
     (as configured: e.g. class-specific contexts) is left out with a one-line warning saying why.
     """
+    sweep = (cfg.get("sweep", {}) or {}) if cfg is not None else {}
     ratios = [check_label_ratio(r) for r in ratios]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
+    shots = as_shot_list(sweep.get("shots", 16) if shots is None else shots)
+    only = sweep.get("method_settings", {}) or {}
     cells = []
     for name in methods:
         cls = method_class(cfg, name)
         method_seeds = seeds[:1] if cls.trains_on is None else seeds
         for setting in settings:
+            if name in only and setting not in only[name]:
+                continue
             if setting == "zsl":
                 reason = zsl_skip_reason(cfg, name, cls)
                 if reason:
@@ -58,8 +72,10 @@ def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: li
                     continue
             elif setting not in cls.settings:
                 continue
-            for ratio in (ratios if setting == "partial" else [None]):
-                cells += [Cell(name, dataset, setting, ratio, seed) for seed in method_seeds]
+            points = [(r, None) for r in ratios] if setting == "partial" else \
+                [(None, k) for k in shots] if setting == "fewshot" else [(None, None)]
+            cells += [Cell(name, dataset, setting, ratio, seed, shots=k) for ratio, k in points
+                      for seed in method_seeds]
     return cells
 
 

@@ -25,3 +25,7 @@ dualcoop = dict(per_setting=dict(zsl=dict(train=dict(optimizer=dict(lr=1e-3)))))
 # CLIP-LoRA on NUS-WIDE: about the reference's 256k training samples (8,000 iterations x 32) over the official
 # train list's 161,789 images = 2 epochs (the base file's 3 epochs are COCO's).
 clip_lora = dict(train=dict(epochs=2))
+# T2I-PAL on NUS-WIDE: TaI-DPT's NUS-WIDE dataset settings above, so the two differ only in what T2I-PAL adds
+# (temperature 4 over image locations, the per-class caption cap, the prompts' lr 1e-3; adapter and prototypes keep
+# their 10x lr_mult). Its ablation variants start from this section.
+t2ipal = dict(spatial_scale_image=4.0, max_captions_per_class=1000, train=dict(optimizer=dict(lr=1e-3)))

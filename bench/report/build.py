@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.report.averages import averages_section, setting_averages
 from bench.report.cost import cost_section
 from bench.report.format import Section, write_section
 from bench.report.gaps import gaps_section
-from bench.report.model import Records, is_toy, run_dir
+from bench.report.model import Records, aggregate, is_toy, run_dir
+from bench.report.published import ours_with_averages, published_section
 from bench.report.significance import significance_section
 from bench.report.tables import ablation_section, failed_section, per_class_section, results_section
 from bench.report.zsl import zsl_section
@@ -25,15 +27,24 @@ TOY_NOTICE = ("**Toy numbers, not comparable to real datasets.** Some records co
 
 def all_sections(records: Records, reference: str | None = None, n_boot: int = 1000,
                  boot_seed: int = 0) -> list[Section]:
-    """Every table section in report order (results, seen/unseen zero-shot, per-class AP, ablation,
-    significance, gaps, cost, failed); each intro starts with the toy notice when toy records are present."""
-    sections = [results_section(records), zsl_section(records), per_class_section(records), ablation_section(records),
+    """Every table section in report order (results, averages, published numbers, seen/unseen zero-shot,
+    per-class AP, ablation, significance, gaps, cost, failed); each intro starts with the toy notice when toy
+    records are present."""
+    sections = [results_section(records), averages_section(records), published_section(comparable(records)),
+                zsl_section(records), per_class_section(records), ablation_section(records),
                 significance_section(records, reference, n_boot, boot_seed), gaps_section(records),
                 cost_section(records), failed_section(records)]
     if has_toy(records):
         for section in sections:
             section.intro = f"> {TOY_NOTICE}\n\n{section.intro}"
     return sections
+
+
+def comparable(records: Records):
+    """Our numbers to set beside published ones: every cell (mean over seeds) and the averages over ratios /
+    shot counts, of the test-split, non-toy records."""
+    cells = records.cells[(records.cells.eval_split == "test") & ~records.cells.toy.astype(bool)]
+    return ours_with_averages(aggregate(cells), setting_averages(cells))
 
 
 def has_toy(records: Records) -> bool:

@@ -46,16 +46,16 @@ def cost_points(records: Records) -> pd.DataFrame:
     ok[numeric] = ok[numeric].apply(pd.to_numeric, errors="coerce")
     keys = ["dataset", *ROW_KEY, "setting", "cell"]
     points = ok.groupby(keys, sort=False, dropna=False).agg(
-        label_ratio=("label_ratio", "first"), n=("seed", "count"), mAP=("mAP", "mean"), cost_s=("cost_s", "mean"),
+        label_ratio=("label_ratio", "first"), shots=("shots", "first"), n=("seed", "count"), mAP=("mAP", "mean"),
+        cost_s=("cost_s", "mean"),
         train_s=("train_s", "mean"), generation_s=("generation_s", "mean"), n_generated=("n_generated", "mean"),
         peak_rss_mb=("peak_rss_mb", "max"), peak_cuda_mb=("peak_cuda_mb", "max"),
         n_trainable_params=("n_trainable_params", "max"), derived=("derived", "any")).reset_index()
     points["pareto"] = False
     for _, group in points.groupby(["dataset", "cell"], sort=False):
         points.loc[group.index, "pareto"] = pareto_front(group.cost_s.to_numpy(), group.mAP.to_numpy())
-    order = sorted(range(len(points)), key=lambda i: (points.dataset[i], cell_sort_key(points.setting[i],
-                                                                                       points.label_ratio[i]),
-                                                      points.method[i]))
+    order = sorted(range(len(points)), key=lambda i: (points.dataset[i], cell_sort_key(
+        points.setting[i], points.label_ratio[i], points.shots[i]), points.method[i]))
     return points.iloc[order].reset_index(drop=True)
 
 

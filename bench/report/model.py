@@ -24,7 +24,7 @@ from bench.report.format import is_missing
 COLUMNS = ["dataset", "method", "setting", "label_ratio", "seed", "status", "mAP", "backbone", "protocol",
            "train_s", "config_hash", "path",
            "method_type", "cell", "error", "total_s", "generation_s", "n_generated", "peak_rss_mb", "peak_cuda_mb",
-           "n_trainable_params", "n_test", "derived", "toy", "run", "eval_split"]
+           "n_trainable_params", "n_test", "derived", "toy", "run", "eval_split", "shots", "model", "resolution"]
 ROW_KEY = ["method", "backbone", "protocol"]  # one table row each: backbones and protocols never mix silently
 SETTING_ORDER = {"zero-shot": 0, "partial": 1, "fewshot": 2, "zsl": 3}
 
@@ -55,22 +55,26 @@ def find_records(work_dir: Path, run: str | None = None) -> list[str]:
     return sorted(str(p) for p in root.glob("**/records/**/*.json") if not p.name.startswith("."))
 
 
-def cell_label(setting: str, label_ratio) -> str:
-    """A results column: ``zero-shot``, ``partial 0.5``, ``fewshot``."""
+def cell_label(setting: str, label_ratio, shots=None) -> str:
+    """A results column: ``zero-shot``, ``partial 0.5``, ``fewshot 16-shot`` (``fewshot`` without a K)."""
+    if not is_missing(shots):
+        return f"{setting} {int(shots)}-shot"
     return setting if is_missing(label_ratio) else f"{setting} {label_ratio:g}"
 
 
-def cell_sort_key(setting: str, label_ratio) -> tuple:
-    """Zero-shot first, then partial by label ratio, then few-shot, then anything else."""
-    ratio = -1.0 if is_missing(label_ratio) else float(label_ratio)
-    return SETTING_ORDER.get(setting, len(SETTING_ORDER)), ratio, setting
+def cell_sort_key(setting: str, label_ratio, shots=None) -> tuple:
+    """Zero-shot first, then partial by label ratio, then few-shot by K, then anything else."""
+    point = label_ratio if is_missing(shots) else shots
+    point = -1.0 if is_missing(point) else float(point)
+    return SETTING_ORDER.get(setting, len(SETTING_ORDER)), point, setting
 
 
 def cell_groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """The (dataset, cell) pairs of ``frame`` in dataset, then :func:`cell_sort_key` order."""
     firsts = frame.drop_duplicates(["dataset", "cell"])
-    keyed = sorted((d, cell_sort_key(s, r), c) for d, s, r, c in zip(firsts.dataset, firsts.setting,
-                                                                       firsts.label_ratio, firsts.cell))
+    shots = firsts.shots if "shots" in firsts else [None] * len(firsts)
+    keyed = sorted((d, cell_sort_key(s, r, k), c) for d, s, r, k, c in zip(firsts.dataset, firsts.setting,
+                                                                           firsts.label_ratio, shots, firsts.cell))
     return [(d, c) for d, _, c in keyed]
 
 
@@ -78,6 +82,20 @@ def backbone_name(record: dict) -> str:
     """``model@pretrained`` from the record's backbone spec (or its config's backbone)."""
     spec = backbone_spec(record)
     return f"{spec['model']}@{spec.get('pretrained')}"
+
+
+def backbone_setup(record: dict) -> tuple[str, str]:
+    """(model, input resolution) as text, part by part with ``+`` for a fused record (``RN50+RN101``,
+    ``224+448``); the resolution is the record's measured one, else its spec's ``image_size``, else ``?``."""
+    backbone = record.get("backbone") or {}
+    parts = backbone.get("parts") or [backbone]
+    models, sizes = [], []
+    for part in parts:
+        spec = (part or {}).get("spec") or {}
+        models.append(str(spec.get("model", "?")))
+        size = (part or {}).get("resolution") or spec.get("image_size")
+        sizes.append(str(size) if size else "?")
+    return "+".join(models), "+".join(sizes)
 
 
 def short_backbone_name(name: str) -> str:
@@ -142,14 +160,15 @@ def cell_row(path: str, rec: dict) -> dict:
         "protocol": protocol_label(rec),
         "train_s": seconds.get("train"), "config_hash": rec["config_hash"], "path": path,
         "method_type": method_cfg.get("type") or rec["method"],
-        "cell": cell_label(rec["setting"], rec["label_ratio"]),
+        "cell": cell_label(rec["setting"], rec["label_ratio"], rec.get("shots")),
         "error": rec.get("error"),
         "total_s": sum(float(v) for v in seconds.values() if v is not None) if seconds else None,
         "generation_s": train_data.get("generation_seconds"), "n_generated": train_data.get("n_generated"),
         "peak_rss_mb": memory.get("process_peak_rss_mb"), "peak_cuda_mb": memory.get("cuda_peak_allocated_mb"),
         "n_trainable_params": rec.get("n_trainable_params"), "n_test": rec.get("n_test"),
         "derived": bool(rec.get("derived_from")), "toy": is_toy(rec), "run": run_dir(path),
-        "eval_split": eval_split,
+        "eval_split": eval_split, "shots": rec.get("shots"),
+        **dict(zip(("model", "resolution"), backbone_setup(rec))),
     }
 
 
@@ -201,12 +220,16 @@ def aggregate(cells: pd.DataFrame, value: str = "mAP") -> pd.DataFrame:
     ok = cells[cells.status == "ok"]
     keys = ["dataset", *ROW_KEY, "setting", "cell"]
     if ok.empty:
-        return pd.DataFrame(columns=[*keys, "label_ratio", "mean", "std", "min", "max", "n", "seeds"])
+        return pd.DataFrame(columns=[*keys, "label_ratio", "shots", "model", "resolution", "mean", "std", "min", "max",
+                                     "n", "seeds"])
+    ok = ok.assign(**{c: None for c in ("shots", "model", "resolution") if c not in ok})  # hand-made frames
     grouped = ok.groupby(keys, sort=False, dropna=False)
-    out = grouped.agg(label_ratio=("label_ratio", "first"), mean=(value, "mean"), std=(value, "std"),
+    out = grouped.agg(label_ratio=("label_ratio", "first"), shots=("shots", "first"), model=("model", "first"),
+                      resolution=("resolution", "first"), mean=(value, "mean"), std=(value, "std"),
                       min=(value, "min"), max=(value, "max"), n=(value, "count"),
                       seeds=("seed", lambda s: ",".join(str(x) for x in sorted(s)))).reset_index()
-    order = [(d, cell_sort_key(s, r), m) for d, s, r, m in zip(out.dataset, out.setting, out.label_ratio, out.method)]
+    order = [(d, cell_sort_key(s, r, k), m)
+             for d, s, r, k, m in zip(out.dataset, out.setting, out.label_ratio, out.shots, out.method)]
     return out.iloc[sorted(range(len(out)), key=order.__getitem__)].reset_index(drop=True)
 
 

@@ -16,14 +16,18 @@ features = dict(
     eval_batch_size=256,
 )
 sweep = dict(
-    settings=["zero-shot", "partial"],
+    settings=["zero-shot", "partial", "fewshot"],  # each method runs the ones it supports
     ratios=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
     seeds=[1, 2, 3],
-    shots=16,  # images per class in the few-shot setting
+    # images per class in the few-shot setting, one cell per K (the TaI-DPT paper's 1/2/4/8/16-shot columns);
+    # the selections are nested across K for a seed (bench.data.base.few_shot_indices)
+    shots=[1, 2, 4, 8, 16],
+    method_settings={},  # {method: [settings]}: run a method in some of its settings only
 )
 # Derived cells computed from finished cells' saved test scores (bench/fusion.py): TaI-DPT's fusion
-# with a DualCoOp trained on partial labels (TaI-DPT paper, "TaI-DPT + DualCoOp"; ensemble_score.py).
-fusions = [dict(a="taidpt", b="dualcoop", rate=0.9)]
+# with a DualCoOp trained on partial labels (TaI-DPT paper, "TaI-DPT + DualCoOp"; ensemble_score.py), and the
+# same fusion for zero-shot T2I-PAL (its own row; the same rate, which the T2I-PAL paper does not give).
+fusions = [dict(a="taidpt", b="dualcoop", rate=0.9), dict(a="t2ipal", b="dualcoop", rate=0.9)]
 # Diagnostics records written after the cells (bench/diagnostics.py): image-text modality gaps, the Frechet
 # domain gap between generated and real images, and near duplicates of test images among generated ones.
 diagnostics = dict(enabled=True, leak_threshold=0.95)

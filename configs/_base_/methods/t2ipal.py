@@ -1,6 +1,10 @@
 # T2I-PAL (methods/t2ipal.py; methods.md sec. 5). The paper publishes no code and no settings: every value
 # below is bench's choice (methods.md's proposal), recorded with each result. TaI-DPT's arguments (n_ctx,
-# logit_scale, temperatures, template captions, ...) are inherited from the taidpt section's defaults.
+# logit_scale, temperatures, template captions, ...) take TaIDPT's class defaults (a dataset config that changes
+# them for taidpt, as configs/nuswide.py, sets the same for t2ipal).
+# Settings: zero-shot (generated images and captions only), fewshot and partial: the cell's labelled real train
+# images, with their known labels only, are extra training rows of the same prompts, adapter and prototypes with the
+# same losses, beside the generated images and captions (the paper does not say how; methods/t2ipal.py).
 t2ipal = dict(
     generator=dict(
         type="diffusers",
@@ -14,10 +18,14 @@ t2ipal = dict(
         dtype="fp16",  # on CUDA; fp32 on CPU
     ),
     images_per_caption=1,
-    max_captions=None,  # None: every parsed training caption is rendered (COCO: ~80k images)
+    max_captions=None,  # None: every parsed training caption (COCO: ~80k images); N: a seeded subset, every row alike
     generation_seed=0,
-    use_generated=True,  # False: the "w/o T2I" ablation (captions only)
+    use_generated=True,  # False: the "w/o T2I" ablation (the same captions, nothing rendered)
     use_captions=True,  # also train on each image's caption as text-as-image features (TaI-DPT)
+    # which template captions are rendered: "photo" (default): "a photo of ...", "a blurry photo of ...", "itap of
+    # ..." but not "a sketch / tattoo / origami ..." (those would add the style gap to the test photographs; they
+    # still train as captions); "all"; "none". Corpus captions are always rendered.
+    render_templates="photo",
     adapter="mlp",  # CLIP-Adapter residual MLP; "lora" (peft); None
     adapter_alpha=0.2,
     lora_rank=8,
@@ -25,6 +33,12 @@ t2ipal = dict(
     prototypes=True,
     proto_weight=0.5,
     prototype_prompt="a photo of a {}.",
+    # score = r * global + (1 - r) * local + lambda * prototype: r and lambda chosen after training on validation
+    # images (the dataset's val split, else a seeded 10% hold-out of train: bench/validation.py), never on test;
+    # False: the fixed gl_merge_rate (0.5, TaI-DPT's) and proto_weight
+    tune_weights=True,
+    weight_grid=dict(gl_merge_rate=[0.0, 0.25, 0.5, 0.75, 1.0], proto_weight=[0.0, 0.25, 0.5, 1.0]),
+    exclude_near_duplicates=None,  # a cosine: drop generated images that close to a test image (leakage row)
     train=dict(
         epochs=20,
         batch_size=256,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.report import ROW_KEY, SETTING_ORDER, Records
-from bench.report_format import MISSING, Section, fmt_mean_std, with_label_columns
-from bench.report_tables import row_labels
+from bench.report.format import MISSING, Section, fmt_mean_std, with_label_columns
+from bench.report.model import ROW_KEY, SETTING_ORDER, Records, row_labels
 
 CURVES = {"partial": "label_ratio", "fewshot": "shots"}  # setting -> the column its points are in
-AVERAGE_COLUMNS = ["dataset", *ROW_KEY, "setting", "points", "n_points", "avg", "std", "n_seeds", "toy"]
+AVERAGE_COLUMNS = ["dataset", *ROW_KEY, "model", "resolution", "setting", "points", "n_points", "avg", "std", "n_seeds",
+                   "toy"]
 
 
 def _points(values) -> list[float]:
@@ -44,7 +44,8 @@ def setting_averages(cells: pd.DataFrame) -> pd.DataFrame:
             per_seed = group.assign(point=point).pivot_table(index="seed", columns="point", values="mAP",
                                                              aggfunc="mean").dropna()
             seed_avgs = per_seed.mean(axis=1) if per_seed.shape[1] == len(wanted) else pd.Series(dtype=float)
-            rows.append({"dataset": dataset, **dict(zip(ROW_KEY, key)), "setting": setting,
+            rows.append({"dataset": dataset, **dict(zip(ROW_KEY, key)), "model": group.model.iloc[0],
+                         "resolution": group.resolution.iloc[0], "setting": setting,
                          "points": ",".join(f"{p:g}" for p in wanted) if column else "",
                          "n_points": len(wanted), "avg": float(means.mean()),
                          "std": float(seed_avgs.std()) if len(seed_avgs) > 1 else np.nan,

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report_format import MISSING, Section, Table, fmt_mean_std, fmt_number, is_missing
+from bench.report.format import MISSING, Section, Table, fmt_mean_std, fmt_number, is_missing
 
-PUBLISHED_CSV = Path(__file__).resolve().parent / "data" / "published" / "published.csv"
+PUBLISHED_CSV = Path(__file__).resolve().parent.parent / "data" / "published" / "published.csv"
 PUBLISHED_COLUMNS = ["method", "dataset", "setting", "label_ratio", "shots", "backbone", "resolution", "metric",
                      "value", "source"]
 PAPER_POINTS = {"partial": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "fewshot": [1, 2, 4, 8, 16]}
@@ -75,9 +75,8 @@ def keyed(frame: pd.DataFrame, method_col: str, backbone_col: str, resolution_co
 
 
 def ours_with_averages(agg: pd.DataFrame, averages: pd.DataFrame) -> pd.DataFrame:
-    """Our comparable numbers: every aggregated cell (:func:`bench.report.aggregate` rows with ``model``,
-    ``resolution``, ``shots``) and the averages over the papers' full ratio / shot sets
-    (:func:`bench.report_averages.setting_averages`, with the same columns) as ``avg`` points.
+    """Our comparable numbers: every aggregated cell (:func:`bench.report.model.aggregate`) and the averages
+    over the papers' full ratio / shot sets (:func:`bench.report.averages.setting_averages`) as ``avg`` points.
     Columns: dataset, method, model, resolution, setting, label_ratio, shots, mean, std, n."""
     columns = ["dataset", "method", "model", "resolution", "setting", "label_ratio", "shots", "mean", "std", "n"]
     cells = agg.assign(n=agg.n.astype(int))[columns]
@@ -111,8 +110,9 @@ def join_published(ours: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.Data
 def _why_not(mine: pd.DataFrame, row) -> str:
     """Why a published row has no match among our rows: the closest thing we ran, said plainly."""
     methods = {m for m, _, _ in row.parts}
-    same = mine[(mine.dataset_key == row.dataset_key) & (mine.setting == row.setting)
-                & [{m for m, _, _ in p} == methods for p in mine.parts]]
+    same_methods = np.array([{m for m, _, _ in p} == methods for p in mine.parts], dtype=bool)
+    same = mine[(mine.dataset_key == row.dataset_key).to_numpy() & (mine.setting == row.setting).to_numpy()
+                & same_methods]
     if same.empty:
         return f"no {row.published_method} run on {row.dataset} in the {row.setting} setting"
     at_point = same[same.point == row.point]
