@@ -133,11 +133,14 @@ def index_text(records: Records, out: Path, written: dict[str, list[Path]], refe
               "re-encoding are never averaged together. Fused records (score fusion of two cells) are rows of "
               "their own. A dataset named `<dataset>-<split>` holds results evaluated on that split (e.g. val, "
               "for tuning) instead of the test split.",
-              f"- Significance: paired bootstrap over test images ({n_boot} resamples, seed {boot_seed}) of the "
-              "difference in seed-averaged mAP to the reference "
+              f"- Significance: bootstrap over training seeds and test images ({n_boot} resamples, seed "
+              f"{boot_seed}) of the difference in seed-averaged mAP to the reference "
               f"({'`' + reference + '`' if reference else 'the best mean method of each cell'}); 95% percentile "
-              "interval; p two-sided; significant when the interval excludes 0. It reflects test-set sampling, "
-              "not seed variation.",
+              "interval; p two-sided; significant when the interval excludes 0. With one seed per method it "
+              "reflects test-set sampling only.",
+              "- Averages: the papers' \"Avg.\" columns (over label ratios, shot counts, datasets) only for methods "
+              "that have every point; published numbers beside ours only where dataset, setting, point, backbone "
+              "and input resolution match (the published section lists the setups no run matched).",
               "- Cost: seconds summed over the record's phases (test feature extraction, training-data preparation "
               "incl. generation, training, evaluation). Features are cached, so the first cell of a run pays the "
               "extraction and later cells mostly read it; a fused cell counts the time of its sources.",

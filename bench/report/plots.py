@@ -4,6 +4,7 @@
                               seeds with a min-max band, each series its own colour and line style
                               (:func:`bench.report.style.series_styles`); zero-shot methods as horizontal
                               reference lines labelled at the right edge. Ablation variants are left out.
+``map_vs_shots_<dataset>``    the same over the few-shot K (log2 axis), when the dataset has few-shot cells.
 ``ablation_<base>_<dataset>`` ablation variants (records whose method type names another method, e.g.
                               ``t2ipal_no_heatmap`` of ``t2ipal``): one panel per cell, each variant's mAP
                               (min-max over seeds) beside the base method's, with the difference.
@@ -71,12 +72,20 @@ def panels(n: int, size: tuple[float, float], max_cols: int = 3) -> list:
     return axes[:n]
 
 
-def ratio_plot(agg: pd.DataFrame, title: str) -> Figure | None:
-    """One dataset's :func:`bench.report.model.aggregate` rows: partial-label cells as lines over the label
-    ratio (mean, min-max band; legend below the axes), zero-shot cells as horizontal reference lines
-    labelled ``name mAP`` at the right edge (labels spread apart when values are close). A method with both
-    draws both in its style. None when there is neither."""
-    partial, zero = agg[agg.setting == "partial"], agg[agg.setting == "zero-shot"]
+CURVES = {  # setting -> (x column, x label, log2 x axis, file stem, description)
+    "partial": ("label_ratio", "label ratio (fraction of training labels known)", False, "map_vs_ratio",
+                "mAP vs label ratio"),
+    "fewshot": ("shots", "K (labelled images per class; log scale)", True, "map_vs_shots", "mAP vs shots (K)"),
+}
+
+
+def ratio_plot(agg: pd.DataFrame, title: str, setting: str = "partial") -> Figure | None:
+    """One dataset's :func:`bench.report.model.aggregate` rows: the ``setting``'s cells as lines (partial:
+    over the label ratio; fewshot: over K, log2 axis) (mean, min-max band; legend below the axes),
+    zero-shot cells as horizontal reference lines labelled ``name mAP`` at the right edge (labels spread
+    apart when values are close). A method with both draws both in its style. None when there is neither."""
+    column, xlabel, log_x = CURVES[setting][:3]
+    partial, zero = agg[agg.setting == setting], agg[agg.setting == "zero-shot"]
     if partial.empty and zero.empty:
         return None
     lines, references = series(partial), series(zero)
@@ -84,21 +93,25 @@ def ratio_plot(agg: pd.DataFrame, title: str) -> Figure | None:
     [ax] = panels(1, (7.0, 4.6))
     fig = ax.figure
     for label, rows in lines:
-        rows = rows.sort_values("label_ratio")
-        x = rows.label_ratio.astype(float).to_numpy()
+        rows = rows.sort_values(column)
+        x = rows[column].astype(float).to_numpy()
         ax.plot(x, rows["mean"], label=label, linewidth=1.6, markersize=5, **styles[label].kwargs())
         if (rows.n > 1).any():
             ax.fill_between(x, rows["min"].astype(float), rows["max"].astype(float), color=styles[label].color,
                             alpha=0.15, linewidth=0)
-    ratios = sorted(set(partial.label_ratio.astype(float)))
-    ax.set_xlim(0, 1)
-    if 0 < len(ratios) <= 10:
-        ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    points = sorted(set(partial[column].astype(float)))
+    if log_x:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_xlim(0, 1)
+    if 0 < len(points) <= 10:
+        ax.set_xticks(points, [f"{r:g}" for r in points])
     for label, rows in references:
         value = float(rows["mean"].iloc[0])
         ax.axhline(value, color=styles[label].color, linestyle=styles[label].linestyle, linewidth=1.2, alpha=0.9,
                    label=f"_{label} (zero-shot)", gid=f"zero-shot:{label}")
-    ax.set_xlabel("label ratio (fraction of training labels known)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("mAP (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -300,9 +313,12 @@ def write_plots(records: Records, out: Path, formats: list[str]) -> dict[str, li
     for dataset in agg.dataset.unique():
         here = agg[agg.dataset == dataset]
         world = " (toy world)" if dataset in toy else ""
-        fig = ratio_plot(here[~here.method.isin(bases)], dataset + world)
-        if fig is not None:
-            written[f"mAP vs label ratio, {dataset}"] = save(fig, out, f"map_vs_ratio_{file_stem(dataset)}", formats)
+        for setting, (_, _, _, stem, what) in CURVES.items():
+            if setting == "fewshot" and (here.setting != "fewshot").all():
+                continue  # the ratio plot also shows zero-shot lines alone; the K plot needs a few-shot cell
+            fig = ratio_plot(here[~here.method.isin(bases)], dataset + world, setting)
+            if fig is not None:
+                written[f"{what}, {dataset}"] = save(fig, out, f"{stem}_{file_stem(dataset)}", formats)
         for base in sorted(set(bases.values())):
             variants = [m for m, b in bases.items() if b == base]
             fig = ablation_plot(here, base, variants, f"{dataset}: {base} ablation{world}")

@@ -1,5 +1,5 @@
 """The significance section of ``bench report``: per dataset and cell, every method against a reference
-by a paired bootstrap over the test images of their saved score matrices (:mod:`bench.stats`)."""
+by a bootstrap over training seeds and test images of their saved score matrices (:mod:`bench.stats`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 from bench.records import ScoresError, same_test_set, saved_scores
 from bench.report.format import MISSING, Section, fmt_number, with_label_columns
 from bench.report.model import ROW_KEY, Records, cell_groups, row_labels, seed_groups
-from bench.stats import paired_bootstrap_map, seed_mean_map_resamples
+from bench.stats import seed_map_resamples, seeds_and_images_bootstrap_map
 
 
 def load_group(paths: list[str], bad: dict[str, str] | None = None
@@ -47,7 +47,8 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
         return ref_key, []
     ref_scores, labels, ids, ref_note = load_group(groups[ref_key], records.bad)
     if not ref_note:  # the reference's resamples, computed once for every comparison
-        ref_resampled = seed_mean_map_resamples(ref_scores, labels, n_boot, boot_seed)
+        ref_resampled = seed_map_resamples(ref_scores, labels, n_boot, boot_seed)
+    seeds_of = {k: [records.raw[p]["seed"] for p in paths] for k, paths in groups.items()}
     out = []
     for key in sorted(groups, key=lambda k: -means[k]):
         if key == ref_key:
@@ -63,7 +64,10 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
         if note:
             out.append({**row, "note": note})
             continue
-        result = paired_bootstrap_map(scores, ref_scores, labels, n_boot, boot_seed, resampled_b=ref_resampled)
+        # the same seed ids (the same partial-label masks / few-shot images): resample them together
+        result = seeds_and_images_bootstrap_map(scores, ref_scores, labels, n_boot, boot_seed,
+                                                paired_seeds=seeds_of[key] == seeds_of[ref_key],
+                                                resampled_b=ref_resampled)
         out.append({**row, "diff": result.observed, "boot_mean": result.boot_mean, "ci_low": result.ci_low,
                     "ci_high": result.ci_high, "p_value": result.p_value, "significant": result.significant})
     return ref_key, out
@@ -78,8 +82,8 @@ def fmt_p(p: float, n_boot: int) -> str:
 def significance_section(records: Records, reference: str | None = None, n_boot: int = 1000,
                          boot_seed: int = 0) -> Section:
     """Per dataset and cell, every method vs the reference (``reference`` by name, else the best mean):
-    :func:`bench.stats.paired_bootstrap_map` over the test images (seeds averaged), 95% CI, p-value."""
-    heading = "Significance: paired bootstrap vs a reference"
+    :func:`bench.stats.seeds_and_images_bootstrap_map` over training seeds and test images, 95% CI, p-value."""
+    heading = "Significance: bootstrap over seeds and test images vs a reference"
     if n_boot <= 0:
         return Section("significance", heading, "Skipped (--n-boot 0).")
     rows, tables = [], []
@@ -105,10 +109,12 @@ def significance_section(records: Records, reference: str | None = None, n_boot:
         rows += comparisons
     how = f"`{reference}`" if reference else "the method with the best mean mAP in that cell"
     intro = (f"Each method against {how}: mAP difference (method - reference, mAP points) of the seed-averaged "
-             f"mAPs, paired bootstrap over test images ({n_boot} resamples, seed {boot_seed}; the same resamples "
-             "for every seed of both methods; classes without a positive in a resample left out of both); 95% "
-             "percentile interval; two-sided p (resampled differences on the other side of 0, doubled). "
-             "Significant when the interval excludes 0. The interval reflects test-image sampling only.")
+             f"mAPs. Two-level bootstrap ({n_boot} resamples, seed {boot_seed}): each resample draws the test "
+             "images with replacement (the same draw for both methods; classes without a positive in it left out "
+             "of both) and each method's seeds with replacement (the same draw for both when they ran the same "
+             "seeds), so the interval covers seed-to-seed variation as well as test-image sampling; with one seed "
+             "it covers test images only (the 'seeds' column says how many). 95% percentile interval; two-sided p "
+             "(resampled differences on the other side of 0, doubled). Significant when the interval excludes 0.")
     if not tables:
         intro = "No cell has two methods with saved test scores to compare."
     return Section("significance", heading, intro, tables, pd.DataFrame(rows) if rows else None)

@@ -10,6 +10,7 @@ failed     failed cells (and failed diagnostics records) with their errors
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -166,6 +167,20 @@ def hparam_diff(base: dict, other: dict) -> str:
     return ", ".join(f"{k}={fmt_value(other[k]) if k in other else '(unset)'}" for k in changed)
 
 
+def leakage_note(records: Records, dataset: str, method: str, recs: list[dict]) -> str:
+    """A row's near-duplicates of test images: removed from its training set (``exclude_near_duplicates``),
+    else counted by the diagnostics record of its generated images, else ``-``."""
+    removed = [(r.get("train_data") or {}).get("near_duplicates_removed") for r in recs]
+    if removed[0]:
+        return f"{removed[0]['n_removed']} removed (cos ≥ {removed[0]['threshold']:g})"
+    for path, rec in records.diagnostics.items():
+        leakage = rec.get("leakage") or {}
+        if Path(path).stem == f"diagnostics__{method}" and rec.get("dataset") == dataset and leakage:
+            return (f"{leakage.get('n_near_duplicates')} of {leakage.get('n_generated')} generated "
+                    f"(cos ≥ {float(leakage.get('threshold')):g})")
+    return "-"
+
+
 def ablation_section(records: Records) -> Section:
     """Per dataset and cell: T2I-PAL (``t2ipal``) first, then its variants, then TaI-DPT for reference;
     mAP and each branch's mAP (mean ± std over seeds) and what differs from the base method."""
@@ -192,7 +207,8 @@ def ablation_section(records: Records) -> Section:
             else:
                 differs = hparam_diff(base, hparams_of(recs[0])) or "(no difference)"
             row = {"dataset": dataset, "cell": cell, "method": key[0], "backbone": key[1], "protocol": key[2],
-                   "differs": differs, "n": len(recs), "mAP": maps.mean(), "mAP_std": maps.std()}
+                   "differs": differs, "leakage": leakage_note(records, dataset, key[0], recs), "n": len(recs),
+                   "mAP": maps.mean(), "mAP_std": maps.std()}
             row.update({f"branch {b}": branches[b].mean() for b in branches.columns})
             row.update({f"branch {b}_std": branches[b].std() for b in branches.columns})
             table_rows.append(row)
@@ -202,15 +218,18 @@ def ablation_section(records: Records) -> Section:
                                      and c != "branch score")]  # the "score" branch is the mAP
         text = pd.DataFrame({c: [fmt_mean_std(m, s, n) for m, s, n in zip(frame[c], frame[f"{c}_std"], frame.n)]
                              for c in value_cols})
-        labels = pd.DataFrame({"method": row_labels(keys), f"differs from {ABLATION_BASE}": frame.differs})
+        labels = pd.DataFrame({"method": row_labels(keys), f"differs from {ABLATION_BASE}": frame.differs,
+                               "near-duplicates of test images": frame.leakage})
         table = with_label_columns(labels, text, best_mask(frame[value_cols]))
-        table.title, table.label_columns = f"{dataset}, {cell}: T2I-PAL ablation (mAP %)", 2
+        table.title, table.label_columns = f"{dataset}, {cell}: T2I-PAL ablation (mAP %)", 3
         tables.append(table)
         rows += table_rows
     intro = (f"Rows: records whose method type is `{ABLATION_BASE}` (the base method and its ablation variants) "
              f"and `{ABLATION_REFERENCE}` for reference. Columns: mAP and each branch's mAP (mean ± std over "
              "seeds; best in bold); settings that differ from the base method's record (hyperparameters, "
-             "training schedule as train.*, backbone).")
+             "training schedule as train.*, backbone); the row's generated images that nearly duplicate a test "
+             "image (the diagnostics' leakage check), or how many it removed before training. Branch weights "
+             "are chosen on validation images in every row (the record's `validation`).")
     if not tables:
         intro = f"No records of method type `{ABLATION_BASE}`."
     return Section("ablation", "T2I-PAL ablation", intro, tables, pd.DataFrame(rows) if rows else None)
