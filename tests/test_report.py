@@ -37,17 +37,20 @@ def write_cell(root: Path, method: str, setting: str = "partial", ratio: float |
                hparams: dict | None = None, backbone: tuple = ("RN50", "openai"), protocol: dict | None = None,
                seconds: dict | None = None, train_data: dict | None = None, status: str = "ok",
                error: str | None = None, branches: dict | None = None, derived_from: list | None = None,
-               run: str = "run", eval_split: str = "test") -> Path:
-    """A record as the runner writes it (the fields the report reads), its scores beside it."""
+               run: str = "run", eval_split: str = "test", shots: int | None = None,
+               resolution: int | None = 224, backbone_parts: list | None = None) -> Path:
+    """A record as the runner writes it (the fields the report reads), its scores beside it. ``backbone_parts``:
+    a fused record's (model, resolution) per source."""
     folder = root / run / "records" / dataset
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{method}__{setting}" + (f"_r{ratio:g}" if ratio is not None else "") + f"__s{seed}"
+    name = f"{method}__{setting}" + (f"_r{ratio:g}" if ratio is not None else "") \
+        + (f"_k{shots}" if shots is not None else "") + f"__s{seed}"
     path = folder / f"{name}.json"
     config = {"dataset": {"type": dataset}, "backbone": {"model": backbone[0], "pretrained": backbone[1]},
               "method": {"name": method, "type": method_type or method, "kwargs": hparams or {}, "train": {}},
               "eval_split": eval_split}
     record = {"record_version": 1, "status": status, "method": method, "dataset": dataset, "setting": setting,
-              "label_ratio": ratio, "seed": seed, "config_hash": f"hash-{name}", "config": config,
+              "label_ratio": ratio, "shots": shots, "seed": seed, "config_hash": f"hash-{name}", "config": config,
               "environment": {"git_commit": "abc123"}}
     if status != "ok":
         path.write_text(json.dumps({**record, "error": error}))
@@ -57,7 +60,8 @@ def write_cell(root: Path, method: str, setting: str = "partial", ratio: float |
     record.update({
         "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"], "empty_classes": [],
         "f1": {}, "branches": {"score": metrics["mAP"], **(branches or {})},
-        "backbone": {"spec": {"model": backbone[0], "pretrained": backbone[1]}, "weights_sha256": "0" * 64},
+        "backbone": {"spec": {"model": backbone[0], "pretrained": backbone[1]}, "weights_sha256": "0" * 64,
+                     "resolution": resolution},
         "image_protocol": protocol, "method_hparams": hparams or {}, "train_schedule": {"epochs": 1},
         "train_data": train_data, "n_test": len(LABELS), "n_trainable_params": 10,
         "seconds": seconds or {"extract_test": 1.0, "prepare_train": 0.0, "train": 2.0, "eval": 0.5},
@@ -65,6 +69,9 @@ def write_cell(root: Path, method: str, setting: str = "partial", ratio: float |
     })
     if derived_from:
         record["derived_from"] = derived_from
+    if backbone_parts:
+        record["backbone"]["parts"] = [{"spec": {"model": m, "pretrained": "openai"}, "resolution": r}
+                                       for m, r in backbone_parts]
     np.savez(folder / f"{name}.scores.npz", labels=LABELS, image_ids=np.array([str(i) for i in range(len(LABELS))]),
              score__score=scores.astype(np.float32))
     path.write_text(json.dumps(record))
