@@ -43,6 +43,8 @@ def generated_training_data(session, cell, method, backbone):
     if len(caption_index):
         generated, caption_index, gen_description = _generated_images(session, method, backbone, plan)
         description.update(gen_description)
+        if not len(generated):  # every generated image was a near duplicate of a test image
+            generated = None
     real, real_description = _real_images(session, cell, method, backbone)
     description.update(real_description)
     caption_feats = session.cache.caption_features(backbone, captions, desc="caption features") \

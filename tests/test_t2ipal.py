@@ -248,3 +248,25 @@ def test_branch_weights_are_chosen_on_validation_scores(tiny_rn):
     assert method.hparams()["gl_merge_rate"] == 0.5  # the configured values stay in the record's hparams
     assert _method(tiny_rn, tune_weights=False).tuning_grid() == []
     assert {g["proto_weight"] for g in _method(tiny_rn, prototypes=False).tuning_grid()} == {0.0}
+
+
+def test_near_duplicates_of_test_images_are_removed_before_training(tmp_path, tiny_config):
+    from bench.cli import main
+
+    synonyms = tmp_path / "colours.json"
+    synonyms.write_text(json.dumps({"classes": [{"name": c, "synonyms": [c]} for c in CLASSES]}))
+    work = tmp_path / "w"
+    common = ["t2ipal.train.epochs=1", "t2ipal.template_captions=False", "t2ipal.generator.size=64",
+              f"dataset.synonyms={synonyms}", "keepall.type=t2ipal", "keepall.exclude_near_duplicates=1.5",
+              "dropall.type=t2ipal", "dropall.exclude_near_duplicates=-1.0"]  # cosine >= -1: every image goes
+    assert main(["run", "--methods", "keepall,dropall", "--dataset", str(tiny_config), "--work-dir", str(work),
+                 "--settings", "zero-shot", "--quiet", "--cfg-options", *common]) == 0
+    records = {p.stem: json.loads(p.read_text()) for p in work.glob("**/records/**/*__zero-shot__s1.json")}
+    keep, drop = records["keepall__zero-shot__s1"]["train_data"], records["dropall__zero-shot__s1"]["train_data"]
+    assert keep["near_duplicates_removed"]["n_removed"] == 0 and keep["n_generated"] == 12
+    assert drop["near_duplicates_removed"] == {"threshold": -1.0, "n_removed": 12, "n_test_images_matched":
+                                               drop["near_duplicates_removed"]["n_test_images_matched"]}
+    # nothing left to render from: captions only, and the parts only images would train are gone
+    assert drop["image_parts"].startswith("dropped") and records["dropall__zero-shot__s1"]["n_trainable_params"] \
+        < records["keepall__zero-shot__s1"]["n_trainable_params"]
+    assert records["dropall__zero-shot__s1"]["method_hparams"]["adapter"] is None
