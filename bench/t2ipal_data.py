@@ -30,7 +30,7 @@ def generated_training_data(session, cell, method, backbone):
     Generated images: rendered by ``method.generator`` (cached, resumable, rank-sharded in the prepare
     phase of a distributed sweep), ``features.views`` cached views each like real training images;
     with ``method.exclude_near_duplicates`` (a cosine), those whose global feature is that close to a
-    test image's are dropped (counted in the description). Real images: the runner's few-shot or
+    test image's are dropped (counted in the description; their captions stay, as caption rows). Real images: the runner's few-shot or
     partial-label selection of the train split, minus the validation hold-out (:mod:`bench.validation`).
     """
     from bench.generate import generation_plan
