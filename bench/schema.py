@@ -25,7 +25,9 @@ from bench.config import to_plain
 TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "diagnostics", "config_name")
 METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
 TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int}
-SWEEP_EXTRAS = {"variants": list}  # declared by dataset configs (toy.py), not by the defaults
+SWEEP_EXTRAS = {"variants": list,  # declared by dataset configs (toy.py), not by the defaults
+                "shots": (int, list),  # one K or a list of them (bench.sweep.as_shot_list)
+                "method_settings": dict}  # {method: [settings]}: open keys (method names)
 PROTOCOLS = ("shared", "reference")
 # values with a fixed set of choices (a default of None says no type): key path (or its tail) -> choices
 CHOICES = {"features.mode": ("cached", "online"), "runtime.amp": (None, "fp16", "bf16"), "protocol": PROTOCOLS,

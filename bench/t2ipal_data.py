@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.config import to_plain
+from bench.config import method_features
 
 
 def generated_training_data(session, cell, method, backbone):
@@ -30,8 +30,9 @@ def generated_training_data(session, cell, method, backbone):
     Generated images: rendered by ``method.generator`` (cached, resumable, rank-sharded in the prepare
     phase of a distributed sweep), ``features.views`` cached views each like real training images;
     with ``method.exclude_near_duplicates`` (a cosine), those whose global feature is that close to a
-    test image's are dropped (counted in the description; their captions stay, as caption rows). Real images: the runner's few-shot or
-    partial-label selection of the train split, minus the validation hold-out (:mod:`bench.validation`).
+    test image's are dropped (counted in the description; their captions stay, as caption rows).
+    Real images: the runner's few-shot or partial-label selection of the train split, minus the
+    validation hold-out (:mod:`bench.validation`).
     """
     from bench.generate import generation_plan
     from bench.trainsets import FeatureDataset, TrainSet
@@ -41,7 +42,7 @@ def generated_training_data(session, cell, method, backbone):
     description = dict(plan["description"])
     generated = None
     if len(caption_index):
-        generated, caption_index, gen_description = _generated_images(session, method, backbone, plan)
+        generated, caption_index, gen_description = _generated_images(session, cell, method, backbone, plan)
         description.update(gen_description)
         if not len(generated):  # every generated image was a near duplicate of a test image
             generated = None
@@ -63,7 +64,7 @@ def generated_training_data(session, cell, method, backbone):
     return TrainSet(dataset, "image", len(dataset), description)
 
 
-def _generated_images(session, method, backbone, plan):
+def _generated_images(session, cell, method, backbone, plan):
     """(FeatureDataset of the generated images, their caption indices, description) for a generation plan."""
     from bench.generate import generate_all
     from bench.trainsets import FeatureDataset
@@ -83,7 +84,7 @@ def _generated_images(session, method, backbone, plan):
     if method.exclude_near_duplicates is not None:
         keep, description["near_duplicates_removed"] = _without_near_duplicates(session, backbone, paths,
                                                                                 method.exclude_near_duplicates)
-    feats_cfg = to_plain(session.cfg.get("features", {}) or {})
+    feats_cfg = method_features(session.cfg, cell.method)  # the method's image protocol, as for real images
     views = int(feats_cfg.get("views", 1))
     augment = feats_cfg.get("augment") if views > 1 else None
     kinds = sorted(set(method.image_features.values()))

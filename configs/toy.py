@@ -15,15 +15,17 @@ _base_ = [
     "_base_/methods/clip_lora.py",
 ]
 features = dict(batch_size=128, num_workers=0)
-_variants = ["t2ipal_no_t2i", "t2ipal_no_heatmap", "t2ipal_no_prototypes", "t2ipal_no_adapter", "t2ipal_lora",
-             "t2ipal_x2", "t2ipal_x4", "t2ipal_photo", "t2ipal_photo_dedup"]
 sweep = dict(
     ratios=[0.1, 0.5, 0.9],
     shots=[1, 4, 16],  # three points of the few-shot curve (the real datasets' configs run 1, 2, 4, 8, 16)
     seeds=[1],
     # T2I-PAL's ablation rows run with `--methods all` on the toy world (cheap there), in the zero-shot setting
-    variants=_variants,
-    method_settings={name: ["zero-shot"] for name in _variants},
+    variants=["t2ipal_no_t2i", "t2ipal_no_heatmap", "t2ipal_no_prototypes", "t2ipal_no_adapter", "t2ipal_lora",
+              "t2ipal_x2", "t2ipal_x4", "t2ipal_photo", "t2ipal_photo_dedup"],
+    method_settings=dict(t2ipal_no_t2i=["zero-shot"], t2ipal_no_heatmap=["zero-shot"],
+                         t2ipal_no_prototypes=["zero-shot"], t2ipal_no_adapter=["zero-shot"],
+                         t2ipal_lora=["zero-shot"], t2ipal_x2=["zero-shot"], t2ipal_x4=["zero-shot"],
+                         t2ipal_photo=["zero-shot"], t2ipal_photo_dedup=["zero-shot"]),
 )
 # TaI-DPT on the toy world: 5 epochs instead of 20 so the caption-trained cell takes a minute or two on 2 CPU
 # cores (~25k toy captions at batch 512); lr 1e-3 (the reference's NUS-WIDE value) because 5 epochs at 1e-4
