@@ -32,8 +32,9 @@ def test_shipped_configs_pass():
                              "eval_batch_size, mode, num_workers, views"),
     ("features.mode=onlin", "config value features.mode='onlin': expected one of ('cached', 'online')"),
     ("features.augment.flp=true", "unknown config key 'features.augment.flp'; valid keys of features.augment: "),
-    ("sweep.seed=[1]", "unknown config key 'sweep.seed'; valid keys of sweep: ratios, seeds, settings, shots, "
-                       "variants"),
+    ("sweep.seed=[1]", "unknown config key 'sweep.seed'; valid keys of sweep: method_settings, ratios, seeds, "
+                       "settings, shots, variants"),
+    ("sweep.shots=[1,x]", "shots must be a positive integer (images per class), got 'x'"),
     ("runtime.amp=fp8", "config value runtime.amp='fp8': expected one of (None, 'fp16', 'bf16')"),
     ("runtime.log_interval=x", "config value runtime.log_interval='x' (str): expected int"),
     ("dataset.keep_unanotated=true", "unknown config key 'dataset.keep_unanotated'; valid keys of dataset: "
