@@ -120,8 +120,10 @@ def prepare_features(session: Session, cells: list[Cell]) -> None:
         for cell in cells:
             plan = plan_cell(session.cfg, cell)
             # cells that share a method config and data need the same features: prepare once
-            key = json.dumps([cell.method, cell.setting if plan.method_cls.trains_on == "images" else None,
-                              plan.config], sort_keys=True, default=str)
+            # (the setting matters where real train images are read: image methods, and T2I-PAL beyond zero-shot)
+            reads_real = plan.method_cls.trains_on in ("images", "generated")
+            key = json.dumps([cell.method, cell.setting if reads_real else None, plan.config], sort_keys=True,
+                             default=str)
             if key not in done and record_state(cell.record_path(session.work_dir), plan, session.data) != "done":
                 prepare_cell(session, plan)
                 done.add(key)

@@ -39,7 +39,7 @@ def holdout_rows(session, cell) -> np.ndarray | None:
     pool = np.arange(len(train))
     if cell.setting == "fewshot":
         pool = np.setdiff1d(pool, few_shot_indices(train.labels, cell.shots, cell.seed))
-    size = min(HOLDOUT_MAX, max(1, round(HOLDOUT_FRACTION * len(train))), len(pool))
+    size = min(HOLDOUT_MAX, max(1, round(HOLDOUT_FRACTION * len(train))), len(pool))  # 0 when the pool is empty
     return np.sort(np.random.default_rng([cell.seed, HOLDOUT_SALT]).choice(pool, size=size, replace=False))
 
 
@@ -84,6 +84,8 @@ def tune_on_validation(session, cell, method, backbone, batch_size: int = 256) -
         return {"split": None, "n_images": 0, "chosen": None,
                 "note": "zsl: no validation labels of the unseen classes; the configured values are used"}
     paths, labels, classnames, description = validation_images(session, cell)
+    if not paths:  # e.g. a K-shot selection that took every train image: nothing left to hold out
+        return {**description, "chosen": None, "note": "no validation image left: the configured values are used"}
     kinds = sorted(set(method.image_features.values()))
     feats = session.image_features(backbone, paths, kinds, f"{session.dataset.name} validation features")
     arrays = {role: feats[kind][0] for role, kind in method.image_features.items()}

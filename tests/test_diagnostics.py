@@ -53,7 +53,7 @@ def test_diagnostics_records(tmp_path, tiny_config, tiny_coco, leaky):
     synonyms.write_text(json.dumps({"classes": [{"name": c, "synonyms": [c]} for c in CLASSES]}))
     work = tmp_path / "w"
     args = ["run", "--methods", "t2ipal", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet",
-            "--cfg-options", "t2ipal.train.epochs=1", "t2ipal.template_captions=False",
+            "--settings", "zero-shot", "--cfg-options", "t2ipal.train.epochs=1", "t2ipal.template_captions=False",
             f"dataset.synonyms={synonyms}", "t2ipal.generator.type=leaky",
             f"t2ipal.generator.source={test.image_paths[3]}", *[f"backbone.{k}={v}" for k, v in TOY_CLIP.items()]]
     assert main([*args, "diagnostics.leak_threshold=2.0"]) == 0  # nothing reaches a cosine of 2

@@ -92,3 +92,19 @@ def test_t2ipal_trains_on_labelled_images_and_tunes_on_a_disjoint_hold_out(tmp_p
     shots = few_shot_indices(train.labels, 1, 1)
     assert fewshot["train_data"]["n_real"] == len(shots)
     assert not set(holdout_rows(session, Cell("t2ipal", "coco2014", "fewshot", None, 1, shots=1))) & set(shots)
+
+
+def test_no_hold_out_left_keeps_the_configured_weights(tmp_path, tiny_config):
+    from bench.session import Session
+    from bench.validation import holdout_rows, tune_on_validation
+
+    session = Session(load_config(str(tiny_config)), tmp_path / "s", device="cpu", progress=False)
+    cell = Cell("t2ipal", "coco2014", "fewshot", None, 1, shots=16)  # 16 shots of 12 images: every image trains
+    assert len(holdout_rows(session, cell)) == 0
+
+    class Tuned:
+        def tuning_grid(self):
+            return [{"gl_merge_rate": 0.5}]
+
+    entry = tune_on_validation(session, cell, Tuned(), backbone=None)
+    assert entry["n_images"] == 0 and entry["chosen"] is None and "configured values" in entry["note"]

@@ -119,7 +119,7 @@ def test_end_to_end_with_generation_and_a_variant(tmp_path, tiny_config):
               "t2ipal.generator.size=64", f"dataset.synonyms={synonyms}",
               "t2ipal_flat.type=t2ipal", "t2ipal_flat.heatmap=False", "t2ipal_flat.images_per_caption=2"]
     assert main(["run", "--methods", "t2ipal,t2ipal_flat", "--dataset", str(tiny_config), "--work-dir", str(work),
-                 "--quiet", "--cfg-options", *common]) == 0
+                 "--settings", "zero-shot", "--quiet", "--cfg-options", *common]) == 0
     records = {p.stem: json.loads(p.read_text()) for p in work.glob("**/records/**/*.json")
                if not p.name.startswith("diagnostics__")}  # cell records only
     full, flat = records["t2ipal__zero-shot__s1"], records["t2ipal_flat__zero-shot__s1"]
