@@ -2,9 +2,10 @@
 
 ``format``   numbers and tables to text (no records)
 ``model``    records read into :class:`Records`, the row key, cell order, aggregation over seeds
-``tables`` ``zsl`` ``significance`` ``gaps`` ``cost``   the report's sections, each from a :class:`Records`
+``tables`` ``zsl`` ``significance`` ``gaps`` ``cost`` ``averages`` ``published``   the report's sections, each
+             from a :class:`Records` (``published``: from our aggregated numbers and the published-results file)
 ``style``    series styles, log-axis ticks, label spreading (no records)
-``plots``    mAP vs label ratio, ablation variants, accuracy vs cost (matplotlib, off-screen)
+``plots``    mAP vs label ratio and vs K, ablation variants, accuracy vs cost (matplotlib, off-screen)
 ``build``    every section and plot, and the index that links them
 
 Each layer imports only those above it in this list. The names below are the package's public surface.
