@@ -72,7 +72,7 @@ def validation_split(session, cell, method, backbone, train: LabelledFeatures, r
         if cell.setting == "partial":
             val = apply_partial_labels(val, cell.label_ratio, cell.seed)
         elif cell.setting == "fewshot":
-            rows = few_shot_indices(val.labels, (session.cfg.get("sweep", {}) or {}).get("shots", 16), cell.seed)
+            rows = few_shot_indices(val.labels, cell.shots, cell.seed)  # the cell's K
         feats = session.split_features(backbone, val, kinds)  # the whole split: one cache entry for every cell
         val_set = LabelledFeatures({role: np.asarray(feats[kind][:1, rows], dtype=np.float32)
                                     for role, kind in method.image_features.items()}, val.labels[rows])

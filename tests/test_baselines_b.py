@@ -173,7 +173,7 @@ def _fake_session(eval_split="test", n_val=10, overlap=False):
 @pytest.mark.parametrize("setting, ratio", [("partial", 0.5), ("fewshot", None)])
 def test_validation_set_is_the_val_split_with_the_cells_budget(setting, ratio):
     session, splits, features = _fake_session()
-    cell = SimpleNamespace(setting=setting, label_ratio=ratio, seed=3)
+    cell = SimpleNamespace(setting=setting, label_ratio=ratio, seed=3, shots=2 if setting == "fewshot" else None)
     train = _labelled(np.ones((20, 4)), splits["train"].labels)
     method = SimpleNamespace(name="m", image_features={"global": "global"})
     fit_train, val, about = validation_split(session, cell, method, None, train, np.arange(20))
@@ -233,7 +233,7 @@ def test_cells_through_the_cli_and_test_labels_never_reach_the_fit(tmp_path, tin
         records.append({p.stem: json.loads(p.read_text()) for p in work.glob("**/records/**/*.json")
                         if not p.name.startswith("diagnostics__")})
     assert set(records[0]) == {f"{m}__{s}__s1" for m in ("tip_adapter", "tip_adapter_f", "linear_probe")
-                               for s in ("partial_r0.5", "fewshot")}
+                               for s in ("partial_r0.5", "fewshot_k2")}  # the cell's K in its name
     for name, rec in records[0].items():
         fit = rec["fit"]
         assert rec["status"] == "ok" and fit["data"]["validation"] == "holdout" and fit["seconds"]["fit"] > 0
