@@ -57,34 +57,48 @@ def cached_training_features(method, trainset) -> tuple[LabelledFeatures, np.nda
     return LabelledFeatures(feats, np.asarray(dataset.labels, dtype=np.int8)), rows
 
 
+def budgeted_val_split(session, cell):
+    """(the dataset's val split with the cell's label budget -- partial labels at its ratio and seed -- and
+    the rows to use: the few-shot sampler's with the cell's K, else all). A DataError when the val split
+    shares images with the split being evaluated."""
+    val = session.split("val")
+    overlap = set(val.image_paths) & set(session.split(session.eval_split).image_paths)
+    if overlap:
+        raise DataError(f"{session.dataset.name}: {len(overlap)} images are in both the val and the "
+                        f"{session.eval_split} split (e.g. {sorted(overlap)[0]}); the search would see test images")
+    rows = np.arange(len(val))
+    if cell.setting == "partial":
+        val = apply_partial_labels(val, cell.label_ratio, cell.seed)
+    elif cell.setting == "fewshot":
+        rows = few_shot_indices(val.labels, cell.shots, cell.seed)  # the cell's K
+    return val, rows
+
+
+def holdout_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, fitting) positions among ``n`` training items, both sorted: ``HOLDOUT_FRACTION`` of them
+    (rounded) by ``default_rng([seed, 7]).permutation(n)``, the rest."""
+    n_val = int(round(HOLDOUT_FRACTION * n))
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return np.sort(order[:n_val]), np.sort(order[n_val:])
+
+
 def validation_split(session, cell, method, backbone, train: LabelledFeatures, rows: np.ndarray):
     """(training set, validation set, description): the dataset's val split with the cell's label
     budget, or a seeded holdout of the training set (module docstring). ``rows``: the training
     images' rows in the train split. Validation features are always the plain test transform's."""
     kinds = sorted(set(method.image_features.values()))
     if session.eval_split != "val" and session.dataset.has_split("val"):
-        val = session.split("val")
-        overlap = set(val.image_paths) & set(session.split(session.eval_split).image_paths)
-        if overlap:
-            raise DataError(f"{session.dataset.name}: {len(overlap)} images are in both the val and the "
-                            f"{session.eval_split} split (e.g. {sorted(overlap)[0]}); the search would see test images")
-        rows = np.arange(len(val))
-        if cell.setting == "partial":
-            val = apply_partial_labels(val, cell.label_ratio, cell.seed)
-        elif cell.setting == "fewshot":
-            rows = few_shot_indices(val.labels, cell.shots, cell.seed)  # the cell's K
+        val, rows = budgeted_val_split(session, cell)
         feats = session.split_features(backbone, val, kinds)  # the whole split: one cache entry for every cell
         val_set = LabelledFeatures({role: np.asarray(feats[kind][:1, rows], dtype=np.float32)
                                     for role, kind in method.image_features.items()}, val.labels[rows])
         source = "val split"
     else:
         n = len(train.labels)
-        n_val = int(round(HOLDOUT_FRACTION * n))
-        if n_val < 1 or n_val >= n:
+        val_rows, fit_rows = holdout_split(n, cell.seed)
+        if len(val_rows) < 1 or len(fit_rows) < 1:
             raise DataError(f"{method.name}: {n} training images are too few to hold out a validation set "
                             f"({HOLDOUT_FRACTION:.0%}); use a dataset with a val split or more images")
-        order = np.random.default_rng([cell.seed, 7]).permutation(n)
-        val_rows, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
         plain = train.feats  # V = 1: the plain transform; else read the plain features of the train split
         if next(iter(train.feats.values())).shape[0] > 1:
             feats = session.split_features(backbone, session.split("train"), kinds)

@@ -1,13 +1,17 @@
 """Values a method tunes after training, chosen on validation images, never on the test split.
 
-Validation images: the dataset's ``val`` split when it has one (the toy world) and the run does not
-evaluate on it; otherwise a seeded hold-out of the train split (:func:`holdout_rows`: 10% of it, at
-most 2,000 images, drawn from the images the cell does not train on; in a partial-label cell with
-that cell's partial labels, known entries only). A method that tunes something implements
-``tuning_grid() -> list[dict]`` (candidates, the configured one first: it wins ties),
-``combine(branch_scores, candidate) -> scores`` and ``set_tuned(candidate)`` (T2I-PAL's branch
-weights, methods/t2ipal.py). The record's ``validation`` entry lists the images used, every
-candidate's validation mAP and the choice.
+Validation images, as :mod:`bench.fitdata` makes them for the methods that fit from features (one
+definition of "validation" for every tuned value; Tip-Adapter / CoOp ``split_trainval(p_val=0.2)``):
+* the dataset's ``val`` split when it has one (the toy world) and the run does not evaluate on it, with
+  the cell's label budget: partial labels at the cell's ratio and seed, or the few-shot sampler with the
+  cell's K (zero-shot: its labels as they are), so the search sees no denser supervision than training;
+* otherwise a seeded ``HOLDOUT_FRACTION`` (fitdata's 20%) of the cell's training images (:func:`holdout_rows`;
+  zero-shot: of the train split, at most 2,000 images), with the labels they have in the cell; the
+  method then does not train on them (bench.t2ipal_data leaves them out).
+A method that tunes something implements ``tuning_grid() -> list[dict]`` (candidates, the configured one
+first: it wins ties), ``combine(branch_scores, candidate) -> scores`` and ``set_tuned(candidate)``
+(T2I-PAL's branch weights, methods/t2ipal.py). The record's ``validation`` entry lists the images used,
+every candidate's validation mAP and the choice.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import math
 
 import numpy as np
 
-HOLDOUT_FRACTION = 0.1
-HOLDOUT_MAX = 2000
-HOLDOUT_SALT = 31  # the hold-out's RNG stream: default_rng([seed, HOLDOUT_SALT])
+from bench.data.base import few_shot_indices
+from bench.fitdata import HOLDOUT_FRACTION, budgeted_val_split, holdout_split
+
+HOLDOUT_MAX = 2000  # zero-shot hold-outs (the whole train split is the pool)
+HOLDOUT_SALT = 31  # the zero-shot hold-out's RNG stream: default_rng([seed, HOLDOUT_SALT])
 
 
 def uses_val_split(session) -> bool:
@@ -27,37 +33,38 @@ def uses_val_split(session) -> bool:
 
 
 def holdout_rows(session, cell) -> np.ndarray | None:
-    """Sorted train-split rows held out for validation in this cell (None when the val split is used).
-
-    Drawn with ``default_rng([cell.seed, HOLDOUT_SALT])`` from the train images the cell does not train
-    on (a few-shot cell's selection is excluded, so every method sees the same K-shot images)."""
-    from bench.data.base import few_shot_indices
-
+    """Sorted train-split rows held out for validation in this cell (None when the val split is used):
+    few-shot and partial cells, :func:`bench.fitdata.holdout_split` of the cell's training images (its
+    K-shot selection, or the whole train split), the draw the fitting methods make; zero-shot cells,
+    ``HOLDOUT_FRACTION`` of the train split, at most ``HOLDOUT_MAX``, by ``default_rng([seed, HOLDOUT_SALT])``."""
     if uses_val_split(session):
         return None
     train = session.split("train")
-    pool = np.arange(len(train))
-    if cell.setting == "fewshot":
-        pool = np.setdiff1d(pool, few_shot_indices(train.labels, cell.shots, cell.seed))
-    size = min(HOLDOUT_MAX, max(1, round(HOLDOUT_FRACTION * len(train))), len(pool))  # 0 when the pool is empty
-    return np.sort(np.random.default_rng([cell.seed, HOLDOUT_SALT]).choice(pool, size=size, replace=False))
+    if cell.setting in ("fewshot", "partial"):
+        pool = few_shot_indices(train.labels, cell.shots, cell.seed) if cell.setting == "fewshot" \
+            else np.arange(len(train))
+        return pool[holdout_split(len(pool), cell.seed)[0]]
+    size = min(HOLDOUT_MAX, max(1, round(HOLDOUT_FRACTION * len(train))))
+    return np.sort(np.random.default_rng([cell.seed, HOLDOUT_SALT]).choice(len(train), size=size, replace=False))
 
 
 def validation_images(session, cell) -> tuple[list[str], np.ndarray, list[str], dict]:
     """(image paths, labels [N, C] in {1, 0, -1}, class names, description) of the cell's validation images."""
-    from bench.data.base import partial_label_mask
+    from bench.data.base import apply_partial_labels
 
     if uses_val_split(session):
-        split = session.split("val")
-        return split.image_paths, split.labels, split.classnames, {"split": "val", "n_images": len(split)}
+        split, rows = budgeted_val_split(session, cell)
+        labels = split.labels[rows]
+        known = float((labels != 0).mean()) if len(rows) else 0.0
+        return [split.image_paths[r] for r in rows], labels, split.classnames, {
+            "split": "val", "n_images": int(len(rows)), "known_label_fraction": known}
     train = session.split("train")
+    if cell.setting == "partial":  # the labels this cell knows
+        train = apply_partial_labels(train, cell.label_ratio, cell.seed)
     rows = holdout_rows(session, cell)
-    labels = train.labels[rows]
-    if cell.setting == "partial":  # only the labels this cell may know
-        labels = np.where(partial_label_mask(train.labels.shape, cell.label_ratio, cell.seed)[rows], labels, 0)
     description = {"split": "train hold-out", "n_images": int(len(rows)), "fraction": HOLDOUT_FRACTION,
-                   "max_images": HOLDOUT_MAX, "rng": [cell.seed, HOLDOUT_SALT]}
-    return [train.image_paths[r] for r in rows], labels.astype(np.int8), train.classnames, description
+                   "seed": cell.seed}
+    return [train.image_paths[r] for r in rows], train.labels[rows].astype(np.int8), train.classnames, description
 
 
 def choose(method, branches: dict[str, np.ndarray], labels: np.ndarray, classnames: list[str]) -> dict:
