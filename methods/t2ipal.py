@@ -23,8 +23,9 @@ Branches, for image features x^g [B, D] and x^l [B, P, D] (after the adapter):
                initialised from the frozen text features of "a photo of a {c}.". ``prototypes=False``
                drops the branch.
   score        z = r * g + (1 - r) * l + lambda * q. ``tune_weights=True`` (default): r and lambda are
-               chosen after training on validation images, never test images (the dataset's val split,
-               else a seeded hold-out of train; bench.validation), from ``weight_grid``; the record
+               chosen after training on validation images, never test images (the dataset's val split
+               with the cell's label budget, else a seeded 20% hold-out of the cell's training images, not
+               trained on; bench.validation), from ``weight_grid``; the record
                keeps the grid's validation mAPs and the choice. ``tune_weights=False``: the fixed
                ``gl_merge_rate`` and ``proto_weight`` (0.5, 0.5).
 Loss: TaI-DPT's ranking loss (margin 1) on g, l and q of every training image, plus (``use_captions``)
