@@ -276,7 +276,8 @@ def generated_training_data(session, cell, method, backbone):
     generation_seconds = time.perf_counter() - t0
     description = plan["description"]
     kinds = sorted(set(method.image_features.values()))
-    image_feats = session.image_features(backbone, paths, kinds, f"generated ({generator.name}) features")
+    image_feats = session.image_features(backbone, paths, kinds, f"generated ({generator.name}) features",
+                                         image_set="generated")
     arrays = {role: image_feats[kind] for role, kind in method.image_features.items()}
     image_labels = labels[caption_index]
     images = FeatureDataset(arrays, image_labels, views=1)

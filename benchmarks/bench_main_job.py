@@ -100,7 +100,7 @@ def cli_timings(run_dir: Path, start_wall: float) -> dict:
     out = {}
     manifest = run_dir.parent.parent / "data" / "toy" / "toy_manifest.json"
     if manifest.is_file():
-        out["toy world"] = manifest.stat().st_mtime - start_wall
+        out["dataset"] = manifest.stat().st_mtime - start_wall
     records = list((run_dir / "records").rglob("*.json"))
     diag = [p.stat().st_mtime for p in records if p.name.startswith("diagnostics__")]
     cells = [p.stat().st_mtime for p in records if not p.name.startswith("diagnostics__")]
@@ -146,8 +146,10 @@ def main(argv=None) -> None:
           f"{'/'.join(f'{x:.2f}' for x in load_before)}, during (1 min, {len(during)} samples) min "
           f"{min(during):.2f} mean {sum(during) / len(during):.2f} max {max(during):.2f}, after "
           f"{'/'.join(f'{x:.2f}' for x in load_after)}")
+    if "cells" in timings:
+        print(f"cells phase (CLI): {timings['cells']:.1f} s; the cells' phases below are the records' seconds")
     print("| phase | seconds | share |\n|---|---|---|")
-    rows = [("toy world", timings.get("toy world"))]
+    rows = [("toy world (generated, eval split loaded)", timings.get("dataset"))]
     rows += [(name, phases.get(name)) for name in ("feature extraction (+ caption parsing)",
                                                     "generation (toy renderer)")]
     rows += [(f"training: {m}", s) for m, s in sorted(train.items(), key=lambda kv: -kv[1])]
