@@ -308,3 +308,10 @@ class PairedDataset(torch.utils.data.Dataset):
         if self.text is not None:
             item["feats"]["text"] = self.text[int(self.caption_index[i])]["feats"]
         return item
+
+    def batch(self, indices) -> dict:
+        """Items ``indices`` collated, captions included, in one read per array (FeatureDataset.batch)."""
+        batch = self.images.batch(indices)
+        if self.text is not None:
+            batch["feats"]["text"] = self.text.batch(self.caption_index[np.asarray(indices)])["feats"]
+        return batch

@@ -45,17 +45,51 @@ class FeatureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _view(self, i: int) -> int:
+        return int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
+
     def __getitem__(self, i: int) -> dict:
-        r = int(self.rows[i])
+        batch = self.batch([i])
+        return {"feats": {role: v[0] for role, v in batch["feats"].items()}, "targets": batch["targets"][0]}
+
+    def batch(self, indices) -> dict:
+        """Items ``indices`` collated, in one read per array instead of one per item (training reads whole
+        batches through :class:`Batched`); the same values in the same order as stacking ``self[i]``."""
+        items = np.asarray(indices, dtype=np.int64)
+        rows = self.rows[items]
         if self.views is None:
-            rows = {role: a[r] for role, a in self.arrays.items()}
+            picked = {role: a[rows] for role, a in self.arrays.items()}
         else:
-            view = int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
-            rows = {role: a[view, r] for role, a in self.arrays.items()}
+            views = np.array([self._view(int(i)) for i in items], dtype=np.int64)
+            picked = {role: a[views, rows] for role, a in self.arrays.items()}
         # np.array copies out of the read-only memmap (torch warns on non-writable buffers)
-        feats = {role: torch.from_numpy(np.array(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
-                 for role, r in rows.items()}
-        return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+        feats = {role: torch.from_numpy(np.array(v, dtype=np.bool_ if v.dtype == np.bool_ else np.float32))
+                 for role, v in picked.items()}
+        return {"feats": feats, "targets": torch.from_numpy(self.labels[items].astype(np.float32))}
+
+
+class Batched(Dataset):
+    """The DataLoader's view of a dataset that has ``batch(indices)``: the loader fetches a whole batch with
+    ``__getitems__``, and :func:`collate_batch` passes it through."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[i]
+
+    def __getitems__(self, indices) -> dict:
+        return self.dataset.batch(indices)
+
+
+def collate_batch(data):
+    """Collate function for :class:`Batched`: a batch the dataset assembled passes through as it is."""
+    from torch.utils.data import default_collate
+
+    return data if isinstance(data, dict) else default_collate(data)
 
 
 class ImageDataset(Dataset):

@@ -115,6 +115,8 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", default="all")
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS for the job (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--data-root", help="an existing toy world to reuse (default: generate one in the scratch "
+                                            "folder, as a first run does)")
     parser.add_argument("--no-report", action="store_true", help="skip `bench report` after the job")
     parser.add_argument("extra", nargs="*", help="more `bench run` arguments (after --)")
     args = parser.parse_args(argv)
@@ -124,8 +126,9 @@ def main(argv=None) -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     env = job_env(args.threads)
     work_dir = scratch / "work_dirs"
-    cmd = bench_command("run", "--methods", args.methods, "--dataset", "toy", "--data-root",
-                        str(scratch / "data" / "toy"), "--work-dir", str(work_dir), "--quiet", *args.extra)
+    data_root = args.data_root or str(scratch / "data" / "toy")
+    cmd = bench_command("run", "--methods", args.methods, "--dataset", "toy", "--data-root", data_root,
+                        "--work-dir", str(work_dir), "--quiet", *args.extra)
     load_before = os.getloadavg()
     start_wall = time.time()
     with LoadSampler() as sampler:
