@@ -48,6 +48,7 @@ class Session:
         # (backbone spec, image set, views) -> every kind the run reads from that set (bench.sweep.feature_needs):
         # the first encoder pass over a set stores them all, so no later consumer encodes the images again
         self.feature_needs: dict[tuple, set[str]] = {}
+        self._parsed: dict[tuple, tuple] = {}
 
     def _keyed_split(self, name: str) -> Split:
         """A split by its data-key name: ``zsl:<name>`` as read for the zsl setting, else ``name``."""
@@ -74,6 +75,20 @@ class Session:
         if self._zsl_classes is None:
             self._zsl_classes = resolve_classes(self.dataset, self.zsl_split(self.eval_split))
         return self._zsl_classes
+
+    def parsed_corpus(self, classnames: list[str]) -> tuple:
+        """(parser, captions naming a class, their labels [M, C] in {1, -1}, corpus size): the dataset's
+        training caption corpus through the caption parser for ``classnames``, once per run and class list
+        (every caption- or generation-trained cell and the diagnostics read it; the toy corpus takes about
+        a second to parse)."""
+        key = tuple(classnames)
+        if key not in self._parsed:
+            from bench.data.captions import CaptionParser
+
+            parser = CaptionParser.from_file(self.dataset.synonyms, list(classnames))
+            corpus = self.dataset.caption_corpus()
+            self._parsed[key] = (parser, *parser.parse_corpus(corpus), len(corpus))
+        return self._parsed[key]
 
     def backbone(self, overrides: dict | None = None):
         """The config's backbone with a method's ``overrides`` (e.g. another model or input size), loaded once."""

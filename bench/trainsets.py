@@ -163,14 +163,11 @@ def parsed_captions(session: Session, method: Method, setting: str | None = None
     ``setting="zsl"``: parsed with the seen and unseen classes, then every caption that names an unseen
     class is dropped and the labels keep the seen columns (bench.zsl.seen_captions); template captions
     are made for the seen classes only. No unseen class name reaches training, even in caption text."""
-    from bench.data.captions import CaptionParser
-
     dataset = session.dataset
     zsl = session.zsl_classes() if setting == "zsl" else None
     classnames = zsl.evaluated if zsl else session.split(session.eval_split).classnames
-    parser = CaptionParser.from_file(dataset.synonyms, classnames)
-    corpus = dataset.caption_corpus()
-    captions, labels = parser.parse_corpus(corpus)
+    parser, captions, labels, n_corpus = session.parsed_corpus(classnames)
+    captions, labels = list(captions), labels.copy()  # the session's copy stays as parsed
     n_dropped = 0
     if zsl:
         from bench.zsl import seen_captions
@@ -186,7 +183,7 @@ def parsed_captions(session: Session, method: Method, setting: str | None = None
         captions, labels, n_extra = captions + more, np.concatenate([labels, more_labels]), len(more)
     if not captions:
         raise DataError(f"no caption of the {dataset.name} corpus names a class; check the synonym file")
-    description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus), "n_parsed": n_parsed,
+    description = {"corpus": f"{dataset.name} train captions", "n_corpus": n_corpus, "n_parsed": n_parsed,
                    "n_captions": len(captions), "n_extra_captions": n_extra, "synonyms": dataset.synonyms}
     if zsl:
         description.update(classes="seen", n_dropped_naming_unseen=n_dropped)
