@@ -214,7 +214,6 @@ def cmd_run(args) -> int:
     outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
     timings["cells"], mark = time.perf_counter() - mark, time.perf_counter()
     from bench.fusion import fuse_sweep
-    from bench.report import load_records, summary_table
 
     # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun
     # after all ranks finished fills in what a rank still had running)
@@ -227,6 +226,8 @@ def cmd_run(args) -> int:
 
         write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
     timings["diagnostics"], mark = time.perf_counter() - mark, time.perf_counter()
+    from bench.report import load_records, summary_table
+
     records = load_records([str(p) for p in outcome["records"]])
     if len(records):
         print(summary_table(records))
