@@ -152,6 +152,10 @@ class FeatureCache:
         shutil.rmtree(entry)
         return False
 
+    def holds(self, key: str) -> bool:
+        """Whether a complete, intact entry ``key`` is on disk now (a donor of rows for another entry)."""
+        return self.is_complete(key) and self.is_valid(key)
+
     def read(self, key: str) -> np.ndarray:
         """A completed entry's array, memory-mapped read-only, in its manifest's shape."""
         entry = self.entry_dir(key)
@@ -185,7 +189,7 @@ class FeatureCache:
         if missing:
             shareable = views == 1 and augment is None
             families = {kind: family_key(CACHE_VERSION, backbone.cache_identity(), kind) for kind in missing}
-            source = RowSource(hashes, {kind: self.rows().find(families[kind], hashes, self.is_valid)
+            source = RowSource(hashes, {kind: self.rows().find(families[kind], hashes, self.holds)
                                         for kind in missing} if shareable else {}, self.read)
             aug = augmentation(backbone, **augment) if augment is not None else None
             rows_dataset = ImageRows(list(paths), np.arange(views * len(paths)), len(paths), backbone.preprocess, aug,

@@ -234,7 +234,10 @@ def cmd_run(args) -> int:
     timings["summary"] = time.perf_counter() - mark
     timings["total_after_imports"] = time.perf_counter() - t0
     if rank == 0:  # wall seconds per phase of this command (benchmarks/bench_main_job.py reads them)
-        write_json(work_dir / "timings.json", {k: round(v, 3) for k, v in timings.items()})
+        try:
+            write_json(work_dir / "timings.json", {k: round(v, 3) for k, v in timings.items()})
+        except OSError:  # a read-only work dir with nothing left to compute: timings are no result, skip them
+            pass
     where = f"rank {rank}/{world}: " if world > 1 else ""
     print(f"{where}{len(outcome['records'])} cells done, {len(outcome['failed'])} failed; "
           f"records in {work_dir}/records")
