@@ -109,7 +109,9 @@ class Session:
         ``image_set`` ("eval", "train", "generated"): what the images are, so the encoder pass that
         extracts them also stores the other kinds the run will read from them (``feature_needs``)."""
         feats = self.cfg.get("features", {}) or {}
-        need = self.feature_needs.get((backbone.spec, image_set, int(kw.get("views", 1))), set())
+        # keyed by the spec as configured (the loaded backbone's own spec may resolve defaults, e.g. quick_gelu)
+        spec = next((planned for planned, loaded in self._backbones.items() if loaded is backbone), backbone.spec)
+        need = self.feature_needs.get((spec, image_set, int(kw.get("views", 1))), set())
         return self.cache.image_features(backbone, paths, kinds, also=sorted(need - set(kinds)),
                                          batch_size=feats.get("batch_size", 64),
                                          num_workers=feats.get("num_workers", 0), desc=desc, **kw)
