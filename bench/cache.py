@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench.augment import augmentation
 from bench.cache_entry import entry_damage, file_crc32, reserved_memmap
+from bench.cache_rows import RowIndex, RowSource, family_key
 from bench.data.base import DataError
 from bench.datakey import FileHashes
 from bench.io import read_json, sha256_json, write_json
@@ -104,6 +105,7 @@ class FeatureCache:
         # run independently.
         self.sharded = False
         self._hashes: FileHashes | None = None
+        self._rows: RowIndex | None = None
 
     def shard(self) -> tuple[int, int]:
         """(rank, world size) to split work across: the job's while ``sharded``, else (0, 1)."""
@@ -116,6 +118,12 @@ class FeatureCache:
         if self._hashes is None:
             self._hashes = FileHashes(self.root / "file_hashes.sqlite")
         return self._hashes(paths, self.progress)
+
+    def rows(self) -> RowIndex:
+        """The index of which entry holds which image's features (row reuse across overlapping sets)."""
+        if self._rows is None:
+            self._rows = RowIndex(self.root / "feature_rows.sqlite")
+        return self._rows
 
     def entry_dir(self, key: str) -> Path:
         return self.root / "features" / key[:2] / key
@@ -144,6 +152,10 @@ class FeatureCache:
         shutil.rmtree(entry)
         return False
 
+    def holds(self, key: str) -> bool:
+        """Whether a complete, intact entry ``key`` is on disk now (a donor of rows for another entry)."""
+        return self.is_complete(key) and self.is_valid(key)
+
     def read(self, key: str) -> np.ndarray:
         """A completed entry's array, memory-mapped read-only, in its manifest's shape."""
         entry = self.entry_dir(key)
@@ -153,38 +165,64 @@ class FeatureCache:
         return np.load(entry / "data.npy", mmap_mode="r").reshape(shape)  # a view: no copy
 
     # ----- public API -------------------------------------------------------------------------
-    def image_features(self, backbone, paths: list[str], kinds, *, views: int = 1, augment: dict | None = None,
-                       batch_size: int = 64, num_workers: int = 0, desc: str = "",
+    def image_features(self, backbone, paths: list[str], kinds, *, also=(), views: int = 1,
+                       augment: dict | None = None, batch_size: int = 64, num_workers: int = 0, desc: str = "",
                        where: str = "") -> dict[str, np.ndarray]:
         """Features of ``kinds`` for every image, as read-only memmaps [views, N, ...] (fp16).
 
         ``views=1, augment=None``: the backbone's test transform. ``augment=dict(scale=..., flip=...)``:
         ``views`` augmented views per image (the ``cached`` protocol with K views). ``where`` (e.g.
         ``coco2014/test``) is named in the error for a missing or corrupt image.
+        ``also``: more kinds to store from the same encoder pass when these images have to be encoded
+        anyway (what other consumers of the same images will ask for: one pass serves them all);
+        only ``kinds`` are returned. With one plain view, rows another entry of the same backbone and
+        kind already holds (same image content) are copied, not encoded (bench/cache_rows.py).
         """
         if views < 1 or (views > 1 and augment is None):
             raise ValueError("views must be >= 1, and views > 1 needs an augment setting")
-        images_key = sha256_json(self.file_hashes(list(paths)))
+        hashes = self.file_hashes(list(paths))
+        images_key = sha256_json(hashes)
         keys = {kind: sha256_json({"version": CACHE_VERSION, "backbone": backbone.cache_identity(), "kind": kind,
-                                   "images": images_key, "views": views, "augment": augment}) for kind in kinds}
+                                   "images": images_key, "views": views, "augment": augment})
+                for kind in dict.fromkeys([*kinds, *also])}
         missing = {kind: key for kind, key in keys.items() if not self.is_valid(key)}
         if missing:
+            shareable = views == 1 and augment is None
+            families = {kind: family_key(CACHE_VERSION, backbone.cache_identity(), kind) for kind in missing}
+            source = RowSource(hashes, {kind: self.rows().find(families[kind], hashes, self.holds)
+                                        for kind in missing} if shareable else {}, self.read)
             aug = augmentation(backbone, **augment) if augment is not None else None
             rows_dataset = ImageRows(list(paths), np.arange(views * len(paths)), len(paths), backbone.preprocess, aug,
                                      where=where)
 
             def produce(chunks: list[np.ndarray]):
-                # one loader over every pending chunk, so workers start once and prefetch
-                loader = DataLoader(rows_dataset, batch_sampler=chunks, num_workers=num_workers,
-                                    pin_memory=backbone.device.type == "cuda")
-                for pixels in loader:
-                    feats = backbone.encode_images(pixels, tuple(missing))
-                    yield {kind: feats[kind].cpu().numpy() for kind in missing}
+                encode = [rows[~source.copy[rows % len(paths)]] for rows in chunks]
+                # one loader over every pending chunk's rows to encode, so workers start once and prefetch
+                loader = iter(DataLoader(rows_dataset, batch_sampler=[r for r in encode if len(r)],
+                                         num_workers=num_workers, pin_memory=backbone.device.type == "cuda"))
+                for rows, encoded_rows in zip(chunks, encode, strict=True):
+                    feats = backbone.encode_images(next(loader), tuple(missing)) if len(encoded_rows) else {}
+                    copied = rows[source.copy[rows % len(paths)]]
+                    if not len(copied):
+                        yield {kind: feats[kind].cpu().numpy() for kind in missing}
+                        continue
+                    out = {}
+                    for kind in missing:
+                        donated = source.values(kind, copied)
+                        out[kind] = np.empty((len(rows), *donated.shape[1:]), np.float32)
+                        out[kind][source.copy[rows % len(paths)]] = donated
+                        if len(encoded_rows):
+                            out[kind][~source.copy[rows % len(paths)]] = feats[kind].cpu().numpy()
+                    yield out
 
             self._fill(missing, views * len(paths), produce, batch_size, meta={
                 "what": "image features", "n_images": len(paths), "views": views, "augment": augment,
-                "backbone": backbone.cache_identity(), "desc": desc}, lead_shape=(views, len(paths)))
-        return {kind: self.read(key) for kind, key in keys.items()}
+                "n_copied": int(source.copy.sum()), "backbone": backbone.cache_identity(), "desc": desc},
+                lead_shape=(views, len(paths)))
+            if shareable:
+                for kind, key in missing.items():
+                    self.rows().add(families[kind], key, hashes)
+        return {kind: self.read(keys[kind]) for kind in kinds}
 
     def caption_features(self, backbone, captions: list[str], *, batch_size: int = 256,
                          desc: str = "") -> dict[str, np.ndarray]:

@@ -144,6 +144,7 @@ def cmd_run(args) -> int:
     from bench.session import Session
     from bench.sweep import (
         distributed_context,
+        feature_needs,
         parse_shard,
         plan_cells,
         prepare_features,
@@ -193,32 +194,52 @@ def cmd_run(args) -> int:
     check_device(device, (cfg.get("runtime", {}) or {}).get("amp"))
     if device == "cuda" and world > 1:
         device = f"cuda:{local_rank}"
+    import time
+
+    from bench.config import to_plain
+    from bench.io import write_json
+
+    timings, t0 = {}, time.perf_counter()
     session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0,
                       rebuild_features=args.rebuild_features)
     args.force = args.force or args.rebuild_features
+    session.split(session.eval_split)  # the dataset ready (the toy world is generated on first use)
+    timings["dataset"] = time.perf_counter() - t0
+    diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
+    session.feature_needs = feature_needs(session, cells, diagnostics=diagnostics.get("enabled", True))
+    mark = time.perf_counter()
     if world > 1:
         # under torchrun: all ranks fill the feature cache together, then each runs every world-th
         # cell on its own (cells are independent; a cell's mmengine Runner is single-process)
         prepare_features(session, cells)
         torch.distributed.destroy_process_group()
     outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
-    from bench.config import to_plain
+    timings["cells"], mark = time.perf_counter() - mark, time.perf_counter()
     from bench.fusion import fuse_sweep
-    from bench.report import load_records, summary_table
 
     # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun
     # after all ranks finished fills in what a rank still had running)
     for spec in to_plain(cfg.get("fusions", [])) if rank == 0 else []:
         if spec.get("a") in methods and spec.get("b") in methods:
             outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
-    diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
+    timings["fusion"], mark = time.perf_counter() - mark, time.perf_counter()
     if diagnostics.get("enabled", True) and rank == 0:  # modality / domain gaps and leakage, from cached features
         from bench.diagnostics import write_diagnostics
 
         write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
+    timings["diagnostics"], mark = time.perf_counter() - mark, time.perf_counter()
+    from bench.report import load_records, summary_table
+
     records = load_records([str(p) for p in outcome["records"]])
     if len(records):
         print(summary_table(records))
+    timings["summary"] = time.perf_counter() - mark
+    timings["total_after_imports"] = time.perf_counter() - t0
+    if rank == 0:  # wall seconds per phase of this command (benchmarks/bench_main_job.py reads them)
+        try:
+            write_json(work_dir / "timings.json", {k: round(v, 3) for k, v in timings.items()})
+        except OSError:  # a read-only work dir with nothing left to compute: timings are no result, skip them
+            pass
     where = f"rank {rank}/{world}: " if world > 1 else ""
     print(f"{where}{len(outcome['records'])} cells done, {len(outcome['failed'])} failed; "
           f"records in {work_dir}/records")

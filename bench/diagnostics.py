@@ -46,13 +46,14 @@ class _Features:
         self._splits: dict[str, np.ndarray] = {}
 
     def images(self, paths: list[str], desc: str) -> np.ndarray:
-        feats = self.session.image_features(self.backbone, paths, ["global"], desc)["global"][0]
-        return np.asarray(feats, np.float32)
+        """Global features of generated images (stored by the training pass over them when the sweep planned it)."""
+        feats = self.session.image_features(self.backbone, paths, ["global"], desc, image_set="generated")
+        return np.asarray(feats["global"][0], np.float32)
 
     def split(self, name: str) -> np.ndarray:
         if name not in self._splits:
-            split = self.session.split(name)
-            self._splits[name] = self.images(split.image_paths, f"{split.dataset}/{split.split} features")
+            feats = self.session.split_features(self.backbone, self.session.split(name), ["global"])
+            self._splits[name] = np.asarray(feats["global"][0], np.float32)
         return self._splits[name]
 
     def captions(self, captions: list[str], desc: str) -> np.ndarray:

@@ -45,6 +45,10 @@ class Session:
         self._backbones: dict = {}
         # what records are keyed by besides their config: the content of the data (bench.datakey)
         self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
+        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.sweep.feature_needs):
+        # the first encoder pass over a set stores them all, so no later consumer encodes the images again
+        self.feature_needs: dict[tuple, set[str]] = {}
+        self._parsed: dict[tuple, tuple] = {}
 
     def _keyed_split(self, name: str) -> Split:
         """A split by its data-key name: ``zsl:<name>`` as read for the zsl setting, else ``name``."""
@@ -72,21 +76,48 @@ class Session:
             self._zsl_classes = resolve_classes(self.dataset, self.zsl_split(self.eval_split))
         return self._zsl_classes
 
+    def parsed_corpus(self, classnames: list[str]) -> tuple:
+        """(parser, captions naming a class, their labels [M, C] in {1, -1}, corpus size): the dataset's
+        training caption corpus through the caption parser for ``classnames``, once per run and class list
+        (every caption- or generation-trained cell and the diagnostics read it; the toy corpus takes about
+        a second to parse)."""
+        key = tuple(classnames)
+        if key not in self._parsed:
+            from bench.data.captions import CaptionParser
+
+            parser = CaptionParser.from_file(self.dataset.synonyms, list(classnames))
+            corpus = self.dataset.caption_corpus()
+            self._parsed[key] = (parser, *parser.parse_corpus(corpus), len(corpus))
+        return self._parsed[key]
+
     def backbone(self, overrides: dict | None = None):
         """The config's backbone with a method's ``overrides`` (e.g. another model or input size), loaded once."""
-        spec = resolve_spec({**to_plain(self.cfg.backbone), **(overrides or {})})
+        spec = self.backbone_spec(overrides)
         if spec not in self._backbones:
             amp = (self.cfg.get("runtime", {}) or {}).get("amp")
             self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
         return self._backbones[spec]
 
-    def image_features(self, backbone, paths: list[str], kinds, desc: str, **kw) -> dict[str, np.ndarray]:
-        """The cache's features of ``paths``, extracted with the config's ``features`` batch size and workers."""
+    def backbone_spec(self, overrides: dict | None = None):
+        """The :class:`~bench.backbone.BackboneSpec` of the config's backbone with a method's ``overrides``."""
+        return resolve_spec({**to_plain(self.cfg.backbone), **(overrides or {})})
+
+    def image_features(self, backbone, paths: list[str], kinds, desc: str, image_set: str | None = None,
+                       **kw) -> dict[str, np.ndarray]:
+        """The cache's features of ``paths``, extracted with the config's ``features`` batch size and workers.
+
+        ``image_set`` ("eval", "train", "generated"): what the images are, so the encoder pass that
+        extracts them also stores the other kinds the run will read from them (``feature_needs``)."""
         feats = self.cfg.get("features", {}) or {}
-        return self.cache.image_features(backbone, paths, kinds, batch_size=feats.get("batch_size", 64),
+        # keyed by the spec as configured (the loaded backbone's own spec may resolve defaults, e.g. quick_gelu)
+        spec = next((planned for planned, loaded in self._backbones.items() if loaded is backbone), backbone.spec)
+        need = self.feature_needs.get((spec, image_set, int(kw.get("views", 1))), set())
+        return self.cache.image_features(backbone, paths, kinds, also=sorted(need - set(kinds)),
+                                         batch_size=feats.get("batch_size", 64),
                                          num_workers=feats.get("num_workers", 0), desc=desc, **kw)
 
     def split_features(self, backbone, split: Split, kinds, **kw) -> dict[str, np.ndarray]:
         """The cache's features of every image of ``split`` (see :meth:`image_features`)."""
+        image_set = "eval" if split.split == self.eval_split else split.split
         return self.image_features(backbone, split.image_paths, kinds, f"{split.dataset}/{split.split} features",
-                                   where=f"{split.dataset}/{split.split}", **kw)
+                                   where=f"{split.dataset}/{split.split}", image_set=image_set, **kw)

@@ -131,6 +131,36 @@ def prepare_features(session: Session, cells: list[Cell]) -> None:
         session.cache.sharded = False
 
 
+def feature_needs(session: Session, cells: list[Cell], diagnostics: bool = True) -> dict[tuple, set[str]]:
+    """(backbone spec, image set, views) -> every image feature kind the cells, and the diagnostics after
+    them, read from that set ("eval": the evaluation split, "train": the train split, "generated": a
+    generated-image method's images). The first encoder pass over a set stores all of them
+    (:meth:`Session.image_features`), so no image goes through the encoder twice for another kind."""
+    from bench.registry import construct
+    from bench.validation import tunes, uses_val_split
+
+    views = int((session.cfg.get("features", {}) or {}).get("views", 1))
+    needs: dict[tuple, set[str]] = {}
+    generated = False
+    for cell in cells:
+        plan = plan_cell(session.cfg, cell)
+        method = construct(plan.method_cls, plan.kwargs, f"method {cell.method!r}")  # kinds may depend on kwargs
+        spec, kinds = session.backbone_spec(plan.backbone_overrides), set(method.image_features.values())
+        needs.setdefault((spec, "eval", 1), set()).update(kinds)
+        if method.trains_on == "images":
+            needs.setdefault((spec, "train", views), set()).update(kinds)
+        if method.trains_on == "generated":
+            needs.setdefault((spec, "generated", 1), set()).update(kinds)
+            generated = True
+        if getattr(method, "fits_features", False) or tunes(method):  # validation images (bench/validation.py)
+            needs.setdefault((spec, "val" if uses_val_split(session) else "train", 1), set()).update(kinds)
+    if diagnostics:  # global features of the real images, and (with generated images) of the rest (bench/diagnostics)
+        spec = session.backbone_spec()
+        for image_set in ("eval", "train", "generated") if generated else ("eval",):
+            needs.setdefault((spec, image_set, 1), set()).add("global")
+    return needs
+
+
 def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:
     """Run cells in order with a progress bar; a cell whose loss turns non-finite is recorded as
     failed and the sweep goes on. A cell another process is running (its lock is held) is skipped, with

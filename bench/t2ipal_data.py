@@ -89,7 +89,7 @@ def _generated_images(session, cell, method, backbone, plan):
     augment = feats_cfg.get("augment") if views > 1 else None
     kinds = sorted(set(method.image_features.values()))
     feats = session.image_features(backbone, paths, kinds, f"generated ({generator.name}) features",
-                                   views=views, augment=augment)
+                                   image_set="generated", views=views, augment=augment)
     arrays = {role: feats[kind] for role, kind in method.image_features.items()}
     caption_index = caption_index[keep]
     description.update(n_generated=int(len(keep)), views=views, augment=augment)
@@ -103,7 +103,8 @@ def _without_near_duplicates(session, backbone, paths: list[str], threshold: flo
     from bench.stats import near_duplicates
 
     test = session.split(session.eval_split)
-    generated = np.asarray(session.image_features(backbone, paths, ["global"], "generated features")["global"][0])
+    generated = np.asarray(session.image_features(backbone, paths, ["global"], "generated features",
+                                                   image_set="generated")["global"][0])
     real = np.asarray(session.split_features(backbone, test, ["global"])["global"][0])
     found = near_duplicates(generated, real, threshold=float(threshold))
     keep = np.flatnonzero(found.best_cosine < float(threshold))

@@ -25,7 +25,7 @@ from bench.cell import Cell
 from bench.method import Method, as_scores
 from bench.online import encode_pixels
 from bench.session import Session
-from bench.trainsets import TrainSet
+from bench.trainsets import Batched, TrainSet, collate_batch
 
 _RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
 log = logging.getLogger("bench")
@@ -119,9 +119,11 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mmengine resume of our own checkpoints
     epochs = int(train["epochs"])
     resume_from = latest_checkpoint(cell_dir)
-    loader = DataLoader(trainset.dataset, batch_size=int(train["batch_size"]),
+    # datasets of cached features hand over whole batches (Batched): one read per array and batch, not per item
+    data = Batched(trainset.dataset) if hasattr(trainset.dataset, "batch") else trainset.dataset
+    loader = DataLoader(data, batch_size=int(train["batch_size"]),
                         sampler=EpochSampler(trainset.dataset, shuffle=True, seed=cell.seed),
-                        num_workers=int(train.get("num_workers", 0)), drop_last=False)
+                        num_workers=int(train.get("num_workers", 0)), drop_last=False, collate_fn=collate_batch)
     runtime = session.cfg.get("runtime", {}) or {}
     amp = runtime.get("amp") if session.device.startswith("cuda") else None
     optim_wrapper = dict(type="AmpOptimWrapper" if amp else "OptimWrapper", optimizer=dict(train["optimizer"]))

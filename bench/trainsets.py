@@ -45,17 +45,51 @@ class FeatureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _view(self, i: int) -> int:
+        return int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
+
     def __getitem__(self, i: int) -> dict:
-        r = int(self.rows[i])
+        batch = self.batch([i])
+        return {"feats": {role: v[0] for role, v in batch["feats"].items()}, "targets": batch["targets"][0]}
+
+    def batch(self, indices) -> dict:
+        """Items ``indices`` collated, in one read per array instead of one per item (training reads whole
+        batches through :class:`Batched`); the same values in the same order as stacking ``self[i]``."""
+        items = np.asarray(indices, dtype=np.int64)
+        rows = self.rows[items]
         if self.views is None:
-            rows = {role: a[r] for role, a in self.arrays.items()}
+            picked = {role: a[rows] for role, a in self.arrays.items()}
         else:
-            view = int(np.random.default_rng([self.seed, self.epoch, i]).integers(self.views)) if self.views > 1 else 0
-            rows = {role: a[view, r] for role, a in self.arrays.items()}
+            views = np.array([self._view(int(i)) for i in items], dtype=np.int64)
+            picked = {role: a[views, rows] for role, a in self.arrays.items()}
         # np.array copies out of the read-only memmap (torch warns on non-writable buffers)
-        feats = {role: torch.from_numpy(np.array(r, dtype=np.bool_ if r.dtype == np.bool_ else np.float32))
-                 for role, r in rows.items()}
-        return {"feats": feats, "targets": torch.from_numpy(self.labels[i].astype(np.float32))}
+        feats = {role: torch.from_numpy(np.array(v, dtype=np.bool_ if v.dtype == np.bool_ else np.float32))
+                 for role, v in picked.items()}
+        return {"feats": feats, "targets": torch.from_numpy(self.labels[items].astype(np.float32))}
+
+
+class Batched(Dataset):
+    """The DataLoader's view of a dataset that has ``batch(indices)``: the loader fetches a whole batch with
+    ``__getitems__``, and :func:`collate_batch` passes it through."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[i]
+
+    def __getitems__(self, indices) -> dict:
+        return self.dataset.batch(indices)
+
+
+def collate_batch(data):
+    """Collate function for :class:`Batched`: a batch the dataset assembled passes through as it is."""
+    from torch.utils.data import default_collate
+
+    return data if isinstance(data, dict) else default_collate(data)
 
 
 class ImageDataset(Dataset):
@@ -130,14 +164,11 @@ def parsed_captions(session: Session, method: Method, setting: str | None = None
     ``setting="zsl"``: parsed with the seen and unseen classes, then every caption that names an unseen
     class is dropped and the labels keep the seen columns (bench.zsl.seen_captions); template captions
     are made for the seen classes only. No unseen class name reaches training, even in caption text."""
-    from bench.data.captions import CaptionParser
-
     dataset = session.dataset
     zsl = session.zsl_classes() if setting == "zsl" else None
     classnames = zsl.evaluated if zsl else session.split(session.eval_split).classnames
-    parser = CaptionParser.from_file(dataset.synonyms, classnames)
-    corpus = dataset.caption_corpus()
-    captions, labels = parser.parse_corpus(corpus)
+    parser, captions, labels, n_corpus = session.parsed_corpus(classnames)
+    captions, labels = list(captions), labels.copy()  # the session's copy stays as parsed
     n_dropped = 0
     if zsl:
         from bench.zsl import seen_captions
@@ -153,7 +184,7 @@ def parsed_captions(session: Session, method: Method, setting: str | None = None
         captions, labels, n_extra = captions + more, np.concatenate([labels, more_labels]), len(more)
     if not captions:
         raise DataError(f"no caption of the {dataset.name} corpus names a class; check the synonym file")
-    description = {"corpus": f"{dataset.name} train captions", "n_corpus": len(corpus), "n_parsed": n_parsed,
+    description = {"corpus": f"{dataset.name} train captions", "n_corpus": n_corpus, "n_parsed": n_parsed,
                    "n_captions": len(captions), "n_extra_captions": n_extra, "synonyms": dataset.synonyms}
     if zsl:
         description.update(classes="seen", n_dropped_naming_unseen=n_dropped)

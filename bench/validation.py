@@ -48,15 +48,17 @@ def holdout_rows(session, cell) -> np.ndarray | None:
     return np.sort(np.random.default_rng([cell.seed, HOLDOUT_SALT]).choice(len(train), size=size, replace=False))
 
 
-def validation_images(session, cell) -> tuple[list[str], np.ndarray, list[str], dict]:
-    """(image paths, labels [N, C] in {1, 0, -1}, class names, description) of the cell's validation images."""
+def validation_images(session, cell) -> tuple:
+    """(split, rows, labels [N, C] in {1, 0, -1}, class names, description) of the cell's validation images:
+    rows ``rows`` of ``split`` (the val split, or the train split for a hold-out), so their features are
+    read from the whole split's cache entry, the one every cell and the diagnostics share."""
     from bench.data.base import apply_partial_labels
 
     if uses_val_split(session):
         split, rows = budgeted_val_split(session, cell)
         labels = split.labels[rows]
         known = float((labels != 0).mean()) if len(rows) else 0.0
-        return [split.image_paths[r] for r in rows], labels, split.classnames, {
+        return split, rows, labels, split.classnames, {
             "split": "val", "n_images": int(len(rows)), "known_label_fraction": known}
     train = session.split("train")
     if cell.setting == "partial":  # the labels this cell knows
@@ -64,7 +66,12 @@ def validation_images(session, cell) -> tuple[list[str], np.ndarray, list[str], 
     rows = holdout_rows(session, cell)
     description = {"split": "train hold-out", "n_images": int(len(rows)), "fraction": HOLDOUT_FRACTION,
                    "seed": cell.seed}
-    return [train.image_paths[r] for r in rows], train.labels[rows].astype(np.int8), train.classnames, description
+    return train, rows, train.labels[rows].astype(np.int8), train.classnames, description
+
+
+def tunes(method) -> bool:
+    """Whether the method chooses values on validation images after training (``tuning_grid``)."""
+    return bool(hasattr(method, "tuning_grid") and method.tuning_grid())
 
 
 def choose(method, branches: dict[str, np.ndarray], labels: np.ndarray, classnames: list[str]) -> dict:
@@ -85,16 +92,16 @@ def tune_on_validation(session, cell, method, backbone, batch_size: int = 256) -
     """Choose the method's tuned values on the cell's validation images (None when it tunes nothing)."""
     from bench.train import predict
 
-    if not hasattr(method, "tuning_grid") or not method.tuning_grid():
+    if not tunes(method):
         return None
     if cell.setting == "zsl":  # scored on classes never trained on: no labelled image of those to tune with
         return {"split": None, "n_images": 0, "chosen": None,
                 "note": "zsl: no validation labels of the unseen classes; the configured values are used"}
-    paths, labels, classnames, description = validation_images(session, cell)
-    if not paths:  # e.g. a K-shot selection that took every train image: nothing left to hold out
+    split, rows, labels, classnames, description = validation_images(session, cell)
+    if not len(rows):  # e.g. a K-shot selection that took every train image: nothing left to hold out
         return {**description, "chosen": None, "note": "no validation image left: the configured values are used"}
     kinds = sorted(set(method.image_features.values()))
-    feats = session.image_features(backbone, paths, kinds, f"{session.dataset.name} validation features")
-    arrays = {role: feats[kind][0] for role, kind in method.image_features.items()}
+    feats = session.split_features(backbone, split, kinds)  # the whole split's entry (one encoder pass per image)
+    arrays = {role: np.asarray(feats[kind][0][np.asarray(rows)]) for role, kind in method.image_features.items()}
     branches = predict(method, arrays, batch_size=batch_size)
     return {**description, **choose(method, branches, labels, classnames)}

@@ -1,5 +1,12 @@
 # Sweep over the toy world. Toy runs use one seed and three label ratios so the whole grid
 # finishes in minutes on 2 CPU cores; pass --seeds/--ratios for more.
+# Time budget: the README's main job (`bench run --methods all --dataset toy`, toy world included) must stay within
+# 5 minutes of wall time on a quiet 2-core machine; `python benchmarks/bench_main_job.py` runs it from nothing and
+# prints each phase (toy world, feature extraction, generation, training per method, diagnostics). Feature
+# extraction and generation are shared by every cell (one encoder pass per image), so a new method's cost is its
+# training: give it a toy schedule below (epochs x steps per epoch x the cost of a step: a step that runs the text
+# tower on C or 2C prompts, as CoOp's and DualCoOp's, is the common case; one that runs it once per image, as
+# CoCoOp's, costs about batch-size times more) and say so here.
 _base_ = [
     "_base_/default_runtime.py",
     "_base_/datasets/toy.py",

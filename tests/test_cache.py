@@ -141,3 +141,62 @@ def test_concurrent_fillers_compute_once(tmp_path, tiny_rn, images, monkeypatch)
     assert not errors and len(results) == 2
     assert counter.calls == 3  # 12 images / 4 per chunk, computed by one worker only
     np.testing.assert_array_equal(results[0]["global"], results[1]["global"])
+
+
+class PixelCounter(Counter):
+    """Counts the images (not the calls) that go through the encoder."""
+
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        self.images = 0
+
+    def __call__(self, pixels, kinds):
+        self.images += len(pixels)
+        return super().__call__(pixels, kinds)
+
+
+def test_one_pass_stores_also_kinds(tmp_path, tiny_rn, images, monkeypatch):
+    cache = FeatureCache(tmp_path, progress=False)
+    counter = PixelCounter(tiny_rn)
+    monkeypatch.setattr(tiny_rn, "encode_images", counter)
+    feats = cache.image_features(tiny_rn, images, ["dense_nopos"], also=["global", "dense"], batch_size=5)
+    assert list(feats) == ["dense_nopos"] and counter.images == 12
+    later = cache.image_features(tiny_rn, images, ["global", "dense"], batch_size=5)  # another consumer
+    assert counter.images == 12  # served by the first pass: nothing encoded again
+    np.testing.assert_allclose(later["global"][0], _direct(tiny_rn, images, "global"), rtol=2e-3, atol=2e-3)
+
+
+def test_overlapping_sets_encode_only_new_images(tmp_path, tiny_rn, images, monkeypatch):
+    """A set containing an earlier set (T2I-PAL's x2 contains x1) copies the rows it already has."""
+    cache = FeatureCache(tmp_path, progress=False)
+    counter = PixelCounter(tiny_rn)
+    monkeypatch.setattr(tiny_rn, "encode_images", counter)
+    small = cache.image_features(tiny_rn, images[:6], ["global", "dense"], batch_size=4)
+    assert counter.images == 6
+    mixed = [images[i] for i in (7, 0, 8, 5, 1, 9)] + images[:6]  # new, old and repeated images, reordered
+    big = cache.image_features(tiny_rn, mixed, ["global", "dense"], batch_size=4)
+    assert counter.images == 6 + 3  # only images 7, 8 and 9 were encoded
+    for kind in ("global", "dense"):
+        np.testing.assert_array_equal(big[kind][0, 6:], small[kind][0])  # copied rows: the same bytes
+        np.testing.assert_array_equal(big[kind][0, [1, 3, 4]], small[kind][0, [0, 5, 1]])
+        np.testing.assert_allclose(big[kind][0], _direct(tiny_rn, mixed, kind), rtol=2e-3, atol=2e-3)
+    cache.image_features(tiny_rn, images[6:], ["global"], batch_size=4)  # 6, 10, 11 new; 7, 8, 9 copied
+    assert counter.images == 9 + 3
+    cache.image_features(tiny_rn, images[6:], ["dense_nopos"], batch_size=4)
+    assert counter.images == 12 + 6  # a kind no entry holds yet: every image encoded
+    aug = dict(scale=(0.5, 1.0), flip=True)
+    cache.image_features(tiny_rn, images[:6], ["global"], views=2, augment=aug, batch_size=4)
+    assert counter.images == 18 + 12  # augmented views are never shared
+
+
+def test_rows_of_a_deleted_entry_are_not_reused(tmp_path, tiny_rn, images, monkeypatch):
+    import shutil
+
+    cache = FeatureCache(tmp_path, progress=False)
+    counter = PixelCounter(tiny_rn)
+    monkeypatch.setattr(tiny_rn, "encode_images", counter)
+    cache.image_features(tiny_rn, images[:4], ["global"])
+    shutil.rmtree(tmp_path / "features")  # a cleaned cache; the row index stays
+    feats = cache.image_features(tiny_rn, images[:6], ["global"])
+    assert counter.images == 4 + 6
+    np.testing.assert_allclose(feats["global"][0], _direct(tiny_rn, images[:6], "global"), rtol=2e-3, atol=2e-3)

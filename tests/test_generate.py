@@ -94,3 +94,17 @@ def test_caption_seeds_stable_when_adding_copies():
     assert idx2.tolist() == [0, 0, 1, 1, 2, 2]
     assert set(seeds1.tolist()) <= set(seeds2.tolist())  # 2 images per caption keeps the first one
     assert len(set(seeds2.tolist())) == 6
+
+
+def test_toy_rendering_in_worker_processes_gives_the_same_pixels(tmp_path, monkeypatch):
+    from bench.generate import ToyGenerator
+
+    prompts = ["a red ball and two trees", "a house", "three fish near a car", "a star"] * 3
+    seeds = list(range(len(prompts)))
+    here = generate_all(ToyGenerator(size=48), prompts, seeds, tmp_path / "one", batch_size=2, progress=False)
+    monkeypatch.setattr(ToyGenerator, "workers", lambda self, n: 2)
+    pooled = generate_all(ToyGenerator(size=48), prompts, seeds, tmp_path / "two", batch_size=2, progress=False)
+    for a, b in zip(here, pooled, strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+    direct = ToyGenerator(size=48).render(prompts[:1], seeds[:1])[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(pooled[0])), np.asarray(direct.convert("RGB")))

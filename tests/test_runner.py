@@ -51,3 +51,31 @@ def test_per_setting_schedule_and_variants():
     assert kwargs == {"proto_weight": 0.3, "adapter": None} and train["epochs"] == 7  # the variant starts from its base
     with pytest.raises(KeyError, match="unknown method 'nope'; valid names: .*t2ipal_no_adapter"):
         method_class(cfg, "nope")
+
+
+def test_batched_reads_equal_item_by_item_collation():
+    """Training reads whole batches (Batched); the tensors equal stacking the items one by one."""
+    import numpy as np
+    from torch.utils.data import DataLoader, default_collate
+
+    from bench.trainsets import Batched, FeatureDataset, collate_batch
+
+    rng = np.random.default_rng(0)
+    images = {"global": rng.normal(size=(3, 10, 4)).astype(np.float16),
+              "dense": rng.normal(size=(3, 10, 5, 4)).astype(np.float16)}  # 3 views of 10 images
+    labels = rng.choice([-1, 0, 1], size=(6, 2)).astype(np.int8)
+    rows = np.array([9, 2, 2, 5, 0, 7])  # a few-shot style subset, with a repeat
+    paired = FeatureDataset(images, labels, views=3, rows=rows, seed=5)
+    paired.set_epoch(2)
+    order = [4, 1, 5, 0, 2, 3]
+    batch = next(iter(DataLoader(Batched(paired), batch_size=6, sampler=order, collate_fn=collate_batch)))
+    expected = default_collate([paired[i] for i in order])
+    for role in ("global", "dense"):
+        got, want = batch["feats"][role], expected["feats"][role]
+        for key in (want if isinstance(want, dict) else [None]):
+            a, b = (got[key], want[key]) if key else (got, want)
+            assert a.dtype == b.dtype and torch.equal(a, b)
+    assert torch.equal(batch["targets"], expected["targets"])
+    first = paired[4]["feats"]["global"]  # item 4 reads image row 0 in a view drawn from (seed 5, epoch 2, 4)
+    view = int(np.random.default_rng([5, 2, 4]).integers(3))
+    assert torch.equal(first, torch.from_numpy(images["global"][view, 0].astype(np.float32)))

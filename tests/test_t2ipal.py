@@ -109,8 +109,19 @@ def test_training_lowers_the_loss(tiny_rn):
     assert all(p.grad is None for p in tiny_rn.model.parameters())
 
 
-def test_end_to_end_with_generation_and_a_variant(tmp_path, tiny_config):
+def test_end_to_end_with_generation_and_a_variant(tmp_path, tiny_config, tiny_coco, monkeypatch):
+    from bench.backbone import Backbone
     from bench.cli import main
+    from bench.data.coco import COCO2014
+
+    encoded = []
+    original = Backbone.encode_images
+
+    def counting(self, pixels, kinds=("global",)):
+        encoded.append(len(pixels))
+        return original(self, pixels, kinds)
+
+    monkeypatch.setattr(Backbone, "encode_images", counting)
 
     synonyms = tmp_path / "colours.json"
     synonyms.write_text(json.dumps({"classes": [{"name": c, "synonyms": [c]} for c in CLASSES]}))
@@ -131,6 +142,14 @@ def test_end_to_end_with_generation_and_a_variant(tmp_path, tiny_config):
     assert set(full["branches"]) == {"global", "local", "prototype", "score"}
     assert full["method_hparams"]["logit_scale"] == 4.0  # TaI-DPT's arguments are recorded too
     assert len(list((work / "cache" / "generated" / "images").glob("*/*.png"))) == 24
+    # one encoder pass per image for the whole run: the test images once (every kind the methods and the
+    # diagnostics read), the x1 set once, only the 12 new images of the x2 set (which contains it), and
+    # the train images once (the diagnostics' real-vs-real reference)
+    data = COCO2014(str(tiny_coco[0]))
+    assert sum(encoded) == len(data.load("test")) + 12 + 12 + len(data.load("train"))
+    timings = json.loads((work / "tiny" / "timings.json").read_text())
+    assert {"dataset", "cells", "fusion", "diagnostics", "summary"} <= set(timings)
+    assert timings["total_after_imports"] >= timings["cells"] + timings["diagnostics"]
 
 
 def _hand_ranking(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

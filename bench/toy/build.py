@@ -148,7 +148,7 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
 
-def _default_workers(n_images: int) -> int:
+def default_workers(n_images: int) -> int:
     if n_images < 400:  # starting worker processes costs more than it saves
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), 8))
@@ -220,7 +220,7 @@ def ensure_toy_dataset(root: str | Path, *, n_train: int = 4000, n_val: int = 10
     try:
         start = time.perf_counter()
         n_images = n_train + n_val + n_test
-        _generate(tmp, params, workers or _default_workers(n_images))
+        _generate(tmp, params, workers or default_workers(n_images))
         try:
             os.rename(tmp, root)  # atomic; also replaces an empty folder
         except OSError:
