@@ -2,16 +2,7 @@
 _base_ = [
     "_base_/default_runtime.py",
     "_base_/datasets/coco.py",
-    "_base_/methods/zsclip.py",
-    "_base_/methods/taidpt.py",
-    "_base_/methods/coop.py",
-    "_base_/methods/dualcoop.py",
-    "_base_/methods/t2ipal.py",
-    "_base_/methods/tip_adapter.py",
-    "_base_/methods/linear_probe.py",
-    "_base_/methods/cocoop.py",
-    "_base_/methods/clip_adapter.py",
-    "_base_/methods/clip_lora.py",
+    "_base_/every_method.py",
 ]
 # TaI-DPT: the reference's COCO values are the base file's (rn50_coco2014.yaml); prompts use the COCO names
 # ("motorcycle", "airplane") unless taidpt.prompt_names="coco" (TaI-DPT's first synonyms "motor bike", "aeroplane").

@@ -2,16 +2,7 @@
 _base_ = [
     "_base_/default_runtime.py",
     "_base_/datasets/nuswide.py",
-    "_base_/methods/zsclip.py",
-    "_base_/methods/taidpt.py",
-    "_base_/methods/coop.py",
-    "_base_/methods/dualcoop.py",
-    "_base_/methods/t2ipal.py",
-    "_base_/methods/tip_adapter.py",
-    "_base_/methods/linear_probe.py",
-    "_base_/methods/cocoop.py",
-    "_base_/methods/clip_adapter.py",
-    "_base_/methods/clip_lora.py",
+    "_base_/every_method.py",
 ]
 # TaI-DPT on NUS-WIDE (configs/trainers/Caption_distill_double/rn50_nuswide.yaml): softmax temperature 4 over
 # image locations (TRAIN.spatial_SCALE_image) and lr 1e-3 (OPTIM.LR); the rest as the base file. Each caption

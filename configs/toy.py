@@ -10,16 +10,7 @@
 _base_ = [
     "_base_/default_runtime.py",
     "_base_/datasets/toy.py",
-    "_base_/methods/zsclip.py",
-    "_base_/methods/taidpt.py",
-    "_base_/methods/coop.py",
-    "_base_/methods/dualcoop.py",
-    "_base_/methods/t2ipal.py",
-    "_base_/methods/tip_adapter.py",
-    "_base_/methods/linear_probe.py",
-    "_base_/methods/cocoop.py",
-    "_base_/methods/clip_adapter.py",
-    "_base_/methods/clip_lora.py",
+    "_base_/every_method.py",
 ]
 features = dict(batch_size=128, num_workers=0)
 sweep = dict(
