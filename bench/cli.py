@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run", help="run name: records go to <work-dir>/<run>/records (default: the config's name)")
     run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     run.add_argument("--amp", choices=["fp16", "bf16"], help="autocast dtype on CUDA")
-    run.add_argument("--threads", type=int, help="torch CPU threads (recorded with the results)")
+    run.add_argument("--threads", type=int, help="torch CPU threads (per job with --jobs; recorded with the results)")
+    run.add_argument("--jobs", help="cells run at once, each in its own process: an integer or 'auto' (one per "
+                                    "CPU core on CPU, 1 on a GPU); default: the config's runtime.jobs (toy: auto, "
+                                    "others: 1). Features and generated images are still computed once")
     run.add_argument("--shard", help="i/n: run only every n-th cell starting at i (array jobs)")
     run.add_argument("--force", action="store_true", help="recompute cells that already have a record")
     run.add_argument("--rebuild-features", action="store_true",
@@ -102,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # mmengine picks its device from CUDA visibility
     from bench.backbone import BackboneError
     from bench.data.base import DataError
+    from bench.jobs import JobError
     from bench.registry import PluginError
 
     try:
         return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "toy": cmd_toy}[args.command](args)
-    except (DataError, BackboneError, PluginError, KeyError, ValueError, FileNotFoundError) as exc:
+    except (DataError, BackboneError, PluginError, JobError, KeyError, ValueError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"bench: error: {message}", file=sys.stderr)
         return 2
@@ -191,7 +195,11 @@ def cmd_run(args) -> int:
         return 0
     rank, world, local_rank = distributed_context()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    check_device(device, (cfg.get("runtime", {}) or {}).get("amp"))
+    runtime = cfg.get("runtime", {}) or {}
+    check_device(device, runtime.get("amp"))
+    from bench.jobs import plan_tasks, resolve_jobs, run_pool
+
+    jobs, threads = resolve_jobs(args.jobs if args.jobs is not None else runtime.get("jobs", 1), device, args.threads)
     if device == "cuda" and world > 1:
         device = f"cuda:{local_rank}"
     import time
@@ -213,8 +221,14 @@ def cmd_run(args) -> int:
         # cell on its own (cells are independent; a cell's mmengine Runner is single-process)
         prepare_features(session, cells)
         torch.distributed.destroy_process_group()
-    outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
+    if jobs > 1 and world == 1 and not args.rebuild_features and len(cells) > 1:
+        tasks = plan_tasks(session, cells)  # prepare tasks, then cells (bench/jobs.py)
+        outcome = run_pool(session, cells, tasks, min(jobs, len(tasks)), threads, args.force, session.progress)
+    else:
+        outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
     timings["cells"], mark = time.perf_counter() - mark, time.perf_counter()
+    if "task_seconds" in outcome:  # --jobs: each task's seconds in its worker (prepare tasks, cells)
+        timings["jobs"] = {"jobs": jobs, "threads": threads, "tasks": outcome.pop("task_seconds")}
     from bench.fusion import fuse_sweep
 
     # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun
@@ -237,7 +251,8 @@ def cmd_run(args) -> int:
     timings["total_after_imports"] = time.perf_counter() - t0
     if rank == 0:  # wall seconds per phase of this command (benchmarks/bench_main_job.py reads them)
         try:
-            write_json(work_dir / "timings.json", {k: round(v, 3) for k, v in timings.items()})
+            write_json(work_dir / "timings.json", {k: round(v, 3) if isinstance(v, float) else v
+                                                   for k, v in timings.items()})
         except OSError:  # a read-only work dir with nothing left to compute: timings are no result, skip them
             pass
     where = f"rank {rank}/{world}: " if world > 1 else ""

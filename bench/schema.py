@@ -244,7 +244,7 @@ def check_config(cfg) -> None:
     defaults = defaults_schema(runtime_defaults())
     check_dict("features", plain.get("features") or {}, features_schema())
     check_dict("sweep", plain.get("sweep") or {}, {**defaults["sweep"], **SWEEP_EXTRAS})
-    check_dict("runtime", plain.get("runtime") or {}, defaults["runtime"])
+    check_dict("runtime", plain.get("runtime") or {}, {**defaults["runtime"], "jobs": (int, str)})  # or "auto"
     check_dict("diagnostics", plain.get("diagnostics") or {}, defaults["diagnostics"])
     for name in sorted((methods | variants) & set(plain)):
         section = plain[name]

@@ -90,9 +90,10 @@ class Session:
             self._parsed[key] = (parser, *parser.parse_corpus(corpus), len(corpus))
         return self._parsed[key]
 
-    def backbone(self, overrides: dict | None = None):
-        """The config's backbone with a method's ``overrides`` (e.g. another model or input size), loaded once."""
-        spec = self.backbone_spec(overrides)
+    def backbone(self, overrides: dict | None = None, spec=None):
+        """The config's backbone with a method's ``overrides`` (e.g. another model or input size), or the one of
+        a given ``spec``; loaded once."""
+        spec = spec or self.backbone_spec(overrides)
         if spec not in self._backbones:
             amp = (self.cfg.get("runtime", {}) or {}).get("amp")
             self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)

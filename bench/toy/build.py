@@ -149,9 +149,13 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def default_workers(n_images: int) -> int:
+    """Rendering processes: one per usable core, at most 8 and at most ``OMP_NUM_THREADS`` when set (the
+    process's CPU budget: a `bench run --jobs` worker sets it to its share)."""
     if n_images < 400:  # starting worker processes costs more than it saves
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
+    budget = os.environ.get("OMP_NUM_THREADS", "")
+    cap = int(budget) if budget.isdigit() and int(budget) > 0 else 8
+    return max(1, min(len(os.sched_getaffinity(0)), 8, cap))
 
 
 def _generate(out: Path, params: dict, workers: int) -> None:

@@ -5,6 +5,9 @@ runtime = dict(
     log_level="ERROR",  # mmengine's own log (INFO shows every iteration); progress bars show training
     log_interval=50,
     vis_backends=[],  # e.g. ["TensorboardVisBackend"] to log training curves through mmengine's visualizer
+    # cells run at once on this machine, each in its own process (bench/jobs.py): an integer or "auto" (one per
+    # CPU core on CPU, 1 on a GPU); features and generated images are still computed once
+    jobs=1,
     eval_split="test",  # "val" to tune on the validation split (where the dataset has one: toy), never on test
 )
 features = dict(

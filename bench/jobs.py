@@ -1,0 +1,236 @@
+"""Several cells at once on one machine: ``bench run --jobs N`` (``runtime.jobs``).
+
+On CPUs, one process with two threads runs the small operations of a cached-feature training step hardly
+faster than one thread does, while two processes with one thread each run two steps in the same time
+(``benchmarks/bench_jobs.py`` measures both). So a run with N jobs starts N worker processes, each with
+``cores // N`` torch threads, and a scheduler in the parent process hands them tasks one at a time:
+
+- **prepare tasks** first: every feature and generated image the cells will read, computed once. One task
+  per *generation family* (the generated-image cells that share a generator: nested images-per-caption
+  variants such as T2I-PAL x1 / x2 / x4 run in that order in one task, so each renders only what is new,
+  and no two processes render the same image), and one task for the real images and captions (every other
+  method's training, validation and evaluation features, in the encoder pass the sweep planned);
+- then the **cells**, each as soon as the prepare tasks it depends on are done (every cell depends on the
+  real-image task, a generated-image cell also on its family's), training methods before zero-shot ones.
+
+Cells keep their locks, records and resume exactly as in one process (:func:`bench.runner.run_cell`); the
+parent shows the progress and runs what comes after the cells (fusion, diagnostics, the table). A worker
+that raises ends the run with its error; a worker that dies ends it with one line naming the task, and a
+rerun resumes. Workers are forked when each has one thread on CPU (they inherit the imported modules:
+no start-up cost); otherwise, and always with CUDA, they are spawned (a forked OpenMP pool with more than
+one thread hangs, as does CUDA after fork).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+
+from bench.cell import Cell, plan_cell, record_state
+
+log = logging.getLogger("bench")
+
+
+REAL_TASK = 0  # the id of the prepare task of the real images and captions
+
+
+class JobError(RuntimeError):
+    """A worker process died (killed, out of memory, crashed) while running a task."""
+
+
+@dataclass
+class Task:
+    """A prepare task (``cells`` whose features and generated images to compute, in order) or one cell."""
+
+    id: int
+    kind: str  # "prepare" or "cell"
+    cells: list[Cell]
+    deps: set[int] = field(default_factory=set)
+    label: str = ""
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def resolve_jobs(value, device: str, threads: int | None = None) -> tuple[int, int]:
+    """(jobs, torch threads per job) for ``--jobs`` / ``runtime.jobs``: an int >= 1 or "auto" (one job per
+    usable core on CPU, one on a GPU). ``threads`` (``--threads``) fixes the threads per job; else the
+    cores are shared out (at least one each)."""
+    if value in (None, "auto"):
+        jobs = 1 if str(device).startswith("cuda") else usable_cores()
+    else:
+        try:
+            jobs = int(value)
+        except (TypeError, ValueError):
+            jobs = 0
+        if jobs < 1 or str(value) != str(jobs):
+            raise ValueError(f"--jobs / runtime.jobs must be 'auto' or an integer >= 1, got {value!r}")
+    return jobs, threads or max(1, usable_cores() // jobs)
+
+
+def plan_tasks(session, cells: list[Cell]) -> list[Task]:
+    """Prepare tasks (the largest generation family, the real images, the other families by size) and one
+    task per cell (training methods first), each cell depending on the prepare tasks whose work it reads."""
+    families: dict[str, list] = {}  # generator config -> plans of the generated-image cells using it
+    real: list = []
+    seen: set[str] = set()
+    for cell in cells:
+        plan = plan_cell(session.cfg, cell)
+        trains_on = plan.method_cls.trains_on
+        key = json.dumps([cell.method, cell.setting if trains_on in ("images", "generated") else None, plan.config],
+                         sort_keys=True, default=str)  # cells with one prepare key read the same features
+        if key in seen or record_state(cell.record_path(session.work_dir), plan, session.data) == "done":
+            continue
+        seen.add(key)
+        if trains_on == "generated":
+            families.setdefault(json.dumps(plan.kwargs.get("generator"), sort_keys=True, default=str), []).append(plan)
+        else:
+            real.append(plan)
+    tasks: list[Task] = []
+    family_of: dict[str, int] = {}
+    real_task = Task(REAL_TASK, "prepare", [p.cell for p in real], label="features of the real images and captions")
+    for generator, plans in sorted(families.items(), key=lambda kv: -_images(kv[1])):
+        # zero-shot first (generated images only), then the nested variants by images per caption, and the
+        # settings that also read real training images last (by then the real-image task has encoded them)
+        plans.sort(key=lambda p: (p.cell.setting != "zero-shot", int(p.kwargs.get("images_per_caption", 1))))
+        task = Task(len(tasks) + 1, "prepare", [p.cell for p in plans], label=f"generated images ({plans[0].cell.method})")
+        tasks.append(task)
+        family_of[generator] = task.id
+    tasks.insert(min(1, len(tasks)), real_task)  # the largest family first, then the real images, then the rest
+    trains = [c for c in cells if plan_cell(session.cfg, c).method_cls.trains_on is not None]
+    for cell in trains + [c for c in cells if c not in trains]:
+        plan = plan_cell(session.cfg, cell)
+        deps = {real_task.id}
+        if plan.method_cls.trains_on == "generated":
+            generator = json.dumps(plan.kwargs.get("generator"), sort_keys=True, default=str)
+            deps |= {family_of[generator]} if generator in family_of else set()
+        tasks.append(Task(1000 + len(tasks), "cell", [cell], deps, label=cell.name))
+    return tasks
+
+
+def _images(plans) -> int:
+    return sum(int(p.kwargs.get("images_per_caption", 1)) for p in plans)
+
+
+def run_pool(session, cells: list[Cell], tasks: list[Task], jobs: int, threads: int, force: bool,
+             progress: bool) -> dict[str, list]:
+    """Run ``tasks`` on ``jobs`` worker processes; the record paths of the cells, and the failures."""
+    from tqdm import tqdm
+
+    method = "fork" if threads == 1 and session.device == "cpu" and "fork" in mp.get_all_start_methods() \
+        else "spawn"
+    ctx = mp.get_context(method)
+    results = ctx.Queue()
+    spec = dict(cfg=session.cfg, work_dir=str(session.work_dir), device=session.device,
+                needs=session.feature_needs, threads=threads, force=force)
+    inboxes = [ctx.Queue() for _ in range(jobs)]
+    workers = [ctx.Process(target=_worker, args=(i, spec, inboxes[i], results), daemon=True,
+                           name=f"bench-job-{i}") for i in range(jobs)]
+    log.info("running %d tasks on %d worker processes (%s, %d torch thread(s) each)", len(tasks), jobs, method,
+             threads)
+    for w in workers:
+        w.start()
+    pending, running, finished = list(tasks), {}, set()
+    outcome = {"records": [], "failed": [], "task_seconds": {}}
+    shown = None
+    bar = tqdm(total=sum(t.kind == "cell" for t in tasks), desc="cells", unit="cell", disable=not progress)
+    try:
+        while pending or running:
+            for i in range(jobs):
+                if i in running:
+                    continue
+                task = next((t for t in pending if t.deps <= finished), None)
+                if task is None:
+                    break
+                pending.remove(task)
+                running[i] = task
+                inboxes[i].put(task)
+            now = ", ".join(t.label for t in running.values())[:120]
+            if now != shown:
+                bar.set_postfix_str(now, refresh=False)
+                shown = now
+            try:
+                i, task_id, result = results.get(timeout=1.0)
+            except queue.Empty:
+                for i, task in running.items():
+                    if not workers[i].is_alive():
+                        raise JobError(f"worker process {workers[i].pid} died (exit code {workers[i].exitcode}) "
+                                       f"while running {task.label}; rerun the same command to resume "
+                                       f"(or pass --jobs 1)")
+                continue
+            task = running.pop(i)
+            if isinstance(result, BaseException):
+                raise result
+            finished.add(task_id)
+            outcome["task_seconds"][task.label] = round(result["seconds"], 3)
+            if task.kind == "cell":
+                outcome["records"] += result["records"]
+                outcome["failed"] += result["failed"]
+                bar.update(1)
+    finally:
+        bar.close()
+        for inbox in inboxes:
+            inbox.put(None)
+        for w in workers:
+            w.join(timeout=5 if not running else 0)
+            if w.is_alive():
+                w.terminate()
+    return outcome
+
+
+def prepare_splits(session) -> None:
+    """Encode every split of the dataset the run reads (evaluation, training, validation images), with every
+    feature kind planned for it (``session.feature_needs``), in one pass each."""
+    for (spec, image_set, views), kinds in session.feature_needs.items():
+        if image_set == "generated" or views != 1:  # generated sets: their family's task; augmented views: the cell
+            continue
+        split = session.split(session.eval_split if image_set == "eval" else image_set)
+        session.split_features(session.backbone(spec=spec), split, sorted(kinds))
+
+
+def _worker(index: int, spec: dict, inbox, results) -> None:
+    """A worker process: its own session on the same work dir and cache; runs tasks until it gets None."""
+    from bench.runner import prepare_cell
+    from bench.session import Session
+    from bench.sweep import _run_one
+
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    os.environ["OMP_NUM_THREADS"] = str(spec["threads"])  # the CPU budget of renderers and loaders started here
+    session = Session(spec["cfg"], spec["work_dir"], device=spec["device"], progress=False)
+    session.feature_needs = spec["needs"]
+    while (task := inbox.get()) is not None:
+        try:
+            start = time.perf_counter()
+            if task.kind == "prepare":
+                if task.id == REAL_TASK:
+                    prepare_splits(session)
+                for cell in task.cells:
+                    prepare_cell(session, plan_cell(session.cfg, cell))
+                result = {"seconds": time.perf_counter() - start}
+            else:
+                done, failed = [], []
+                _run_one(session, task.cells[0], spec["force"], done, failed, wait=True)
+                result = {"records": done, "failed": failed, "seconds": time.perf_counter() - start}
+        except BaseException as exc:  # noqa: BLE001 -- handed to the parent, which raises it
+            results.put((index, task.id, _picklable(exc)))
+            return
+        results.put((index, task.id, result))
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling (the parent re-raises it as is), else a RuntimeError with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
