@@ -179,3 +179,53 @@ class MixedDataset(torch.utils.data.Dataset):
             feats["text"] = self.text[caption]["feats"] if caption is not None else dict(self.blank_text)
             feats["text_rows"] = torch.tensor(caption is not None)
         return {"feats": feats, "targets": item["targets"]}
+
+    def batch(self, indices) -> dict:
+        """Items ``indices`` collated, in one read per array and part (generated, real, captions) instead of one
+        per item (training reads whole batches through :class:`bench.trainsets.Batched`): the same values,
+        dtypes and order as stacking ``self[i]``, whose per-item definition above is the reference."""
+        items = np.asarray(indices, dtype=np.int64)
+        kinds = self.kinds[items]
+        local = items - self.offsets[kinds]  # row within its part
+        n = len(items)
+        parts = {0: self.generated, 2: self.real}
+        targets = None
+        image = _blank_rows(self.blank_image, n)
+        for kind, part in parts.items():
+            at = np.flatnonzero(kinds == kind)
+            if len(at):
+                got = part.batch(local[at])  # the part's own views, drawn per (seed, epoch, item)
+                targets = _put(targets, at, got["targets"], n)
+                for role, values in got["feats"].items():
+                    image[role][at] = values
+        feats = dict(image, image_rows=torch.from_numpy(kinds != 1))
+        if self.text is not None:
+            caption = np.full(n, -1, dtype=np.int64)
+            generated, alone = kinds == 0, kinds == 1
+            caption[generated] = self.caption_index[local[generated]]
+            caption[alone] = self.caption_only[local[alone]]
+            has = np.flatnonzero(caption >= 0)
+            text = _blank_rows(self.blank_text, n)
+            if len(has):
+                got = self.text.batch(caption[has])
+                for role, values in got["feats"].items():
+                    text[role][has] = values
+                at = np.flatnonzero(alone)  # a caption alone: its caption's labels
+                targets = _put(targets, at, got["targets"][np.flatnonzero(alone[has])], n)
+            feats["text"] = text
+            feats["text_rows"] = torch.from_numpy(caption >= 0)
+        return {"feats": feats, "targets": targets}
+
+
+def _blank_rows(blank: dict, n: int) -> dict:
+    """``n`` copies of a blank row's tensors, to be filled where a part has the row."""
+    return {role: v.unsqueeze(0).repeat(n, *[1] * v.dim()) for role, v in blank.items()}
+
+
+def _put(out: torch.Tensor | None, at: np.ndarray, values: torch.Tensor, n: int) -> torch.Tensor:
+    """``values`` written at rows ``at`` of ``out`` (created with ``n`` rows on first use)."""
+    if out is None:
+        out = torch.zeros((n, *values.shape[1:]), dtype=values.dtype)
+    if len(at):
+        out[torch.from_numpy(at)] = values
+    return out

@@ -130,6 +130,15 @@ def test_linear_probe_matches_scikit_learn_on_the_known_entries():
         ref = LogisticRegression(C=2.0, tol=1e-10, max_iter=1000).fit(x[known], labels[known, c] == 1)
         assert np.allclose(weight[c].numpy(), ref.coef_[0], atol=1e-5)
         assert bias[c].item() == pytest.approx(ref.intercept_[0], abs=1e-5)
+    # warm-started (L-BFGS from the fits at a smaller and a larger C; the C search starts each fit so): the same
+    # minimiser, and an untrained class's row starts (and stays) at 0 whatever the start says
+    for start_c in (0.1, 50.0):
+        init = fit_logistic(torch.tensor(x), torch.tensor(labels), C=start_c, tol=1e-10)[:2]
+        blind = labels.copy()
+        blind[:, 2] = np.where(blind[:, 2] == 1, 0, blind[:, 2])  # class 2: no known positive
+        warm_w, warm_b, warm_trained = fit_logistic(torch.tensor(x), torch.tensor(blind), C=2.0, tol=1e-10, init=init)
+        assert warm_trained.tolist() == [True, True, False] and not warm_w[2].any() and warm_b[2] == 0
+        assert torch.allclose(warm_w[:2], weight[:2], atol=1e-6) and torch.allclose(warm_b[:2], bias[:2], atol=1e-6)
     # an unknown entry is not in its class's fit: moving the image changes only the classes that know it
     moved = x.copy()
     row = int(np.flatnonzero((labels[:, 0] == 0) & (labels[:, 1] != 0))[0])
@@ -152,6 +161,45 @@ def test_linear_probe_search_and_untrained_class(tiny_rn):
     # CLIP A.3: the 7 starting values 10^-6, 10^-4, .., 10^6, then two new values per halving at most
     assert {f"{10.0 ** e:.3g}" for e in range(-6, 7, 2)} <= set(fit["tried"]) and len(fit["tried"]) <= 7 + 4 * 2
     assert fit["tried"][f"{fit['C']:.3g}"] == fit["val_mAP"] == max(fit["tried"].values())
+
+
+def test_linear_probe_search_warm_starts_from_the_nearest_fitted_c(tiny_rn, monkeypatch):
+    import methods.linear_probe as linear_probe
+
+    rng = np.random.default_rng(2)
+    x = np.zeros((80, 32))  # the tiny backbone's width; 6 non-zero dimensions
+    x[:, :6] = rng.normal(size=(80, 6))
+    labels = np.where(x[:, :3] + rng.normal(size=(80, 3)) > 0, 1, -1)  # noisy: no C separates the data
+    labels[rng.random(labels.shape) < 0.3] = 0
+    calls, fit = [], linear_probe.fit_logistic
+
+    def recording(image, labels, C, max_iter, tol, init=None):
+        out = fit(image, labels, C, max_iter, tol, init)
+        calls.append((C, init, out))
+        return out
+
+    monkeypatch.setattr(linear_probe, "fit_logistic", recording)
+    runs = {}
+    for warm in (True, False):
+        calls.clear()
+        method = LinearProbe(tol=1e-9, warm_start=warm)
+        method.build(tiny_rn, CLASSES)
+        runs[warm] = (method.fit_features(_labelled(x[:50], labels[:50]), _labelled(x[50:], labels[50:])),
+                      method.weight.detach().clone(), method.bias.detach().clone(), list(calls))
+    (warm, w_warm, b_warm, warm_calls), (cold, w_cold, b_cold, cold_calls) = runs[True], runs[False]
+    assert all(init is None for _, init, _ in cold_calls)
+    # CLIP_benchmark's search order, and each fit after the first starts from the nearest C already fitted in
+    # log C (ties: the smaller C)
+    assert [c for c, _, _ in warm_calls] == [c for c, _, _ in cold_calls] and warm_calls[0][1] is None
+    for k, (c, init, _) in enumerate(warm_calls[1:], start=1):
+        tried = [d for d, _, _ in warm_calls[:k]]
+        nearest = min(tried, key=lambda d: (abs(math.log10(d) - math.log10(c)), d))
+        source = [out for d, _, out in warm_calls[:k] if d == nearest][0]
+        assert torch.equal(init[0], source[0]) and torch.equal(init[1], source[1])
+    # the same minimisers: the same validation mAPs, the same C, the same final weights (within the tolerance)
+    assert warm["C"] == cold["C"] and warm["tried"].keys() == cold["tried"].keys()
+    assert all(warm["tried"][c] == pytest.approx(cold["tried"][c], abs=1e-9) for c in cold["tried"])
+    assert torch.allclose(w_warm, w_cold, atol=1e-5) and torch.allclose(b_warm, b_cold, atol=1e-5)
 
 
 def _fake_session(eval_split="test", n_val=10, overlap=False):
