@@ -183,6 +183,8 @@ class Backbone(nn.Module):
         self.device = torch.device(device)
         self.amp_dtype = {None: None, "fp16": torch.float16, "bf16": torch.bfloat16}[amp]
         self.is_resnet = hasattr(model.visual, "attnpool")
+        if self.is_resnet:  # oneDNN's convolutions run ~1.5x faster on NHWC on CPU (toy CLIP, 2 cores); same values
+            model.visual.to(memory_format=torch.channels_last)  # up to float rounding (<= 5e-6 here)
         self._weights_hash: str | None = None
 
     # ----- identity -------------------------------------------------------------------------
@@ -227,7 +229,7 @@ class Backbone(nn.Module):
 
     def _resnet_features(self, pixels, kinds):
         visual = self.model.visual
-        x = visual.stem(pixels.to(visual.conv1.weight.dtype))
+        x = visual.stem(pixels.to(visual.conv1.weight.dtype).contiguous(memory_format=torch.channels_last))
         x = visual.layer4(visual.layer3(visual.layer2(visual.layer1(x))))  # [B, C, h, w]
         pool = visual.attnpool
         tokens = x.flatten(2).permute(0, 2, 1)  # [B, HW, C]

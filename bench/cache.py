@@ -45,7 +45,7 @@ from bench.datakey import FileHashes
 from bench.io import read_json, sha256_json, write_json
 from bench.locking import exclusive
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: ResNet image towers run channels-last (features differ by float rounding)
 DEFAULT_CHUNK = 256
 log = logging.getLogger("bench")
 
@@ -98,6 +98,7 @@ class FeatureCache:
         self.root = Path(root).expanduser()
         self.chunk_size = chunk_size
         self.progress = progress
+        self._tokens: dict[tuple, torch.Tensor] = {}  # (tokenizer, captions key) -> token ids, this process
         self.rebuild = rebuild  # rebuild every entry this process opens, once (bench run --rebuild-features)
         self._verified: set[str] = set()  # keys checked (or written) by this process
         # True while every rank of a torch.distributed job makes the same calls (the sweep's prepare
@@ -228,9 +229,12 @@ class FeatureCache:
                          desc: str = "") -> dict[str, np.ndarray]:
         """Texts as images (TaI-DPT): ``global`` [N, D] (EOT), ``dense`` [N, L, D] (every token),
         ``dense_mask`` [N, L] (False at padding); L = the longest caption's token count."""
-        ids = backbone.tokenize(captions).cpu()
-        length = int((ids != 0).sum(1).max()) if len(captions) else 1
         text_key = sha256_json([hashlib.sha1(c.encode()).hexdigest() for c in captions])
+        memo = (backbone.spec.model, text_key)  # tokenizing ~2k captions takes ~0.3 s; cells ask again and again
+        if memo not in self._tokens:
+            self._tokens[memo] = backbone.tokenize(captions).cpu()
+        ids = self._tokens[memo]
+        length = int((ids != 0).sum(1).max()) if len(captions) else 1
         keys = {kind: sha256_json({"version": CACHE_VERSION, "backbone": backbone.cache_identity(), "kind": kind,
                                    "captions": text_key, "length": length})
                 for kind in ("global", "dense", "dense_mask")}

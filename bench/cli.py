@@ -221,9 +221,11 @@ def cmd_run(args) -> int:
         # cell on its own (cells are independent; a cell's mmengine Runner is single-process)
         prepare_features(session, cells)
         torch.distributed.destroy_process_group()
-    if jobs > 1 and world == 1 and not args.rebuild_features and len(cells) > 1:
-        tasks = plan_tasks(session, cells)  # prepare tasks, then cells (bench/jobs.py)
-        outcome = run_pool(session, cells, tasks, min(jobs, len(tasks)), threads, args.force, session.progress)
+    pool = jobs > 1 and world == 1 and not args.rebuild_features and len(cells) > 1
+    if pool:  # prepare and render tasks, then cells, and the diagnostics beside the last cells (bench/jobs.py)
+        tasks = plan_tasks(session, cells, jobs, diagnostics if diagnostics.get("enabled", True) else None)
+        outcome = run_pool(session, cells, tasks, min(jobs, len(tasks)), threads, args.force, session.progress,
+                           leak_threshold=diagnostics.get("leak_threshold", 0.95))
     else:
         outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
     timings["cells"], mark = time.perf_counter() - mark, time.perf_counter()
@@ -237,7 +239,7 @@ def cmd_run(args) -> int:
         if spec.get("a") in methods and spec.get("b") in methods:
             outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
     timings["fusion"], mark = time.perf_counter() - mark, time.perf_counter()
-    if diagnostics.get("enabled", True) and rank == 0:  # modality / domain gaps and leakage, from cached features
+    if diagnostics.get("enabled", True) and rank == 0 and not pool:  # modality / domain gaps and leakage
         from bench.diagnostics import write_diagnostics
 
         write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)

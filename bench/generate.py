@@ -212,6 +212,17 @@ def _render_and_save(job: tuple) -> int:
     return len(paths)
 
 
+def render_and_save(items: list[tuple], batch_size: int = 8) -> int:
+    """Render and write (generator, prompt, seed, path) items in this process, in batches of consecutive items
+    of one generator; their count (``bench run --jobs`` shares a run's missing images out this way)."""
+    for start in range(0, len(items), batch_size):
+        batch = items[start:start + batch_size]
+        for generator in {id(item[0]): item[0] for item in batch}.values():
+            mine = [item for item in batch if item[0] is generator]
+            _render_and_save((generator, [m[1] for m in mine], [m[2] for m in mine], [Path(m[3]) for m in mine]))
+    return len(items)
+
+
 def save_image_atomically(image: Image.Image, path: Path) -> None:
     # zlib level 1: 4x faster to write than the default 6 for ~10% larger files (as the toy world's PNGs);
     # PNG is lossless, so the pixels, and every feature of them, are the same at any level

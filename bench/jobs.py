@@ -45,13 +45,15 @@ class JobError(RuntimeError):
 
 @dataclass
 class Task:
-    """A prepare task (``cells`` whose features and generated images to compute, in order) or one cell."""
+    """A prepare task (``cells`` whose features and generated images to compute, in order), a share of the
+    images to render, or one cell."""
 
     id: int
-    kind: str  # "prepare" or "cell"
+    kind: str  # "prepare", "render", "cell" or "diagnostics"
     cells: list[Cell]
     deps: set[int] = field(default_factory=set)
     label: str = ""
+    renders: list[tuple] = field(default_factory=list)  # render tasks: (generator, prompt, seed, path)
 
 
 def usable_cores() -> int:
@@ -74,9 +76,11 @@ def resolve_jobs(value, device: str, threads: int | None = None) -> tuple[int, i
     return jobs, threads or max(1, usable_cores() // jobs)
 
 
-def plan_tasks(session, cells: list[Cell]) -> list[Task]:
-    """Prepare tasks (the largest generation family, the real images, the other families by size) and one
-    task per cell (training methods first), each cell depending on the prepare tasks whose work it reads."""
+def plan_tasks(session, cells: list[Cell], jobs: int, diagnostics: dict | None = None) -> list[Task]:
+    """The run's tasks in the order they are handed out: the real images' prepare task, the rendering of every
+    generated image not on disk yet in ``jobs`` equal shares, one prepare task per generation family (after the
+    rendering; largest first), then one task per cell (training methods first), each cell depending on the
+    prepare tasks whose work it reads; with ``diagnostics`` (the config's section, enabled), their records last."""
     families: dict[str, list] = {}  # generator config -> plans of the generated-image cells using it
     real: list = []
     seen: set[str] = set()
@@ -89,37 +93,64 @@ def plan_tasks(session, cells: list[Cell]) -> list[Task]:
             continue
         seen.add(key)
         if trains_on == "generated":
-            families.setdefault(json.dumps(plan.kwargs.get("generator"), sort_keys=True, default=str), []).append(plan)
+            families.setdefault(_generator_key(plan), []).append(plan)
         else:
             real.append(plan)
-    tasks: list[Task] = []
+    tasks = [Task(REAL_TASK, "prepare", [p.cell for p in real], label="features of the real images and captions")]
+    renders = missing_images([p for plans in families.values() for p in plans], session)
+    shares = min(jobs, len(renders))
+    for i in range(shares):
+        tasks.append(Task(len(tasks), "render", [], renders=renders[i::shares],
+                          label=f"rendering {len(renders[i::shares])} generated images ({i + 1}/{shares})"))
+    rendering = {t.id for t in tasks if t.kind == "render"}
     family_of: dict[str, int] = {}
-    real_task = Task(REAL_TASK, "prepare", [p.cell for p in real], label="features of the real images and captions")
-    for generator, plans in sorted(families.items(), key=lambda kv: -_images(kv[1])):
+    for generator, plans in sorted(families.items(), key=lambda kv: -len(kv[1])):
         # zero-shot first (generated images only), then the nested variants by images per caption, and the
         # settings that also read real training images last (by then the real-image task has encoded them)
         plans.sort(key=lambda p: (p.cell.setting != "zero-shot", int(p.kwargs.get("images_per_caption", 1))))
-        task = Task(len(tasks) + 1, "prepare", [p.cell for p in plans], label=f"generated images ({plans[0].cell.method})")
-        tasks.append(task)
-        family_of[generator] = task.id
-    tasks.insert(min(1, len(tasks)), real_task)  # the largest family first, then the real images, then the rest
+        family_of[generator] = len(tasks)
+        tasks.append(Task(len(tasks), "prepare", [p.cell for p in plans], set(rendering),
+                          label=f"features of the generated images ({plans[0].cell.method})"))
     trains = [c for c in cells if plan_cell(session.cfg, c).method_cls.trains_on is not None]
     for cell in trains + [c for c in cells if c not in trains]:
         plan = plan_cell(session.cfg, cell)
-        deps = {real_task.id}
-        if plan.method_cls.trains_on == "generated":
-            generator = json.dumps(plan.kwargs.get("generator"), sort_keys=True, default=str)
-            deps |= {family_of[generator]} if generator in family_of else set()
-        tasks.append(Task(1000 + len(tasks), "cell", [cell], deps, label=cell.name))
+        deps = {REAL_TASK}
+        if plan.method_cls.trains_on == "generated" and _generator_key(plan) in family_of:
+            deps.add(family_of[_generator_key(plan)])
+        tasks.append(Task(len(tasks), "cell", [cell], deps, label=cell.name))
+    if diagnostics:  # they read the generated-image cells' records and the features: after those, beside the tail
+        after = {t.id for t in tasks if t.kind != "cell" or _reads_generated(session, t.cells[0])}
+        tasks.append(Task(len(tasks), "diagnostics", list(cells), after, label="diagnostics"))
     return tasks
 
 
-def _images(plans) -> int:
-    return sum(int(p.kwargs.get("images_per_caption", 1)) for p in plans)
+def _reads_generated(session, cell: Cell) -> bool:
+    return plan_cell(session.cfg, cell).method_cls.trains_on == "generated"
+
+
+def _generator_key(plan) -> str:
+    return json.dumps(plan.kwargs.get("generator"), sort_keys=True, default=str)
+
+
+def missing_images(plans, session) -> list[tuple]:
+    """(generator, prompt, seed, path) of every image the generated-image cells ``plans`` read that is not on
+    disk yet, each once (nested variants share images), in the order the cells list them."""
+    from bench.generate import generation_plan
+    from bench.registry import construct
+
+    todo: dict[str, tuple] = {}
+    for plan in plans:
+        method = construct(plan.method_cls, plan.kwargs, f"method {plan.cell.method!r}")
+        generation = generation_plan(session, method, plan.cell.setting)
+        captions = generation["captions"]
+        for c, seed, path in zip(generation["caption_index"], generation["seeds"], generation["paths"], strict=True):
+            if path not in todo and not os.path.isfile(path):
+                todo[path] = (generation["generator"], captions[c], int(seed), path)
+    return list(todo.values())
 
 
 def run_pool(session, cells: list[Cell], tasks: list[Task], jobs: int, threads: int, force: bool,
-             progress: bool) -> dict[str, list]:
+             progress: bool, leak_threshold: float = 0.95) -> dict[str, list]:
     """Run ``tasks`` on ``jobs`` worker processes; the record paths of the cells, and the failures."""
     from tqdm import tqdm
 
@@ -128,7 +159,8 @@ def run_pool(session, cells: list[Cell], tasks: list[Task], jobs: int, threads: 
     ctx = mp.get_context(method)
     results = ctx.Queue()
     spec = dict(cfg=session.cfg, work_dir=str(session.work_dir), device=session.device,
-                needs=session.feature_needs, threads=threads, force=force)
+                needs=session.feature_needs, threads=threads, force=force, state=session.shared_state(),
+                leak_threshold=leak_threshold)
     inboxes = [ctx.Queue() for _ in range(jobs)]
     workers = [ctx.Process(target=_worker, args=(i, spec, inboxes[i], results), daemon=True,
                            name=f"bench-job-{i}") for i in range(jobs)]
@@ -162,7 +194,7 @@ def run_pool(session, cells: list[Cell], tasks: list[Task], jobs: int, threads: 
                     if not workers[i].is_alive():
                         raise JobError(f"worker process {workers[i].pid} died (exit code {workers[i].exitcode}) "
                                        f"while running {task.label}; rerun the same command to resume "
-                                       f"(or pass --jobs 1)")
+                                       f"(or pass --jobs 1)") from None
                 continue
             task = running.pop(i)
             if isinstance(result, BaseException):
@@ -196,20 +228,30 @@ def prepare_splits(session) -> None:
 
 def _worker(index: int, spec: dict, inbox, results) -> None:
     """A worker process: its own session on the same work dir and cache; runs tasks until it gets None."""
+    import torch
+
+    from bench.generate import render_and_save
     from bench.runner import prepare_cell
     from bench.session import Session
     from bench.sweep import _run_one
-
-    import torch
 
     torch.set_num_threads(spec["threads"])
     os.environ["OMP_NUM_THREADS"] = str(spec["threads"])  # the CPU budget of renderers and loaders started here
     session = Session(spec["cfg"], spec["work_dir"], device=spec["device"], progress=False)
     session.feature_needs = spec["needs"]
+    session.adopt(spec["state"])
     while (task := inbox.get()) is not None:
         try:
             start = time.perf_counter()
-            if task.kind == "prepare":
+            if task.kind == "diagnostics":
+                from bench.diagnostics import write_diagnostics
+
+                write_diagnostics(session, task.cells, threshold=spec["leak_threshold"], force=spec["force"])
+                result = {"seconds": time.perf_counter() - start}
+            elif task.kind == "render":
+                render_and_save(task.renders)
+                result = {"seconds": time.perf_counter() - start}
+            elif task.kind == "prepare":
                 if task.id == REAL_TASK:
                     prepare_splits(session)
                 for cell in task.cells:

@@ -50,6 +50,16 @@ class Session:
         self.feature_needs: dict[tuple, set[str]] = {}
         self._parsed: dict[tuple, tuple] = {}
 
+    def shared_state(self) -> dict:
+        """What a worker process's session of the same run can adopt instead of computing it again (bench/jobs.py):
+        the loaded splits and the parsed caption corpus (parsing imports inflect: ~5 s)."""
+        return {"splits": self._splits, "parsed": self._parsed}
+
+    def adopt(self, state: dict) -> None:
+        """Take over :meth:`shared_state` of the parent process's session (same config and data)."""
+        self._splits.update(state["splits"])
+        self._parsed.update(state["parsed"])
+
     def _keyed_split(self, name: str) -> Split:
         """A split by its data-key name: ``zsl:<name>`` as read for the zsl setting, else ``name``."""
         return self.zsl_split(name[4:]) if name.startswith("zsl:") else self.split(name)

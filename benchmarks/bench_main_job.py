@@ -6,9 +6,11 @@ Runs ``bench run --methods all --dataset toy`` in a fresh scratch folder: the to
 into ``<scratch>/data/toy`` (``--data-root``) and every feature, generated image and record goes to
 ``<scratch>/work_dirs`` (so nothing is reused from an earlier run), then ``bench report`` on it. Prints:
   - the wall time of the main job (the number the README quotes) and of ``bench report``;
-  - a per-phase breakdown: toy world, feature extraction, generation, training per method,
-    evaluation, diagnostics, summary; from the timings the CLI writes (``<run>/timings.json``) and
-    the records' ``seconds`` (``train_data.generation_seconds`` for generation);
+  - the job's wall clock by phase (startup, toy world, cells, fusion, diagnostics, summary), from the
+    timings the CLI writes (``<run>/timings.json``);
+  - inside the cells phase: with ``--jobs`` (the toy default), each task's seconds in its worker process,
+    grouped (rendering generated images, the prepare tasks' feature extraction, each method's cells) and
+    how busy the workers were; with one process, the records' ``seconds`` by phase and method;
   - the load: ``os.getloadavg()`` before, every few seconds during (min / mean / max of the 1-minute
     figure) and after, and the CPU count. The machine is quiet when the 1-minute load stays near the
     job's own (about the thread count); judge a total against the load it ran under.
@@ -96,7 +98,7 @@ def cli_timings(run_dir: Path, start_wall: float) -> dict:
     """The CLI's own phase timings (``timings.json``); without it (older code), estimates from file times."""
     path = run_dir / "timings.json"
     if path.is_file():
-        return {k: float(v) for k, v in json.loads(path.read_text()).items()}
+        return {k: v if isinstance(v, dict) else float(v) for k, v in json.loads(path.read_text()).items()}
     out = {}
     manifest = run_dir.parent.parent / "data" / "toy" / "toy_manifest.json"
     if manifest.is_file():
@@ -149,28 +151,40 @@ def main(argv=None) -> None:
           f"{'/'.join(f'{x:.2f}' for x in load_before)}, during (1 min, {len(during)} samples) min "
           f"{min(during):.2f} mean {sum(during) / len(during):.2f} max {max(during):.2f}, after "
           f"{'/'.join(f'{x:.2f}' for x in load_after)}")
+    print("wall clock of the job:\n| phase | seconds | share |\n|---|---|---|")
+    jobs = timings.get("jobs")
     if "cells" in timings:
-        print(f"cells phase (CLI): {timings['cells']:.1f} s; the cells' phases below are the records' seconds")
-    print("| phase | seconds | share |\n|---|---|---|")
-    rows = [("toy world (generated, eval split loaded)", timings.get("dataset"))]
-    rows += [(name, phases.get(name)) for name in ("feature extraction (+ caption parsing)",
-                                                    "generation (toy renderer)")]
-    rows += [(f"training: {m}", s) for m, s in sorted(train.items(), key=lambda kv: -kv[1])]
-    rows += [("evaluation", phases.get("evaluation")), ("fusion", timings.get("fusion")),
-             ("diagnostics", timings.get("diagnostics")), ("summary table", timings.get("summary"))]
-    if "cells" in timings:  # the CLI's own clock: split what the records do not cover
-        in_records = sum(phases.values())
-        rows.append(("cells, outside the records' phases (backbone load, method build, records)",
-                     timings["cells"] - in_records))
-        timed_phases = ("dataset", "cells", "fusion", "diagnostics", "summary")
-        rows.append(("startup (imports, config, planning)", total - sum(timings[k] for k in timed_phases)))
-    else:
-        known = sum(s for _, s in rows if s)
-        rows.append(("other (imports, backbone, planning, records)", total - known))
-    for name, seconds in rows:
-        if seconds is not None:
+        timed = ("dataset", "cells", "fusion", "diagnostics", "summary")
+        cells_name = f"cells ({jobs['jobs']} worker processes x {jobs['threads']} thread(s))" if jobs else "cells"
+        rows = [("startup (imports, config, planning)", total - sum(timings[k] for k in timed)),
+                ("toy world (generated, eval split loaded)", timings["dataset"]), (cells_name, timings["cells"]),
+                ("fusion", timings["fusion"]), ("diagnostics", timings["diagnostics"]),
+                ("summary table", timings["summary"])]
+        for name, seconds in rows:
             print(f"| {name} | {seconds:.1f} | {seconds / total:.0%} |")
     print(f"| **main job total ({n_cells} records)** | **{total:.1f}** | 100% |")
+    if jobs:  # what the workers did: each task's seconds in its worker, summed over workers
+        tasks = jobs["tasks"]
+        groups: dict[str, float] = defaultdict(float)
+        for label, seconds in tasks.items():
+            group = label if not label.startswith("rendering") else "rendering generated images"
+            if "__" in label:  # a cell: method__setting__seed
+                group = f"cells: {label.split('__')[0]}"
+            groups[group] += seconds
+        busy = sum(groups.values())
+        print(f"\ninside the cells phase: seconds in the workers (summed: {busy:.1f} s of {jobs['jobs']} x "
+              f"{timings['cells']:.1f} s = {busy / (jobs['jobs'] * timings['cells']):.0%} busy)")
+        print("| task | worker seconds |\n|---|---|")
+        for group, seconds in sorted(groups.items(), key=lambda kv: -kv[1]):
+            print(f"| {group} | {seconds:.1f} |")
+    else:
+        print("\ninside the cells phase (the records' seconds):\n| phase | seconds |\n|---|---|")
+        rows = [(name, phases.get(name)) for name in ("feature extraction (+ caption parsing)",
+                                                       "generation (toy renderer)", "evaluation")]
+        rows += [(f"training: {m}", s) for m, s in sorted(train.items(), key=lambda kv: -kv[1])]
+        for name, seconds in rows:
+            if seconds is not None:
+                print(f"| {name} | {seconds:.1f} |")
     if report is not None:
         print(f"| bench report (after the job, not in the total) | {report:.1f} | |")
     if args.keep or args.scratch:

@@ -13,8 +13,9 @@ _base_ = [
     "_base_/every_method.py",
 ]
 features = dict(batch_size=128, num_workers=0)
-# one cell per CPU core at a time (bench/jobs.py): on 2 cores two one-thread processes train about 1.6x as many
-# cached-feature steps per second as one two-thread process (benchmarks/bench_jobs.py)
+# one cell per CPU core at a time (bench/jobs.py): on 2 cores two one-thread processes ran 1.5-1.7x as many DualCoOp
+# steps and encoded 1.3-1.5x as many images per second as one two-thread process (`python benchmarks/bench_jobs.py`,
+# two runs at load < 1)
 runtime = dict(jobs="auto")
 sweep = dict(
     # the README's main job stays within minutes: zero-shot and partial labels by default; the papers' full

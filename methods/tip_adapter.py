@@ -138,8 +138,12 @@ class TipAdapter(Method):
             image = image.float()
             clip_logits = self.clip_scale * image @ self.text_features.T
             affinity = image @ self.cache_keys.T  # [B, N_cache]
-            cache_logits = torch.exp(-beta * (1.0 - affinity)) @ self.cache_values  # (-1) * (beta - beta * affinity)
-        return clip_logits, cache_logits
+        return clip_logits, self.cache_logits(affinity, beta)
+
+    def cache_logits(self, affinity: torch.Tensor, beta: float) -> torch.Tensor:
+        """[B, C] from the cosines [B, N_cache] to the keys (main.py:40): the search reuses one affinity per beta."""
+        with torch.autocast(affinity.device.type, enabled=False):
+            return torch.exp(-beta * (1.0 - affinity)) @ self.cache_values  # (-1) * (beta - beta * affinity)
 
     def logits(self, feats):
         image = F.normalize(feats["global"].float(), dim=-1)
@@ -161,8 +165,10 @@ class TipAdapter(Method):
             betas, alphas = (search_grid(s, n) for s, n in zip(self.search_scale, self.search_step))
             alpha_col = torch.tensor(alphas, dtype=clip_logits.dtype, device=image.device)[:, None, None]
             best = -math.inf
+            with torch.autocast(image.device.type, enabled=False):
+                affinity = image.float() @ self.cache_keys.T  # the same for every beta
             for beta in betas:
-                _, cache_logits = self.branch_logits(image, beta)
+                cache_logits = self.cache_logits(affinity, beta)
                 maps = mean_average_precision(clip_logits + alpha_col * cache_logits, labels)  # [len(alphas)]
                 i = int(torch.argmax(maps))  # the first maximum: the reference's strict '>' (utils.py:121)
                 if maps[i] > best:

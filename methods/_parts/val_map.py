@@ -16,20 +16,21 @@ def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.
     search evaluates many settings per call. NaN where no class has a known positive.
     """
     known = labels != 0
-    ranked = torch.where(known, scores, -torch.inf)  # unknown entries sink below every known one
+    # sorted along the last axis, [..., C, N]: numpy sorts contiguous rows ~1.7x faster than strided columns
+    ranked = torch.where(known, scores, -torch.inf).transpose(-1, -2).contiguous()
     if ranked.device.type == "cpu":  # numpy's sort is ~4x faster than torch's on CPU (the toy world's searches)
-        order = torch.from_numpy(np.argsort(-ranked.numpy(), axis=-2))
+        order = torch.from_numpy(np.argsort(-ranked.numpy(), axis=-1))
     else:
-        order = torch.argsort(ranked, dim=-2, descending=True)
-    ranked = ranked.gather(-2, order)
-    hits = (labels == 1).double().expand_as(ranked).gather(-2, order)
-    tp = hits.cumsum(-2)  # true positives in the top i + 1
-    group_end = torch.ones_like(hits, dtype=torch.bool)  # last row of each group of tied scores
-    group_end[..., :-1, :] = ranked[..., :-1, :] != ranked[..., 1:, :]
+        order = torch.argsort(ranked, dim=-1, descending=True)
+    ranked = ranked.gather(-1, order)
+    hits = (labels == 1).T.double().expand_as(ranked).gather(-1, order)
+    tp = hits.cumsum(-1)  # true positives in the top i + 1
+    group_end = torch.ones_like(hits, dtype=torch.bool)  # last entry of each group of tied scores
+    group_end[..., :-1] = ranked[..., :-1] != ranked[..., 1:]
     tp_at_end = torch.where(group_end, tp, 0.0)
-    tp_before = torch.cat([torch.zeros_like(tp[..., :1, :]), tp_at_end.cummax(-2).values[..., :-1, :]], dim=-2)
-    rank = torch.arange(1, tp.shape[-2] + 1, dtype=tp.dtype, device=tp.device)[:, None]
+    tp_before = torch.cat([torch.zeros_like(tp[..., :1]), tp_at_end.cummax(-1).values[..., :-1]], dim=-1)
+    rank = torch.arange(1, tp.shape[-1] + 1, dtype=tp.dtype, device=tp.device)
     # sum over thresholds of precision x recall gained there (``bench.metrics.average_precision``)
-    n_pos = hits.sum(-2)
-    ap = (group_end * (tp / rank) * (tp - tp_before)).sum(-2) / n_pos
+    n_pos = hits.sum(-1)
+    ap = (group_end * (tp / rank) * (tp - tp_before)).sum(-1) / n_pos
     return 100.0 * ap.where(n_pos > 0, torch.nan).nanmean(-1)
