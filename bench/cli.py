@@ -230,7 +230,8 @@ def cmd_run(args) -> int:
         outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)
     timings["cells"], mark = time.perf_counter() - mark, time.perf_counter()
     if "task_seconds" in outcome:  # --jobs: each task's seconds in its worker (prepare tasks, cells)
-        timings["jobs"] = {"jobs": jobs, "threads": threads, "tasks": outcome.pop("task_seconds")}
+        timings["jobs"] = {"jobs": jobs, "threads": threads, "start": outcome.pop("start_method"),
+                           "tasks": outcome.pop("task_seconds")}
     from bench.fusion import fuse_sweep
 
     # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun

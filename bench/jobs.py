@@ -169,7 +169,7 @@ def run_pool(session, cells: list[Cell], tasks: list[Task], jobs: int, threads: 
     for w in workers:
         w.start()
     pending, running, finished = list(tasks), {}, set()
-    outcome = {"records": [], "failed": [], "task_seconds": {}}
+    outcome = {"records": [], "failed": [], "task_seconds": {}, "start_method": method}
     shown = None
     bar = tqdm(total=sum(t.kind == "cell" for t in tasks), desc="cells", unit="cell", disable=not progress)
     try:

@@ -155,7 +155,8 @@ def main(argv=None) -> None:
     jobs = timings.get("jobs")
     if "cells" in timings:
         timed = ("dataset", "cells", "fusion", "diagnostics", "summary")
-        cells_name = f"cells ({jobs['jobs']} worker processes x {jobs['threads']} thread(s))" if jobs else "cells"
+        cells_name = f"cells ({jobs['jobs']} worker processes x {jobs['threads']} thread(s), {jobs.get('start')})" \
+            if jobs else "cells"
         rows = [("startup (imports, config, planning)", total - sum(timings[k] for k in timed)),
                 ("toy world (generated, eval split loaded)", timings["dataset"]), (cells_name, timings["cells"]),
                 ("fusion", timings["fusion"]), ("diagnostics", timings["diagnostics"]),

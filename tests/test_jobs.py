@@ -57,7 +57,7 @@ def test_two_jobs_write_the_records_of_one_process(tmp_path, tiny_config, capsys
                         "linear_probe__partial_r0.5__s1.json", "tip_adapter__partial_r0.5__s1.json"}
     assert one == two  # same status, mAP (exactly) and config hash per cell
     timings = json.loads(next((tmp_path / "two").glob("*/timings.json")).read_text())
-    assert timings["jobs"]["jobs"] == 2 and timings["jobs"]["threads"] == 1
+    assert timings["jobs"]["jobs"] == 2 and timings["jobs"]["threads"] == 1 and timings["jobs"]["start"] == "fork"
     assert set(timings["jobs"]["tasks"]) == {"features of the real images and captions", "diagnostics",
                                              "zsclip__zero-shot__s1",
                                              "coop__partial_r0.5__s1", "linear_probe__partial_r0.5__s1",
@@ -108,3 +108,16 @@ def test_rendering_in_shares_gives_the_generators_bytes(tmp_path):
     assert [p for *_, p in items] == shared
     for a, b in zip(whole, shared):
         assert open(a, "rb").read() == open(b, "rb").read()
+
+
+def test_spawned_workers_write_the_records_of_one_process(tmp_path, tiny_config, capsys):
+    # two threads per job: workers are spawned (a forked OpenMP pool of several threads would hang)
+    run = ["run", "--dataset", str(tiny_config), "--quiet", "--threads", "2", "--methods", "zsclip,coop",
+           "--settings", "zero-shot,partial"]
+    assert main(run + ["--work-dir", str(tmp_path / "one"), "--jobs", "1"]) == 0
+    assert main(run + ["--work-dir", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    capsys.readouterr()
+    one, two = _records(tmp_path / "one"), _records(tmp_path / "two")
+    assert set(one) == {"zsclip__zero-shot__s1.json", "coop__partial_r0.5__s1.json"} and one == two
+    timings = json.loads(next((tmp_path / "two").glob("*/timings.json")).read_text())
+    assert timings["jobs"]["threads"] == 2 and timings["jobs"]["start"] == "spawn"
