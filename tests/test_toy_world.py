@@ -298,3 +298,23 @@ def test_shipped_checkpoint_recognises_toy_objects_zero_shot(shipped_clip):
                                                dim=-1)
         texts = torch.nn.functional.normalize(model.encode_text(tokenizer([PROMPT.format(c) for c in CLASSES])), dim=-1)
     assert mean_ap((images @ texts.T).numpy(), labels) > frequency_baseline(labels) + 15
+
+
+def test_renderer_outline_is_the_ring_inside_the_silhouette():
+    """The ink line: silhouette pixels with a non-silhouette pixel (or the border) within ``width`` in the
+    square window, checked against that definition pixel by pixel on random masks."""
+    from bench.toy.t2i import _outline
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w = rng.integers(1, 24, size=2)
+        alpha = (rng.random((h, w)) < rng.random()).astype(np.float32)
+        width = int(rng.integers(1, 4))
+        solid = alpha > 0.5
+        expected = np.zeros_like(solid)
+        for y in range(h):
+            for x in range(w):
+                window = solid[max(y - width, 0):y + width + 1, max(x - width, 0):x + width + 1]
+                at_border = y < width or x < width or y + width >= h or x + width >= w
+                expected[y, x] = solid[y, x] and (at_border or not window.all())
+        assert np.array_equal(_outline(alpha, width), expected)
