@@ -227,7 +227,8 @@ def prepare_splits(session) -> None:
 
 
 def _worker(index: int, spec: dict, inbox, results) -> None:
-    """A worker process: its own session on the same work dir and cache; runs tasks until it gets None."""
+    """A worker process: its own session on the same work dir and cache; runs tasks until it gets None or its
+    parent process is gone (killed: the worker finishes the task at hand, then exits)."""
     import torch
 
     from bench.generate import render_and_save
@@ -240,7 +241,16 @@ def _worker(index: int, spec: dict, inbox, results) -> None:
     session = Session(spec["cfg"], spec["work_dir"], device=spec["device"], progress=False)
     session.feature_needs = spec["needs"]
     session.adopt(spec["state"])
-    while (task := inbox.get()) is not None:
+    parent = os.getppid()
+    while True:
+        try:
+            task = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the parent was killed: no one hands out tasks or reads results any more
+                return
+            continue
+        if task is None:
+            break
         try:
             start = time.perf_counter()
             if task.kind == "diagnostics":
