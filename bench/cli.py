@@ -224,7 +224,7 @@ def cmd_run(args) -> int:
     pool = jobs > 1 and world == 1 and not args.rebuild_features and len(cells) > 1
     if pool:  # prepare and render tasks, then cells, and the diagnostics beside the last cells (bench/jobs.py)
         tasks = plan_tasks(session, cells, jobs, diagnostics if diagnostics.get("enabled", True) else None)
-        outcome = run_pool(session, cells, tasks, min(jobs, len(tasks)), threads, args.force, session.progress,
+        outcome = run_pool(session, tasks, min(jobs, len(tasks)), threads, args.force, session.progress,
                            leak_threshold=diagnostics.get("leak_threshold", 0.95))
     else:
         outcome = run_cells(session, shard_cells(cells, rank, world), force=args.force)

@@ -5,16 +5,17 @@ faster than one thread does, while two processes with one thread each run two st
 (``benchmarks/bench_jobs.py`` measures both). So a run with N jobs starts N worker processes, each with
 ``cores // N`` torch threads, and a scheduler in the parent process hands them tasks one at a time:
 
-- **prepare tasks** first: every feature and generated image the cells will read, computed once. One task
-  per *generation family* (the generated-image cells that share a generator: nested images-per-caption
-  variants such as T2I-PAL x1 / x2 / x4 run in that order in one task, so each renders only what is new,
-  and no two processes render the same image), and one task for the real images and captions (every other
-  method's training, validation and evaluation features, in the encoder pass the sweep planned);
+- **prepare tasks** first: every feature and generated image the cells will read, computed once. One task for
+  the real images and captions (every split's planned feature kinds in one encoder pass, then each other
+  method's training data), the images still to render shared out in N equal tasks, then per *generation
+  family* (the generated-image cells that share a generator) one task for their features, nested
+  images-per-caption variants such as T2I-PAL x1 / x2 / x4 in that order so each encodes only what is new;
 - then the **cells**, each as soon as the prepare tasks it depends on are done (every cell depends on the
-  real-image task, a generated-image cell also on its family's), training methods before zero-shot ones.
+  real-image task, a generated-image cell also on its family's), training methods before zero-shot ones;
+- the **diagnostics** last, once the generated-image cells are done, beside the last cells.
 
 Cells keep their locks, records and resume exactly as in one process (:func:`bench.runner.run_cell`); the
-parent shows the progress and runs what comes after the cells (fusion, diagnostics, the table). A worker
+parent shows the progress and runs what comes after the cells (fusion, the table). A worker
 that raises ends the run with its error; a worker that dies ends it with one line naming the task, and a
 rerun resumes. Workers are forked when each has one thread on CPU (they inherit the imported modules:
 no start-up cost); otherwise, and always with CUDA, they are spawned (a forked OpenMP pool with more than
@@ -31,7 +32,7 @@ import queue
 import time
 from dataclasses import dataclass, field
 
-from bench.cell import Cell, plan_cell, record_state
+from bench.cell import Cell, plan_cell
 
 log = logging.getLogger("bench")
 
@@ -81,18 +82,12 @@ def plan_tasks(session, cells: list[Cell], jobs: int, diagnostics: dict | None =
     generated image not on disk yet in ``jobs`` equal shares, one prepare task per generation family (after the
     rendering; largest first), then one task per cell (training methods first), each cell depending on the
     prepare tasks whose work it reads; with ``diagnostics`` (the config's section, enabled), their records last."""
+    from bench.sweep import plans_to_prepare
+
     families: dict[str, list] = {}  # generator config -> plans of the generated-image cells using it
     real: list = []
-    seen: set[str] = set()
-    for cell in cells:
-        plan = plan_cell(session.cfg, cell)
-        trains_on = plan.method_cls.trains_on
-        key = json.dumps([cell.method, cell.setting if trains_on in ("images", "generated") else None, plan.config],
-                         sort_keys=True, default=str)  # cells with one prepare key read the same features
-        if key in seen or record_state(cell.record_path(session.work_dir), plan, session.data) == "done":
-            continue
-        seen.add(key)
-        if trains_on == "generated":
+    for plan in plans_to_prepare(session, cells):
+        if plan.method_cls.trains_on == "generated":
             families.setdefault(_generator_key(plan), []).append(plan)
         else:
             real.append(plan)
@@ -111,21 +106,18 @@ def plan_tasks(session, cells: list[Cell], jobs: int, diagnostics: dict | None =
         family_of[generator] = len(tasks)
         tasks.append(Task(len(tasks), "prepare", [p.cell for p in plans], set(rendering),
                           label=f"features of the generated images ({plans[0].cell.method})"))
-    trains = [c for c in cells if plan_cell(session.cfg, c).method_cls.trains_on is not None]
-    for cell in trains + [c for c in cells if c not in trains]:
-        plan = plan_cell(session.cfg, cell)
+    plans = [plan_cell(session.cfg, cell) for cell in cells]
+    after_cells = set()  # the generated-image cells: the diagnostics read their records
+    for plan in sorted(plans, key=lambda p: p.method_cls.trains_on is None):  # training methods first
         deps = {REAL_TASK}
-        if plan.method_cls.trains_on == "generated" and _generator_key(plan) in family_of:
-            deps.add(family_of[_generator_key(plan)])
-        tasks.append(Task(len(tasks), "cell", [cell], deps, label=cell.name))
-    if diagnostics:  # they read the generated-image cells' records and the features: after those, beside the tail
-        after = {t.id for t in tasks if t.kind != "cell" or _reads_generated(session, t.cells[0])}
+        if plan.method_cls.trains_on == "generated":
+            deps |= {family_of[_generator_key(plan)]} if _generator_key(plan) in family_of else set()
+            after_cells.add(len(tasks))
+        tasks.append(Task(len(tasks), "cell", [plan.cell], deps, label=plan.cell.name))
+    if diagnostics:  # after the prepare tasks and the generated-image cells, beside the last cells
+        after = {t.id for t in tasks if t.kind != "cell"} | after_cells
         tasks.append(Task(len(tasks), "diagnostics", list(cells), after, label="diagnostics"))
     return tasks
-
-
-def _reads_generated(session, cell: Cell) -> bool:
-    return plan_cell(session.cfg, cell).method_cls.trains_on == "generated"
 
 
 def _generator_key(plan) -> str:
@@ -149,8 +141,8 @@ def missing_images(plans, session) -> list[tuple]:
     return list(todo.values())
 
 
-def run_pool(session, cells: list[Cell], tasks: list[Task], jobs: int, threads: int, force: bool,
-             progress: bool, leak_threshold: float = 0.95) -> dict[str, list]:
+def run_pool(session, tasks: list[Task], jobs: int, threads: int, force: bool, progress: bool,
+             leak_threshold: float = 0.95) -> dict[str, list]:
     """Run ``tasks`` on ``jobs`` worker processes; the record paths of the cells, and the failures."""
     from tqdm import tqdm
 
@@ -251,30 +243,26 @@ def _worker(index: int, spec: dict, inbox, results) -> None:
             continue
         if task is None:
             break
+        start, result = time.perf_counter(), {}
         try:
-            start = time.perf_counter()
             if task.kind == "diagnostics":
                 from bench.diagnostics import write_diagnostics
 
                 write_diagnostics(session, task.cells, threshold=spec["leak_threshold"], force=spec["force"])
-                result = {"seconds": time.perf_counter() - start}
             elif task.kind == "render":
                 render_and_save(task.renders)
-                result = {"seconds": time.perf_counter() - start}
             elif task.kind == "prepare":
                 if task.id == REAL_TASK:
                     prepare_splits(session)
                 for cell in task.cells:
                     prepare_cell(session, plan_cell(session.cfg, cell))
-                result = {"seconds": time.perf_counter() - start}
             else:
-                done, failed = [], []
-                _run_one(session, task.cells[0], spec["force"], done, failed, wait=True)
-                result = {"records": done, "failed": failed, "seconds": time.perf_counter() - start}
+                result = {"records": [], "failed": []}
+                _run_one(session, task.cells[0], spec["force"], result["records"], result["failed"], wait=True)
         except BaseException as exc:  # noqa: BLE001 -- handed to the parent, which raises it
             results.put((index, task.id, _picklable(exc)))
             return
-        results.put((index, task.id, result))
+        results.put((index, task.id, {**result, "seconds": time.perf_counter() - start}))
 
 
 def _picklable(exc: BaseException) -> BaseException:

@@ -114,21 +114,29 @@ def prepare_features(session: Session, cells: list[Cell]) -> None:
     """Compute every feature the cells need before any cell runs, split across the ranks of a
     distributed job (each rank fills every n-th chunk). All ranks must call this with the same
     cells. Cells then read the cache, so ranks can run different cells without waiting."""
-    done: set[str] = set()
     session.cache.sharded = True
     try:
-        for cell in cells:
-            plan = plan_cell(session.cfg, cell)
-            # cells that share a method config and data need the same features: prepare once
-            # (the setting matters where real train images are read: image methods, and T2I-PAL beyond zero-shot)
-            reads_real = plan.method_cls.trains_on in ("images", "generated")
-            key = json.dumps([cell.method, cell.setting if reads_real else None, plan.config], sort_keys=True,
-                             default=str)
-            if key not in done and record_state(cell.record_path(session.work_dir), plan, session.data) != "done":
-                prepare_cell(session, plan)
-                done.add(key)
+        for plan in plans_to_prepare(session, cells):
+            prepare_cell(session, plan)
     finally:
         session.cache.sharded = False
+
+
+def plans_to_prepare(session: Session, cells: list[Cell]) -> list:
+    """The plans of ``cells`` whose features a prepare phase computes: one per method config and data (cells
+    that share them read the same features), leaving out cells whose record is done; in the cells' order."""
+    seen: set[str] = set()
+    plans = []
+    for cell in cells:
+        plan = plan_cell(session.cfg, cell)
+        # the setting matters where real train images are read: image methods, and T2I-PAL beyond zero-shot
+        reads_real = plan.method_cls.trains_on in ("images", "generated")
+        key = json.dumps([cell.method, cell.setting if reads_real else None, plan.config], sort_keys=True,
+                         default=str)
+        if key not in seen and record_state(cell.record_path(session.work_dir), plan, session.data) != "done":
+            seen.add(key)
+            plans.append(plan)
+    return plans
 
 
 def feature_needs(session: Session, cells: list[Cell], diagnostics: bool = True) -> dict[tuple, set[str]]:
