@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from bench.backbone import planned_quick_gelu
+from bench.features.spec import planned_quick_gelu
 from bench.io import sha256_json
 
 

@@ -10,7 +10,7 @@ Features reach ``logits`` as a dict of float tensors:
   ``dense``       [B, P, D]  per-location features (image locations, or caption tokens)
   ``dense_mask``  [B, P]     bool, False at caption padding (absent for images)
 and ``modality`` ("image" or "text") says which. Which cached image feature kind fills
-``global`` and ``dense`` is the method's ``image_features`` mapping (see bench/backbone.py).
+``global`` and ``dense`` is the method's ``image_features`` mapping (see bench/features/backbone.py).
 
 ``logits`` returns either one [B, C] tensor or a dict of named [B, C] score matrices with the
 final score under ``"score"``; the other entries (e.g. TaI-DPT's global and local branches) are
@@ -20,7 +20,7 @@ Methods that fit from labelled features rather than (or before) gradient steps -
 cache, a linear probe -- set ``fits_features = True`` and implement ``fit_features(train, val)``:
 the runner calls it once per cell, after the training set is built and before any gradient
 training, with the cell's labelled training features and a validation set for hyperparameter
-choices (``bench/fitdata.py`` says where that comes from; never the test split).
+choices (``bench/cell/fitdata.py`` says where that comes from; never the test split).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Method(nn.Module):
     supports_unseen: ClassVar[bool] = False
     unseen_note: ClassVar[str] = "its learned parameters are per class: it has none for unseen classes"
     # True (set in build, with ``online_reason``): the method trains the image tower and encodes images itself
-    # (``encode_pixels``), in training and at test time, whatever features.mode says (bench/online.py)
+    # (``encode_pixels``), in training and at test time, whatever features.mode says (bench/cell/online.py)
     online_images: ClassVar[bool] = False
     # training schedule defaults; the config's ``train`` dict overrides them key by key
     default_train: ClassVar[dict] = dict(epochs=0, batch_size=32,

@@ -1,7 +1,7 @@
 """Every registry of bench, declared in one place (as mmengine's ``registry/root.py`` does).
 
 Built-in entries register themselves when their module is imported; :func:`load_plugins`
-imports the built-in ``methods`` package and every external plug-in named in the
+imports the built-in ``bench.methods`` package and every external plug-in named in the
 ``bench.methods`` entry-point group.
 """
 
@@ -19,7 +19,7 @@ DATASETS = Registry("dataset")  # dataset readers: coco2014, voc2007, nuswide, t
 GENERATORS = Registry("generator")  # text-to-image generators: diffusers pipelines, the toy renderer
 
 ENTRY_POINT_GROUP = "bench.methods"
-_BUILTIN_MODULES = ("methods", "bench.data", "bench.generate")
+_BUILTIN_MODULES = ("bench.methods", "bench.data", "bench.generation")
 _plugins_loaded = False
 
 

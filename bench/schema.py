@@ -2,10 +2,10 @@
 
 The schema is read from the code, not written twice:
   ``dataset``            the reader's constructor (``DATASETS[type].__init__``): names, annotations
-  ``backbone``           the fields of :class:`bench.backbone.BackboneSpec`
+  ``backbone``           the fields of :class:`bench.features.spec.BackboneSpec`
   ``features``, ``sweep``, ``runtime``, ``diagnostics``
                          the keys of ``_base_/default_runtime.py`` (the documented defaults), typed by
-                         their default values; ``features.augment`` by :func:`bench.augment.augmentation`
+                         their default values; ``features.augment`` by :func:`bench.features.augment.augmentation`
   ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus
                          ``train`` (``Method.default_train``'s keys; ``train.optimizer`` by the torch
                          optimizer's own signature), ``backbone``, ``features``, ``protocol``, ``type``,
@@ -26,7 +26,7 @@ TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "
 METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
 TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int}
 SWEEP_EXTRAS = {"variants": list,  # declared by dataset configs (toy.py), not by the defaults
-                "shots": (int, list),  # one K or a list of them (bench.sweep.as_shot_list)
+                "shots": (int, list),  # one K or a list of them (bench.grid.sweep.as_shot_list)
                 "method_settings": dict}  # {method: [settings]}: open keys (method names)
 PROTOCOLS = ("shared", "reference")
 # values with a fixed set of choices (a default of None says no type): key path (or its tail) -> choices
@@ -154,7 +154,7 @@ def runtime_defaults() -> dict:
 
 
 def features_schema() -> dict:
-    from bench.augment import augmentation
+    from bench.features.augment import augmentation
 
     schema = defaults_schema(runtime_defaults()["features"])
     schema["augment"] = {k: v for k, v in signature_schema(augmentation).items() if k != "backbone"}
@@ -204,8 +204,8 @@ def check_train(path: str, train: dict, cls) -> None:
 
 
 def check_method_section(name: str, section: dict, cls) -> None:
-    from bench.backbone import BackboneSpec
     from bench.data.base import SETTINGS
+    from bench.features.spec import BackboneSpec
 
     check_dict(name, section, method_schema(cls))
     if "train" in section:
@@ -222,7 +222,7 @@ def check_method_section(name: str, section: dict, cls) -> None:
 
 def check_config(cfg) -> None:
     """Check every section of a sweep config (see the module docstring); ConfigError on the first problem."""
-    from bench.backbone import BackboneSpec
+    from bench.features.spec import BackboneSpec
     from bench.registry import DATASETS, METHODS, list_names, lookup
 
     plain = to_plain({k: v for k, v in cfg.items()})

@@ -35,8 +35,9 @@ def load_model(device: str, model: str | None = None, image_size: int | None = N
     """The toy CLIP as the toy dataset config declares it (configs/_base_/datasets/toy.py), with random
     weights when the shipped checkpoint is absent; or the open_clip architecture ``model`` (random weights
     unless ``pretrained``), at ``image_size`` when given."""
-    from bench.backbone import load_backbone, resolve_path, resolve_spec
     from bench.config import CONFIG_DIR, load_config, to_plain
+    from bench.features.backbone import load_backbone
+    from bench.features.spec import resolve_path, resolve_spec
 
     if model is not None:
         return load_backbone(resolve_spec({"model": model, "pretrained": pretrained, "image_size": image_size}),
@@ -96,9 +97,9 @@ def main(argv=None) -> None:
     from PIL import Image
     from torch.utils.data import DataLoader
 
-    from bench.cache import FeatureCache, ImageRows, augmentation
-    from methods.coop import CoOp
-    from methods.zsclip import ZSCLIP
+    from bench.features.cache import FeatureCache, ImageRows, augmentation
+    from bench.methods.coop import CoOp
+    from bench.methods.zsclip import ZSCLIP
 
     backbone = load_model(args.device, args.model, args.image_size, args.pretrained)
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ import torch
 
 
 def cold_warm(generator, prompts: list[str], root: Path) -> tuple[float, float]:
-    from bench.generate import generate_all
+    from bench.generation.generators import generate_all
 
     seeds = list(range(len(prompts)))
     start = time.perf_counter()
@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from bench.generate import DiffusersGenerator, ToyGenerator
+    from bench.generation.generators import DiffusersGenerator, ToyGenerator
     from bench.testing import write_tiny_diffusers
     from bench.toy.build import text_only_captions
 

@@ -1,4 +1,4 @@
-"""Why `bench run --jobs` (bench/jobs.py) runs one cell per core: the same work in one process with every thread,
+"""Why `bench run --jobs` (bench/grid/jobs.py) runs one cell per core: the same work in one process with every thread,
 against one single-threaded process per core, side by side in one run.
 
     python benchmarks/bench_jobs.py [--procs 2] [--steps 200] [--images 1024]
@@ -27,10 +27,11 @@ def unit(steps: int, images: int) -> dict:
     """Run one unit of work in this process; seconds of each part."""
     import torch
 
-    from bench.backbone import load_backbone, resolve_spec
     from bench.config import load_config
+    from bench.features.backbone import load_backbone
+    from bench.features.spec import resolve_spec
+    from bench.methods.dualcoop import DualCoOp
     from bench.toy.world import CLASSES
-    from methods.dualcoop import DualCoOp
 
     backbone = load_backbone(resolve_spec(load_config("toy").backbone))
     method = DualCoOp()

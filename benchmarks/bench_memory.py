@@ -40,10 +40,10 @@ def one_size(n: int, threads: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_features import CLASSES, coop_epoch, image_paths, load_model
 
-    from bench.cache import FeatureCache
-    from bench.trainsets import FeatureDataset
-    from methods.coop import CoOp
-    from methods.zsclip import ZSCLIP
+    from bench.cell.trainsets import FeatureDataset
+    from bench.features.cache import FeatureCache
+    from bench.methods.coop import CoOp
+    from bench.methods.zsclip import ZSCLIP
 
     torch.set_num_threads(threads)
     peak_anon = [rss_anon_mb()]

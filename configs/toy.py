@@ -13,7 +13,7 @@ _base_ = [
     "_base_/every_method.py",
 ]
 features = dict(batch_size=128, num_workers=0)
-# one cell per CPU core at a time (bench/jobs.py): on 2 cores two one-thread processes ran 1.49-2.08x as many DualCoOp
+# one cell per CPU core at a time (bench/grid/jobs.py): on 2 cores two one-thread processes ran 1.49-2.08x as many DualCoOp
 # steps and encoded 1.21-1.26x as many images per second as one two-thread process (`python benchmarks/bench_jobs.py`,
 # three runs at load <= 1.1)
 runtime = dict(jobs="auto")

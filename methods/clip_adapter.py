@@ -19,7 +19,7 @@ scale s = 100. Bench trains every single-label reference like its CoOp baseline:
 s_j)) on s = 4 (``logit_scale=None`` restores CLIP's scale), so unknown labels enter no pair; ``methods/coop.py``
 explains why not ASL/BCE on a bias-free cosine score. Recorded in every record (``method_hparams``).
 
-Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): the adapter acts on image features only and the text
+Setting ``zsl`` (seen/unseen classes, ``bench.cell.zsl``): the adapter acts on image features only and the text
 classifier is frozen, so nothing learned is per class: :meth:`CLIPAdapter.rebuild` computes the hand-crafted
 prompts' text features of the unseen (then all) classes and keeps the trained adapter.
 
@@ -34,10 +34,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from bench.method import Method
+from bench.methods._parts.adapters import ResidualAdapter
+from bench.methods._parts.losses import ranking_loss
+from bench.methods.zsclip import class_text_features
 from bench.registry import METHODS
-from methods._parts.adapters import ResidualAdapter
-from methods._parts.losses import ranking_loss
-from methods.zsclip import class_text_features
 
 
 @METHODS.register_module(name="clip_adapter")

@@ -37,7 +37,7 @@ batch 32 (``lora.py:75``, ``run_utils.py:28-30``), cosine. The reference counts 
 per-iteration cosine to 1e-6 (``lora.py:73-76``); bench trains whole epochs with the per-epoch cosine to 0 of
 every bench method, the epoch count in the config chosen per dataset to see about as many samples.
 
-Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): the LoRA weights are not per class, so
+Setting ``zsl`` (seen/unseen classes, ``bench.cell.zsl``): the LoRA weights are not per class, so
 :meth:`CLIPLoRA.rebuild` prompts the unseen (then all) classes and their text features are recomputed through the
 LoRA'd text tower; with an adapted image tower the test images are encoded through it as in the other settings.
 
@@ -54,11 +54,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.backbone import Backbone
+from bench.features.backbone import Backbone
 from bench.method import Method
+from bench.methods._parts.lora import inject_lora, split_attention
+from bench.methods._parts.losses import ranking_loss
 from bench.registry import METHODS
-from methods._parts.lora import inject_lora, split_attention
-from methods._parts.losses import ranking_loss
 
 ENCODERS = ("text", "vision", "both")
 

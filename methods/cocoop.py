@@ -31,7 +31,7 @@ prompt passes per epoch and 3.2M at test time: GPU territory.
 Schedule (``configs/_base_/methods/cocoop.py``): ``vit_b16_c4_ep10_batch1_ctxv1.yaml`` (SGD lr 0.002,
 batch 1, 10 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 from Dassl).
 Deliberate differences as CoOp's: cached image features, last epoch evaluated.
-Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): the context and the meta-net are class-agnostic -- the
+Setting ``zsl`` (seen/unseen classes, ``bench.cell.zsl``): the context and the meta-net are class-agnostic -- the
 reference's base-to-new protocol scores new classes with them (``scripts/cocoop/base2new_test.sh``:
 ``SUBSAMPLE_CLASSES new``, the model trained on the base classes) -- so CoOp's :meth:`~methods.coop.CoOp.rebuild`
 applies unchanged: the prompt learner's ``set_classnames`` re-tokenises the class names, and
@@ -49,8 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.methods.coop import CoOp
 from bench.registry import METHODS
-from methods.coop import CoOp
 
 
 @METHODS.register_module(name="cocoop")

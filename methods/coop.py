@@ -49,7 +49,7 @@ Schedule (``configs/_base_/methods/coop.py``): CoOp's ``rn50_ep50.yaml`` (SGD lr
 50 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 are Dassl's
 defaults), which is also DualCoOp's ``rn101_ep50.yaml``.
 
-Setting ``zsl`` (seen/unseen classes, ``bench.zsl``): a generic context is trained on the seen classes and
+Setting ``zsl`` (seen/unseen classes, ``bench.cell.zsl``): a generic context is trained on the seen classes and
 :meth:`CoOp.rebuild` prompts the unseen ones with it; class-specific contexts (``csc=True``) are skipped.
 
 Deliberate differences from the references, beyond the loss and scale: images come from the feature
@@ -65,9 +65,9 @@ import torch
 import torch.nn.functional as F
 
 from bench.method import Method
+from bench.methods._parts.losses import asymmetric_loss, ranking_loss
+from bench.methods._parts.prompt import PromptLearner, encode_prompts
 from bench.registry import METHODS
-from methods._parts.losses import asymmetric_loss, ranking_loss
-from methods._parts.prompt import PromptLearner, encode_prompts
 
 OBJECTIVES = ("asl", "ranking")
 log = logging.getLogger("bench")

@@ -12,7 +12,7 @@ text tower runs once on all 2C prompts ordered [negatives, positives] (``dualcoo
 features are L2-normalised (``dualcoop.py:228``). CLIP is frozen, attention pool included
 (``FINETUNE_BACKBONE`` / ``FINETUNE_ATTN`` off, ``build_cfg.py:33-34``; ``dualcoop.py:284-294``).
 
-Image side: the ``dense`` feature kind (``bench/backbone.py``), which is DualCoOp's ``AttentionConv``
+Image side: the ``dense`` feature kind (``bench/features/backbone.py``), which is DualCoOp's ``AttentionConv``
 (``clip/model.py:117-128, 150-151``): layer4 locations with the mean token prepended, plus the
 attention pool's positional embedding (bicubically resized when the grid is not 7x7), then v_proj and
 c_proj at every position -> F [B, 1+HW, D], normalised per position (``dualcoop.py:229``). So the global
@@ -66,9 +66,9 @@ import torch
 import torch.nn.functional as F
 
 from bench.method import Method
+from bench.methods._parts.losses import asymmetric_loss
+from bench.methods._parts.prompt import PromptLearner, encode_prompts
 from bench.registry import METHODS
-from methods._parts.losses import asymmetric_loss
-from methods._parts.prompt import PromptLearner, encode_prompts
 
 
 @METHODS.register_module(name="dualcoop")

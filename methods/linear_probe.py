@@ -17,7 +17,7 @@ Regularisation: the CLIP paper's search (A.3): C over 10^-6 .. 10^6 at 8 steps p
 a parametric binary search that starts at 10^-6, 10^-4, .., 10^6 and halves the interval around the
 peak down to one step, exactly as CLIP_benchmark's loop (``linear_probe.py:269-278``, ``find_peak``
 ``:128-139``: the first strict best wins). The selection metric is mAP over the known labels of the
-validation set (``bench/fitdata.py``: the dataset's val split with the cell's label budget, or a 20%
+validation set (``bench/cell/fitdata.py``: the dataset's val split with the cell's label budget, or a 20%
 holdout of the training images; never test), where the references use top-1 accuracy. The final
 model is the fit at the chosen C on the training set (no refit on train + val: CLIP_benchmark refits
 only for full-data runs, ``:279-288``; bench's val set carries extra labels or is the holdout). The
@@ -55,8 +55,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.method import LabelledFeatures, Method
+from bench.methods._parts.val_map import mean_average_precision
 from bench.registry import METHODS
-from methods._parts.val_map import mean_average_precision
 
 
 def fit_logistic(image: torch.Tensor, labels: torch.Tensor, C: float, max_iter: int = 1000,

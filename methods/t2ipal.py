@@ -25,13 +25,13 @@ Branches, for image features x^g [B, D] and x^l [B, P, D] (after the adapter):
   score        z = r * g + (1 - r) * l + lambda * q. ``tune_weights=True`` (default): r and lambda are
                chosen after training on validation images, never test images (the dataset's val split
                with the cell's label budget, else a seeded 20% hold-out of the cell's training images, not
-               trained on; bench.validation), from ``weight_grid``; the record
+               trained on; bench.cell.validation), from ``weight_grid``; the record
                keeps the grid's validation mAPs and the choice. ``tune_weights=False``: the fixed
                ``gl_merge_rate`` and ``proto_weight`` (0.5, 0.5).
 Loss: TaI-DPT's ranking loss (margin 1) on g, l and q of every training image, plus (``use_captions``)
 on g and l of every caption as text-as-image features (TaI-DPT), summed; each term is averaged over
-the batch rows that have that input (bench.t2ipal_data mixes rows with and without an image).
-Data (bench.t2ipal_data): the runner parses the caption corpus exactly as for TaI-DPT (same synonym
+the batch rows that have that input (bench.cell.generated mixes rows with and without an image).
+Data (bench.cell.generated): the runner parses the caption corpus exactly as for TaI-DPT (same synonym
 lists, template captions); ``max_captions`` keeps one seeded subset of them, the same for every
 ablation row. ``images_per_caption`` images are rendered per caption with ``generator`` (cached on
 disk, resumable); ``render_templates="photo"`` renders the corpus captions and only the photographic
@@ -49,7 +49,7 @@ alongside the generated images and their captions, each row weighted alike.
 Only what was trained is used at test: when no image at all reaches training (the "w/o T2I" row in the
 zero-shot setting), the adapter and the prototype branch never receive a gradient, so they are removed
 (:meth:`T2IPAL.drop_image_parts`) and the record says adapter=None, prototypes=False.
-Setting ``zsl`` (``bench.zsl``): images are generated from TaI-DPT's seen-class captions (captions naming an
+Setting ``zsl`` (``bench.cell.zsl``): images are generated from TaI-DPT's seen-class captions (captions naming an
 unseen class are dropped); at evaluation the prompts are re-prompted for the unseen / all classes, the
 adapter is class-agnostic, and a class never trained keeps its prototype's initial text feature
 (:meth:`T2IPAL.rebuild`, our choice).
@@ -65,11 +65,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.methods._parts.adapters import ResidualAdapter
+from bench.methods._parts.losses import ranking_loss
+from bench.methods.taidpt import TaIDPT
+from bench.methods.zsclip import class_text_features
 from bench.registry import METHODS
-from methods._parts.adapters import ResidualAdapter
-from methods._parts.losses import ranking_loss
-from methods.taidpt import TaIDPT
-from methods.zsclip import class_text_features
 
 
 class LoRAAdapter(nn.Module):
@@ -262,7 +262,7 @@ class T2IPAL(TaIDPT):
             loss = loss + sum(_rows_loss(text[b], targets, text_rows, self.ranking_margin) for b in ("global", "local"))
         return loss
 
-    # ----- weights chosen on validation images (bench.validation) ------------------------------
+    # ----- weights chosen on validation images (bench.cell.validation) ------------------------------
     def tuning_grid(self) -> list[dict]:
         """Candidate (gl_merge_rate, proto_weight) pairs; empty when ``tune_weights`` is off. The configured
         pair comes first, so it wins ties."""

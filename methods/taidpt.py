@@ -43,7 +43,7 @@ Training captions: the runner parses the dataset's caption corpus with the synon
 ``data_helpers.py:12-95`` -- the same 80 templates, in the same order, as open_clip's
 ``OPENAI_IMAGENET_TEMPLATES``).
 
-Setting ``zsl`` (seen/unseen classes, ``bench.zsl``; not in TaI-DPT's paper, run for comparison with
+Setting ``zsl`` (seen/unseen classes, ``bench.cell.zsl``; not in TaI-DPT's paper, run for comparison with
 DualCoOp's protocol): the corpus is parsed with the seen and unseen classes' synonyms, every caption naming
 an unseen class is dropped, the rest are labelled with the seen classes, template captions are made for
 the seen classes only; the generic contexts then prompt the unseen / all classes (:meth:`TaIDPT.rebuild`).
@@ -63,7 +63,7 @@ Deliberate differences (also in the records, through the hyperparameters and ``t
   every step; the text tower is frozen and captions are not augmented, so only the precision
   differs); the last partial batch is kept (Dassl ``data_manager.py:49`` drops it). The schedule
   matches Dassl's: constant warm-up, then cosine with T_max = all epochs
-  (``dassl/optim/lr_scheduler.py:130-137``; bench.train.lr_schedule).
+  (``dassl/optim/lr_scheduler.py:130-137``; bench.cell.train.lr_schedule).
 - Prompt class names: the dataset's by default. TaI-DPT prompts COCO with the first synonym of each
   list ("motor bike", "aeroplane", ``data_helpers.py:251``); ``prompt_names="coco"`` does the same
   with our synonym file. (VOC prompts use the VOC names, ``voc2007_distill.py:24``; NUS names are the
@@ -78,11 +78,11 @@ import torch.nn.functional as F
 
 from bench.data.base import NEGATIVE, POSITIVE
 from bench.method import Method
+from bench.methods._parts.losses import ranking_loss
+from bench.methods._parts.names import prompt_names as resolve_prompt_names
+from bench.methods._parts.prompt import PromptLearner, encode_prompts
+from bench.methods.zsclip import template_list
 from bench.registry import METHODS
-from methods._parts.losses import ranking_loss
-from methods._parts.names import prompt_names as resolve_prompt_names
-from methods._parts.prompt import PromptLearner, encode_prompts
-from methods.zsclip import template_list
 
 PADDING_PENALTY = -10000.0  # added to a padding token's cosine before the temperature (CDD.py:347)
 

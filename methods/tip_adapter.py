@@ -21,7 +21,7 @@ holds the ``clip`` and ``cache`` branches alone.
 alpha, beta: the reference's grid ``search_hp`` (``utils.py:99-129``): beta over ``search_step[0]``
 values i * (search_scale[0] - 0.1) / search_step[0] + 0.1, alpha likewise over ``search_step[1]``,
 beta-major, the first strict best kept. **Differences, on purpose**: the search maximises mAP over
-the known labels of a *validation set* that never includes test images (``bench/fitdata.py``: the
+the known labels of a *validation set* that never includes test images (``bench/cell/fitdata.py``: the
 dataset's val split with the cell's label budget, or a 20% holdout of the training images); the
 reference maximises top-1 accuracy, on its val split in ``main.py:47,132`` but on the *test* split in
 ``main_imagenet.py:43,110``. The chosen alpha, beta and their val mAP are in the record (``fit``),
@@ -67,10 +67,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.method import LabelledFeatures, Method
+from bench.methods._parts.losses import ranking_loss
+from bench.methods._parts.val_map import mean_average_precision
+from bench.methods.zsclip import class_text_features
 from bench.registry import METHODS
-from methods._parts.losses import ranking_loss
-from methods._parts.val_map import mean_average_precision
-from methods.zsclip import class_text_features
 
 
 def search_grid(scale: float, steps: int) -> list[float]:
@@ -217,7 +217,8 @@ class TipAdapterF(TipAdapter):
         best_map, best_epoch, best_keys = self.val_map(val_image, val_labels), -1, self.cache_keys.detach().clone()
         losses, val_maps = [], []
         for epoch in range(self.epochs):
-            order, view = torch.randperm(n), torch.randint(n_views, (n,))  # seeded by the runner (bench/fitdata.py)
+            # seeded by the runner (bench/cell/fitdata.py)
+            order, view = torch.randperm(n), torch.randint(n_views, (n,))
             epoch_loss = 0.0
             for start in range(0, n, self.batch_size):
                 batch = order[start:start + self.batch_size].to(device)

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.method import Method
+from bench.methods._parts.names import prompt_names
 from bench.registry import METHODS
-from methods._parts.names import prompt_names
 
 
 def template_list(templates) -> list[str]:

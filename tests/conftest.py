@@ -30,14 +30,16 @@ def tiny_vit_cfg(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_rn(tiny_rn_cfg):
     """The tiny ResNet CLIP loaded through bench's backbone path (local checkpoint + model config)."""
-    from bench.backbone import load_backbone, resolve_spec
+    from bench.features.backbone import load_backbone
+    from bench.features.spec import resolve_spec
 
     return load_backbone(resolve_spec(tiny_rn_cfg))
 
 
 @pytest.fixture(scope="session")
 def tiny_vit(tiny_vit_cfg):
-    from bench.backbone import load_backbone, resolve_spec
+    from bench.features.backbone import load_backbone
+    from bench.features.spec import resolve_spec
 
     return load_backbone(resolve_spec(tiny_vit_cfg))
 

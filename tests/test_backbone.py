@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.backbone import BackboneError, load_backbone, resized_positional_embedding, resolve_spec
-from methods._parts.prompt import PromptLearner
+from bench.features.backbone import load_backbone, resized_positional_embedding
+from bench.features.spec import BackboneError, resolve_spec
+from bench.methods._parts.prompt import PromptLearner
 
 
 def test_global_equals_open_clip_encode_image(tiny_rn, tiny_vit):

@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.methods._parts.adapters import ResidualAdapter
+from bench.methods._parts.lora import SplitAttention
+from bench.methods._parts.prompt import PromptLearner
+from bench.methods.clip_adapter import CLIPAdapter
+from bench.methods.clip_lora import CLIPLoRA
+from bench.methods.cocoop import CoCoOp
 from bench.testing import train_steps
-from methods._parts.adapters import ResidualAdapter
-from methods._parts.lora import SplitAttention
-from methods._parts.prompt import PromptLearner
-from methods.clip_adapter import CLIPAdapter
-from methods.clip_lora import CLIPLoRA
-from methods.cocoop import CoCoOp
 
 CLASSES = ["red", "green", "blue", "yellow"]
 TARGETS = torch.tensor([[1., -1, -1, 0], [-1, 1, 0, -1], [0, -1, 1, -1], [1, 1, -1, -1], [-1, 0, -1, 1],

@@ -1,5 +1,5 @@
 """Tip-Adapter, Tip-Adapter-F and the linear probe (methods/tip_adapter.py, methods/linear_probe.py) and
-the fit_features hook's data (bench/fitdata.py): parameters, the cache arithmetic by hand, partial
+the fit_features hook's data (bench/cell/fitdata.py): parameters, the cache arithmetic by hand, partial
 labels, the probe against scikit-learn, the searches on validation data only, training."""
 
 import json
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from bench.cell.fitdata import HOLDOUT_FRACTION, cached_training_features, validation_split
 from bench.data.base import DataError, Split, apply_partial_labels, few_shot_indices
-from bench.fitdata import HOLDOUT_FRACTION, cached_training_features, validation_split
 from bench.method import LabelledFeatures
-from methods._parts.val_map import mean_average_precision
-from methods.linear_probe import LinearProbe, fit_logistic
-from methods.tip_adapter import TipAdapter, TipAdapterF, search_grid
+from bench.methods._parts.val_map import mean_average_precision
+from bench.methods.linear_probe import LinearProbe, fit_logistic
+from bench.methods.tip_adapter import TipAdapter, TipAdapterF, search_grid
 
 CLASSES = ["red", "green", "blue"]
 
@@ -164,7 +164,7 @@ def test_linear_probe_search_and_untrained_class(tiny_rn):
 
 
 def test_linear_probe_search_warm_starts_from_the_nearest_fitted_c(tiny_rn, monkeypatch):
-    import methods.linear_probe as linear_probe
+    import bench.methods.linear_probe as linear_probe
 
     rng = np.random.default_rng(2)
     x = np.zeros((80, 32))  # the tiny backbone's width; 6 non-zero dimensions

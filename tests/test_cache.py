@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.cache import FeatureCache
 from bench.data.base import DataError
 from bench.data.coco import COCO2014
+from bench.features.cache import FeatureCache
 
 
 class Counter:

@@ -8,10 +8,10 @@ import logging
 import numpy as np
 import pytest
 
-from bench.cache import FeatureCache
-from bench.cache_entry import entry_damage, file_crc32, reserved_memmap
 from bench.data.base import DataError
 from bench.data.coco import COCO2014
+from bench.features.cache import FeatureCache
+from bench.features.cache_entry import entry_damage, file_crc32, reserved_memmap
 
 
 class Counter:

@@ -109,7 +109,7 @@ def test_every_shipped_synonym_file_loads_without_conflicts():
 
 
 def test_first_synonyms_are_taidpt_prompt_names():
-    from methods._parts.names import first_synonyms
+    from bench.methods._parts.names import first_synonyms
 
     # TaI-DPT data_helpers.py: coco_object_categories = first synonyms
     assert first_synonyms("coco", ["motorcycle", "airplane", "person", "tv"]) == \
@@ -120,7 +120,7 @@ def test_first_synonyms_are_taidpt_prompt_names():
 
 
 def test_a_class_missing_from_the_synonym_file_is_a_data_error():
-    from methods._parts.names import first_synonyms
+    from bench.methods._parts.names import first_synonyms
 
     with pytest.raises(DataError, match=r"synonym file coco lacks 1 class\(es\) \['unicorn'\]; set dataset.synonyms"):
         first_synonyms("coco", ["person", "unicorn"])

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.methods.coop import CoOp
+from bench.methods.dualcoop import DualCoOp
 from bench.testing import train_steps
-from methods.coop import CoOp
-from methods.dualcoop import DualCoOp
 
 CLASSES = ["red", "green", "blue", "yellow"]
 TARGETS = torch.tensor([[1., -1, 0, -1], [-1, 1, 1, 0], [0, -1, 1, -1]])  # 0: unknown

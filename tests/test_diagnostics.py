@@ -9,7 +9,7 @@ from PIL import Image
 
 from bench.cli import main
 from bench.data.coco import COCO2014
-from bench.generate import Generator
+from bench.generation.generators import Generator
 from bench.registry import GENERATORS
 
 CLASSES = ["red", "green", "blue", "yellow"]
@@ -44,7 +44,8 @@ TOY_CLIP = {"model": "toy-clip", "pretrained": "builtin:toy/model/toy-clip.safet
 
 
 def test_diagnostics_records(tmp_path, tiny_config, tiny_coco, leaky):
-    from bench.backbone import load_backbone, resolve_spec
+    from bench.features.backbone import load_backbone
+    from bench.features.spec import resolve_spec
 
     # the shipped toy CLIP, not a random-init model (which maps every image to nearly the same feature)
     toy = load_backbone(resolve_spec(TOY_CLIP))

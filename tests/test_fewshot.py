@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from bench.cell import Cell
+from bench.cell.plan import Cell
 from bench.config import load_config
 from bench.data.base import few_shot_indices
-from bench.sweep import plan_cells
+from bench.grid.sweep import plan_cells
 
 
 def test_few_shot_cells_per_k_in_the_plan(tiny_config):
@@ -34,10 +34,10 @@ def test_few_shot_cells_per_k_in_the_plan(tiny_config):
 
 
 def test_few_shot_records_per_k_with_nested_seeded_images(tmp_path, tiny_config):
+    from bench.cell.session import Session
+    from bench.cell.trainsets import image_training_data
     from bench.cli import main
     from bench.registry import METHODS, lookup
-    from bench.session import Session
-    from bench.trainsets import image_training_data
 
     work = tmp_path / "w"
     assert main(["run", "--methods", "coop", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet",
@@ -63,9 +63,9 @@ def test_few_shot_records_per_k_with_nested_seeded_images(tmp_path, tiny_config)
 
 
 def test_t2ipal_trains_on_labelled_images_and_tunes_on_a_disjoint_hold_out(tmp_path, tiny_config):
+    from bench.cell.session import Session
+    from bench.cell.validation import holdout_rows
     from bench.cli import main
-    from bench.session import Session
-    from bench.validation import holdout_rows
 
     synonyms = tmp_path / "synonyms.json"
     cfg = load_config(str(tiny_config))
@@ -95,8 +95,8 @@ def test_t2ipal_trains_on_labelled_images_and_tunes_on_a_disjoint_hold_out(tmp_p
 
 
 def test_no_hold_out_left_keeps_the_configured_weights(tmp_path, tiny_config, monkeypatch):
-    import bench.validation as validation
-    from bench.session import Session
+    import bench.cell.validation as validation
+    from bench.cell.session import Session
 
     session = Session(load_config(str(tiny_config)), tmp_path / "s", device="cpu", progress=False)
     cell = Cell("t2ipal", "coco2014", "fewshot", None, 1, shots=1)

@@ -1,4 +1,4 @@
-"""TaI-DPT + DualCoOp score fusion (bench/fusion.py) against a hand computation, and over a sweep's records."""
+"""TaI-DPT + DualCoOp score fusion (bench/grid/fusion.py) against a hand computation, and over a sweep's records."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.fusion import FusionSpec, fuse_records, fuse_scores, fuse_sweep, minmax_global
+from bench.grid.fusion import FusionSpec, fuse_records, fuse_scores, fuse_sweep, minmax_global
 from bench.records import save_scores, saved_scores
 
 A = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])  # TaI-DPT: global min 1, max 6
@@ -125,7 +125,7 @@ def test_fuse_sweep_takes_ratio_and_seed_from_the_records(tmp_path):
 
 
 def test_fuse_sweep_reads_each_source_once(tmp_path, monkeypatch):
-    import bench.fusion
+    import bench.grid.fusion
 
     folder = tmp_path / "records" / "coco2014"
     folder.mkdir(parents=True)
@@ -133,8 +133,9 @@ def test_fuse_sweep_reads_each_source_once(tmp_path, monkeypatch):
     b1 = _record(folder, "dualcoop__partial_r0.5__s1", "dualcoop", "partial", 0.5, 1, B)
     b2 = _record(folder, "dualcoop__partial_r0.1__s2", "dualcoop", "partial", 0.1, 2, B[::-1].copy())
     loaded, read = [], []
-    real_scores, real_read = bench.fusion.saved_scores, Path.read_text
-    monkeypatch.setattr(bench.fusion, "saved_scores", lambda path: loaded.append(Path(path).name) or real_scores(path))
+    real_scores, real_read = bench.grid.fusion.saved_scores, Path.read_text
+    monkeypatch.setattr(bench.grid.fusion, "saved_scores",
+                        lambda path: loaded.append(Path(path).name) or real_scores(path))
     monkeypatch.setattr(Path, "read_text", lambda self, *args, **kw: read.append(self.name)
                         or real_read(self, *args, **kw))
     assert len(fuse_sweep(tmp_path, "coco2014", FusionSpec(rate=0.9))) == 2  # both b cells fused with a

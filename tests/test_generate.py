@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.generate import (
+from bench.generation.generators import (
     DiffusersGenerator,
     Generator,
     GeneratorError,
@@ -97,7 +97,7 @@ def test_caption_seeds_stable_when_adding_copies():
 
 
 def test_toy_rendering_in_worker_processes_gives_the_same_pixels(tmp_path, monkeypatch):
-    from bench.generate import ToyGenerator
+    from bench.generation.generators import ToyGenerator
 
     prompts = ["a red ball and two trees", "a house", "three fish near a car", "a star"] * 3
     seeds = list(range(len(prompts)))

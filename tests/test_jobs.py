@@ -1,4 +1,4 @@
-"""`bench run --jobs N` (bench/jobs.py): the same records as one process, errors as one line, images
+"""`bench run --jobs N` (bench/grid/jobs.py): the same records as one process, errors as one line, images
 rendered once in shares with the same bytes as the generator's own loop."""
 
 import json
@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from bench import jobs
 from bench.cli import main
+from bench.grid import jobs
 
 
 def _records(work) -> dict:
@@ -95,7 +95,7 @@ def test_bad_jobs_value_is_one_line(tmp_path, tiny_config, capsys):
 
 
 def test_rendering_in_shares_gives_the_generators_bytes(tmp_path):
-    from bench.generate import ToyGenerator, generate_all, image_key, image_path, render_and_save
+    from bench.generation.generators import ToyGenerator, generate_all, image_key, image_path, render_and_save
 
     generator = ToyGenerator(size=64)
     prompts = ["two red cars", "a dog near a tree", "a cat", "three birds and a person"]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from methods._parts.losses import asymmetric_loss, ranking_loss
+from bench.methods._parts.losses import asymmetric_loss, ranking_loss
 
 
 def _sigmoid(x: float) -> float:

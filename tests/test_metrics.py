@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-from bench.metrics import average_precision, f1_scores, multilabel_metrics
-from bench.mmmetric import MultiLabelMetric
+from bench.analysis.metrics import average_precision, f1_scores, multilabel_metrics
+from bench.analysis.mmmetric import MultiLabelMetric
 
 
 def _labels(rng, n, c, p=0.3):
@@ -93,7 +93,7 @@ def test_mmengine_metric_accumulates_batches():
 
 def test_top_k_prf_hand_worked():
     """DualCoOp's calc_F1 pooled top-k precision / recall / F1, worked by hand."""
-    from bench.metrics import top_k_prf
+    from bench.analysis.metrics import top_k_prf
 
     scores = np.array([[0.9, 0.1, 0.8, 0.3], [0.2, 0.7, 0.6, 0.5], [0.4, 0.3, 0.2, 0.1]])
     labels = np.array([[1, -1, -1, 1], [-1, 1, -1, -1], [-1, -1, 1, 1]])
@@ -133,7 +133,7 @@ def _calc_f1_reference(gt, idxs, k, num_classes):
 
 @pytest.mark.parametrize("k", [3, 5])
 def test_top_k_prf_equals_reference_loop(k):
-    from bench.metrics import top_k_prf, zsl_metrics
+    from bench.analysis.metrics import top_k_prf, zsl_metrics
 
     rng = np.random.default_rng(5)
     scores = rng.random((40, 7))

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from bench.data.base import DataError
-from methods._parts.names import prompt_names
-from methods.coop import CoOp
-from methods.zsclip import ZSCLIP
+from bench.methods._parts.names import prompt_names
+from bench.methods.coop import CoOp
+from bench.methods.zsclip import ZSCLIP
 
 
 def test_prompt_names_rules(tmp_path):

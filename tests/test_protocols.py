@@ -8,12 +8,13 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from bench.augment import CutoutPIL, augmentation
-from bench.backbone import load_backbone, resolve_spec
 from bench.cli import main
 from bench.config import load_config, method_config, method_features, method_protocol
-from methods.dualcoop import DualCoOp
-from methods.taidpt import TaIDPT
+from bench.features.augment import CutoutPIL, augmentation
+from bench.features.backbone import load_backbone
+from bench.features.spec import resolve_spec
+from bench.methods.dualcoop import DualCoOp
+from bench.methods.taidpt import TaIDPT
 
 
 def test_reference_variants_in_the_shipped_configs():

@@ -1,4 +1,5 @@
-"""The text-tower activation follows the weights: QuickGELU for OpenAI's, GELU otherwise (bench/quickgelu.py)."""
+"""The text-tower activation follows the weights: QuickGELU for OpenAI's, GELU otherwise
+(bench/features/quickgelu.py)."""
 
 import logging
 
@@ -6,8 +7,9 @@ import open_clip
 import pytest
 import torch
 
-from bench.backbone import load_backbone, resolve_spec
-from bench.quickgelu import decide_quick_gelu, is_torchscript_archive
+from bench.features.backbone import load_backbone
+from bench.features.quickgelu import decide_quick_gelu, is_torchscript_archive
+from bench.features.spec import resolve_spec
 from bench.testing import write_torchscript_checkpoint
 
 

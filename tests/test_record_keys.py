@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.cache import FeatureCache
+from bench.cell.datakey import DataKeys, split_digest
 from bench.data.coco import COCO2014
-from bench.datakey import DataKeys, split_digest
+from bench.features.cache import FeatureCache
 from bench.locking import exclusive, holder
 
 

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.analysis.metrics import multilabel_metrics
+from bench.analysis.stats import pareto_front, seeds_and_images_bootstrap_map
 from bench.cli import main
-from bench.metrics import multilabel_metrics
 from bench.report import RecordError, find_records, read_records, summary_table, write_report
 from bench.report.cost import cost_points
 from bench.report.format import latex_escape, latex_value, markdown_table
 from bench.report.gaps import gaps_section
 from bench.report.significance import significance_section
 from bench.report.tables import ablation_section, failed_section, results_section
-from bench.stats import pareto_front, seeds_and_images_bootstrap_map
 
 CLASSES = ["cat", "dog", "car"]
 RNG = np.random.default_rng(0)
@@ -319,12 +319,12 @@ def test_bench_report_end_to_end(tmp_path, capsys):
 
 
 def test_report_modules_do_not_import_torch():
-    # reading records needs neither torch nor mmengine (the mmengine metric lives in bench.mmmetric)
+    # reading records needs neither torch nor mmengine (the mmengine metric lives in bench.analysis.mmmetric)
     import subprocess
     import sys
 
     code = ("import sys, bench.report, bench.report.build, bench.report.cost, bench.report.gaps, bench.report.plots, "
-            "bench.report.significance, bench.report.tables, bench.stats, bench.metrics; "
+            "bench.report.significance, bench.report.tables, bench.analysis.stats, bench.analysis.metrics; "
             "print(sorted(m for m in ('torch', 'mmengine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

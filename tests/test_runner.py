@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 from mmengine.optim.scheduler import ConstantLR, CosineAnnealingLR
 
+from bench.cell.train import lr_schedule
 from bench.config import method_class, method_config
-from bench.train import lr_schedule
 
 
 def _lrs(train: dict) -> list[float]:
@@ -36,12 +36,12 @@ def test_warmup_then_cosine_as_dassl():
 
 
 def test_per_setting_schedule_and_variants():
-    from methods.t2ipal import T2IPAL
+    from bench.methods.t2ipal import T2IPAL
 
     cfg = Config(dict(coop=dict(n_ctx=4, train=dict(epochs=50, per_setting=dict(fewshot=dict(epochs=200)))),
                       t2ipal=dict(proto_weight=0.3, train=dict(epochs=7)),
                       t2ipal_no_adapter=dict(type="t2ipal", adapter=None)))
-    from methods.coop import CoOp
+    from bench.methods.coop import CoOp
 
     kwargs, train, _ = method_config(cfg, "coop", CoOp, "fewshot")
     assert kwargs == {"n_ctx": 4} and train["epochs"] == 200 and "per_setting" not in train
@@ -58,7 +58,7 @@ def test_batched_reads_equal_item_by_item_collation():
     import numpy as np
     from torch.utils.data import DataLoader, default_collate
 
-    from bench.trainsets import Batched, FeatureDataset, collate_batch
+    from bench.cell.trainsets import Batched, FeatureDataset, collate_batch
 
     rng = np.random.default_rng(0)
     images = {"global": rng.normal(size=(3, 10, 4)).astype(np.float16),

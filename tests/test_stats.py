@@ -1,19 +1,16 @@
-"""bench.stats against independent computations: brute-force loops, closed forms, hand-made cases."""
+"""bench.analysis.stats against independent computations: brute-force loops, closed forms, hand-made cases."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from bench.metrics import average_precision
-from bench.stats import (
+from bench.analysis.gaps import frechet_distance, frechet_from_moments, modality_gap, near_duplicates
+from bench.analysis.metrics import average_precision
+from bench.analysis.stats import (
     ResampledAP,
     bootstrap_indices,
     bootstrap_values,
-    frechet_distance,
-    frechet_from_moments,
-    modality_gap,
-    near_duplicates,
     paired_bootstrap_map,
     pareto_front,
     percentile_interval,

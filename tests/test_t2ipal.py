@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
-from methods.t2ipal import T2IPAL
+from bench.methods.t2ipal import T2IPAL
 
 CLASSES = ["red", "green", "blue", "yellow"]
 
@@ -110,9 +110,9 @@ def test_training_lowers_the_loss(tiny_rn):
 
 
 def test_end_to_end_with_generation_and_a_variant(tmp_path, tiny_config, tiny_coco, monkeypatch):
-    from bench.backbone import Backbone
     from bench.cli import main
     from bench.data.coco import COCO2014
+    from bench.features.backbone import Backbone
 
     encoded = []
     original = Backbone.encode_images
@@ -239,7 +239,7 @@ def test_which_captions_are_rendered(tiny_rn):
 
 
 def test_branch_weights_are_chosen_on_validation_scores(tiny_rn):
-    from bench.validation import choose
+    from bench.cell.validation import choose
 
     method = _method(tiny_rn)
     rng = np.random.default_rng(0)

@@ -1,13 +1,13 @@
-"""T2I-PAL's mixed training set (bench/t2ipal_data.py): whole-batch reads equal the per-item rows, and a
+"""T2I-PAL's mixed training set (bench/cell/generated.py): whole-batch reads equal the per-item rows, and a
 training run reads the same batches either way."""
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from bench.t2ipal_data import MixedDataset
-from bench.train import CellModel, EpochSampler
-from bench.trainsets import Batched, FeatureDataset, collate_batch
+from bench.cell.generated import MixedDataset
+from bench.cell.train import CellModel, EpochSampler
+from bench.cell.trainsets import Batched, FeatureDataset, collate_batch
 
 D, P, L, C = 32, 5, 6, 4  # feature width, image tokens, caption tokens, classes
 
@@ -67,9 +67,9 @@ def test_batched_reads_equal_stacking_the_items():
 
 
 def test_a_training_run_is_the_same_with_batched_reads(tiny_rn):
-    """A few epochs of T2I-PAL over the mixed set: the loader that reads whole batches (as bench/train.py's)
+    """A few epochs of T2I-PAL over the mixed set: the loader that reads whole batches (as bench/cell/train.py's)
     gives the same losses and the same trained parameters as the item-by-item loader."""
-    from methods.t2ipal import T2IPAL
+    from bench.methods.t2ipal import T2IPAL
 
     results = []
     for data in (_mixed(), Batched(_mixed())):

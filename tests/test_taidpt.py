@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.methods.taidpt import TaIDPT, rarest_class_subset
+from bench.methods.zsclip import template_list
 from bench.testing import train_steps
-from methods.taidpt import TaIDPT, rarest_class_subset
-from methods.zsclip import template_list
 
 CLASSES = ["red", "green", "blue", "yellow"]
 

@@ -4,16 +4,16 @@ method built for those classes with the same parameters; class-specific methods 
 import pytest
 import torch
 
-from methods._parts.losses import asymmetric_loss
-from methods._parts.prompt import PromptLearner, encode_prompts
-from methods.clip_adapter import CLIPAdapter
-from methods.clip_lora import CLIPLoRA
-from methods.cocoop import CoCoOp
-from methods.coop import CoOp
-from methods.dualcoop import DualCoOp
-from methods.t2ipal import T2IPAL
-from methods.taidpt import TaIDPT
-from methods.zsclip import ZSCLIP
+from bench.methods._parts.losses import asymmetric_loss
+from bench.methods._parts.prompt import PromptLearner, encode_prompts
+from bench.methods.clip_adapter import CLIPAdapter
+from bench.methods.clip_lora import CLIPLoRA
+from bench.methods.cocoop import CoCoOp
+from bench.methods.coop import CoOp
+from bench.methods.dualcoop import DualCoOp
+from bench.methods.t2ipal import T2IPAL
+from bench.methods.taidpt import TaIDPT
+from bench.methods.zsclip import ZSCLIP
 
 SEEN, UNSEEN = ["red", "green", "blue"], ["yellow", "purple"]
 
@@ -98,7 +98,7 @@ def test_clip_lora_rebuild_goes_through_the_lora_text_tower(tiny_rn):
 
 
 def test_clip_adapter_rebuild_keeps_the_adapter_and_uses_the_frozen_prompts(tiny_rn):
-    from methods.zsclip import class_text_features
+    from bench.methods.zsclip import class_text_features
 
     method = _trained(CLIPAdapter, tiny_rn, SEEN)
     adapter = [p.detach().clone() for p in method.adapter.parameters()]
@@ -109,7 +109,7 @@ def test_clip_adapter_rebuild_keeps_the_adapter_and_uses_the_frozen_prompts(tiny
 
 
 def test_t2ipal_prototypes_keep_learned_rows(tiny_rn):
-    from methods.zsclip import class_text_features
+    from bench.methods.zsclip import class_text_features
 
     method = _trained(T2IPAL, tiny_rn, SEEN)
     learned = method.class_prototypes.detach().clone()

@@ -10,11 +10,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from bench.metrics import average_precision, top_k_prf, zsl_metrics
+from bench.analysis.metrics import average_precision, top_k_prf, zsl_metrics
+from bench.methods.clip_lora import CLIPLoRA
+from bench.methods.coop import CoOp
+from bench.methods.taidpt import TaIDPT
 from bench.registry import METHODS
-from methods.clip_lora import CLIPLoRA
-from methods.coop import CoOp
-from methods.taidpt import TaIDPT
 
 SEEN, UNSEEN = ["red", "green", "blue"], ["yellow"]
 EVENTS: list[tuple] = []
@@ -141,9 +141,9 @@ def test_zsl_and_gzsl_blocks_match_the_saved_scores(spies, zsl_config, tmp_path,
         assert record["zsl"]["F1@3"] == pytest.approx(top_k_prf(scores, labels, 3)["F1"])
         assert list(record["zsl"]["per_class_AP"]) == UNSEEN and list(record["gzsl"]["per_class_AP"]) == SEEN + UNSEEN
     # the split file is part of the cell's key: edited, the records are stale
-    from bench.cell import Cell, plan_cell, record_state
+    from bench.cell.datakey import dry_run_keys
+    from bench.cell.plan import Cell, plan_cell, record_state
     from bench.config import load_config
-    from bench.datakey import dry_run_keys
 
     cfg = load_config(str(zsl_config))
     cell = Cell("zsclip", "coco2014", "zsl", None, 1)
@@ -181,7 +181,7 @@ def test_zsl_scores_the_test_images_through_a_trained_image_tower(spies, tmp_pat
 
 
 def test_class_specific_methods_are_skipped_with_a_reason(caplog):
-    from bench.sweep import plan_cells
+    from bench.grid.sweep import plan_cells
 
     cfg = Config(dict(dualcoop=dict(csc=True), coop=dict(csc=False),
                       dualcoop_generic=dict(type="dualcoop", per_setting=dict(zsl=dict(csc=False)))))
@@ -196,7 +196,7 @@ def test_class_specific_methods_are_skipped_with_a_reason(caplog):
 
 
 def test_toy_config_runs_dualcoop_with_its_zero_shot_protocol():
-    from bench.cell import Cell, plan_cell
+    from bench.cell.plan import Cell, plan_cell
     from bench.config import load_config
 
     plan = plan_cell(load_config("toy"), Cell("dualcoop", "toy", "zsl", None, 1))

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.analysis.stats import pareto_front
 from bench.report.format import Section, Table, fmt_count, fmt_number, fmt_seconds, is_missing
 from bench.report.model import ROW_KEY, Records, cell_sort_key
-from bench.stats import pareto_front
 
 
 def _ratio_key(label_ratio) -> float | None:

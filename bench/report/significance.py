@@ -1,15 +1,15 @@
 """The significance section of ``bench report``: per dataset and cell, every method against a reference
-by a bootstrap over training seeds and test images of their saved score matrices (:mod:`bench.stats`)."""
+by a bootstrap over training seeds and test images of their saved score matrices (:mod:`bench.analysis.stats`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from bench.analysis.stats import seed_map_resamples, seeds_and_images_bootstrap_map
 from bench.records import ScoresError, same_test_set, saved_scores
 from bench.report.format import MISSING, Section, fmt_number, with_label_columns
 from bench.report.model import ROW_KEY, Records, cell_groups, row_labels, seed_groups
-from bench.stats import seed_map_resamples, seeds_and_images_bootstrap_map
 
 
 def load_group(paths: list[str], bad: dict[str, str] | None = None
@@ -82,7 +82,7 @@ def fmt_p(p: float, n_boot: int) -> str:
 def significance_section(records: Records, reference: str | None = None, n_boot: int = 1000,
                          boot_seed: int = 0) -> Section:
     """Per dataset and cell, every method vs the reference (``reference`` by name, else the best mean):
-    :func:`bench.stats.seeds_and_images_bootstrap_map` over training seeds and test images, 95% CI, p-value."""
+    :func:`bench.analysis.stats.seeds_and_images_bootstrap_map` over training seeds and test images, 95% CI, p-value."""
     heading = "Significance: bootstrap over seeds and test images vs a reference"
     if n_boot <= 0:
         return Section("significance", heading, "Skipped (--n-boot 0).")

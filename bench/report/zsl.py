@@ -1,4 +1,4 @@
-"""The zsl section of ``bench report``: seen/unseen zero-shot recognition (DualCoOp's protocol, ``bench.zsl``).
+"""The zsl section of ``bench report``: seen/unseen zero-shot recognition (DualCoOp's protocol, ``bench.cell.zsl``).
 
 Per dataset two tables, ZSL (unseen classes) and GZSL (seen + unseen), one row per (method, backbone,
 protocol): mAP and the top-k precision / recall / F1 of DualCoOp's ``calc_F1`` for k = 3 and 5, mean ± std

@@ -78,8 +78,8 @@ def encode_texts(model, tokens: torch.Tensor, batch: int = 500) -> torch.Tensor:
 
 
 def mean_ap(scores: np.ndarray, labels: np.ndarray) -> float:
-    """mAP in percent over the classes with a positive; ``labels`` in {0, 1} (bench.metrics' AP)."""
-    from bench.metrics import average_precision
+    """mAP in percent over the classes with a positive; ``labels`` in {0, 1} (bench.analysis.metrics' AP)."""
+    from bench.analysis.metrics import average_precision
 
     return 100.0 * float(np.nanmean(average_precision(scores, np.where(labels == 1, 1, -1))))
 
@@ -97,9 +97,9 @@ def frequency_baseline(labels: np.ndarray) -> float:
 
 
 def modality_gap(image_feats: torch.Tensor, text_feats: torch.Tensor) -> dict:
-    """Gap statistics of paired image and caption embeddings (row i goes with row i): bench.stats.modality_gap
+    """Gap statistics of paired image and caption embeddings (row i goes with row i): bench.analysis.gaps.modality_gap
     under the key names and in the key order of the model card."""
-    from bench.stats import modality_gap as gap_statistics
+    from bench.analysis.gaps import modality_gap as gap_statistics
 
     gap = gap_statistics(np.asarray(image_feats), np.asarray(text_feats))
     return {"paired_image_text_cosine": gap["mean_paired_cosine"],

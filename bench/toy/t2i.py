@@ -30,7 +30,7 @@ COUNT_WORDS = {"a": 1, "an": 1, "one": 1, "the": 1, "two": 2, "couple": 2, "pair
 COLOUR_HUES = {"red": 0.0, "orange": 0.08, "yellow": 0.15, "green": 0.33, "blue": 0.6, "purple": 0.76, "pink": 0.9,
                "brown": 0.07}
 STOP_WORDS = {"and", "with", "next", "near", "beside", "to", "in", "on", "at", "by"}  # a count never crosses these
-STYLE_VERSION = 1  # bump when the drawing changes: generated-image caches key on it (bench/generate.py)
+STYLE_VERSION = 1  # bump when the drawing changes: generated-image caches key on it (bench/generation/generators.py)
 MAX_OBJECTS = 6
 INK = np.array([0.18, 0.16, 0.2], dtype=np.float32)
 

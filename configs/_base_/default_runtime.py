@@ -5,7 +5,7 @@ runtime = dict(
     log_level="ERROR",  # mmengine's own log (INFO shows every iteration); progress bars show training
     log_interval=50,
     vis_backends=[],  # e.g. ["TensorboardVisBackend"] to log training curves through mmengine's visualizer
-    # cells run at once on this machine, each in its own process (bench/jobs.py): an integer or "auto" (one per
+    # cells run at once on this machine, each in its own process (bench/grid/jobs.py): an integer or "auto" (one per
     # CPU core on CPU, 1 on a GPU); features and generated images are still computed once
     jobs=1,
     eval_split="test",  # "val" to tune on the validation split (where the dataset has one: toy), never on test
@@ -27,10 +27,10 @@ sweep = dict(
     shots=[1, 2, 4, 8, 16],
     method_settings={},  # {method: [settings]}: run a method in some of its settings only
 )
-# Derived cells computed from finished cells' saved test scores (bench/fusion.py): TaI-DPT's fusion
+# Derived cells computed from finished cells' saved test scores (bench/grid/fusion.py): TaI-DPT's fusion
 # with a DualCoOp trained on partial labels (TaI-DPT paper, "TaI-DPT + DualCoOp"; ensemble_score.py), and the
 # same fusion for zero-shot T2I-PAL (its own row; the same rate, which the T2I-PAL paper does not give).
 fusions = [dict(a="taidpt", b="dualcoop", rate=0.9), dict(a="t2ipal", b="dualcoop", rate=0.9)]
-# Diagnostics records written after the cells (bench/diagnostics.py): image-text modality gaps, the Frechet
+# Diagnostics records written after the cells (bench/grid/diagnostics.py): image-text modality gaps, the Frechet
 # domain gap between generated and real images, and near duplicates of test images among generated ones.
 diagnostics = dict(enabled=True, leak_threshold=0.95)

@@ -10,7 +10,7 @@ import torch
 def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """mAP in % of ``scores`` [..., N, C] against ``labels`` [N, C] in {1, 0 (unknown), -1}; returns [...].
 
-    The same number as ``bench.metrics`` (per class over its known entries only; a group of tied
+    The same number as ``bench.analysis.metrics`` (per class over its known entries only; a group of tied
     scores is one threshold, as scikit-learn's ``average_precision_score``; a class without a known
     positive is left out of the mean), vectorised over classes and leading dimensions so a grid
     search evaluates many settings per call. NaN where no class has a known positive.
@@ -30,7 +30,7 @@ def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.
     tp_at_end = torch.where(group_end, tp, 0.0)
     tp_before = torch.cat([torch.zeros_like(tp[..., :1]), tp_at_end.cummax(-1).values[..., :-1]], dim=-1)
     rank = torch.arange(1, tp.shape[-1] + 1, dtype=tp.dtype, device=tp.device)
-    # sum over thresholds of precision x recall gained there (``bench.metrics.average_precision``)
+    # sum over thresholds of precision x recall gained there (``bench.analysis.metrics.average_precision``)
     n_pos = hits.sum(-1)
     ap = (group_end * (tp / rank) * (tp - tp_before)).sum(-1) / n_pos
     return 100.0 * ap.where(n_pos > 0, torch.nan).nanmean(-1)

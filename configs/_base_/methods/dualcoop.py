@@ -47,7 +47,7 @@ dualcoop = dict(
 # RN101 (README partial-label command; rn101_ep50.yaml MODEL.BACKBONE.NAME) at 448 px (--input_size 448), test images
 # squashed to 448x448 with torchvision's default bilinear Resize, no centre crop (dataloaders/coco_detection.py:58-62,
 # pascal_voc.py:50-54), and training on images augmented afresh every step (features.mode "online"): Resize((448, 448)),
-# CutoutPIL(0.5), RandAugment, no flip (coco_detection.py:50-56; bench/augment.py says how its RandAugment differs).
+# CutoutPIL(0.5), RandAugment, no flip (coco_detection.py:50-56; bench/features/augment.py says how its RandAugment differs).
 # lr / loss_w / epochs / batch: this file's values and the dataset config's (VOC2007: lr 0.001), as for `dualcoop`.
 # Not reproduced: the reference's fp16 autocast (set runtime.amp=fp16 on CUDA) and its best-epoch-on-test selection.
 # Records and tables say protocol "reference".

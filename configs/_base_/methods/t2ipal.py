@@ -35,7 +35,7 @@ t2ipal = dict(
     prototype_prompt="a photo of a {}.",
     # score = r * global + (1 - r) * local + lambda * prototype: r and lambda chosen after training on validation
     # images (the val split with the cell's label budget, else a seeded 20% hold-out of the cell's training images:
-    # bench/validation.py, the definition bench/fitdata.py uses), never on test;
+    # bench/cell/validation.py, the definition bench/cell/fitdata.py uses), never on test;
     # False: the fixed gl_merge_rate (0.5, TaI-DPT's) and proto_weight
     tune_weights=True,
     weight_grid=dict(gl_merge_rate=[0.0, 0.25, 0.5, 0.75, 1.0], proto_weight=[0.0, 0.25, 0.5, 1.0]),

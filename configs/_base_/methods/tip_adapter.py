@@ -1,7 +1,7 @@
 # Tip-Adapter and Tip-Adapter-F (methods.md sec. 5b; methods/tip_adapter.py explains the multi-label choices).
 # Reference: gaopengcuhk/Tip-Adapter @d0e2d6f main.py, utils.py, configs/imagenet.yaml (the general-object
 # dataset; oxford_pets.yaml and ucf101.yaml share its grid). alpha/beta are searched on a validation set, never
-# on test (bench/fitdata.py); the runner does no gradient training (train.epochs 0), Tip-Adapter-F's fine-tuning
+# on test (bench/cell/fitdata.py); the runner does no gradient training (train.epochs 0), Tip-Adapter-F's fine-tuning
 # runs inside the method with the reference's own schedule.
 tip_adapter = dict(
     templates="a photo of a {}.",  # utils.py:18-35 clip_classifier; datasets/caltech101.py:7 template

@@ -10,7 +10,7 @@ selection: :mod:`bench.data.zsl`). What a cell does in it:
   no unseen class name reaches training, not even inside caption text;
 - after training the method re-prompts (``Method.rebuild``) the unseen classes, then seen + unseen,
   and each set is scored on the test images that have a positive in it: the record's ``zsl`` and
-  ``gzsl`` blocks (mAP, per-class AP, top-k P/R/F1 for k = 3, 5; ``bench.metrics.zsl_metrics``).
+  ``gzsl`` blocks (mAP, per-class AP, top-k P/R/F1 for k = 3, 5; ``bench.analysis.metrics.zsl_metrics``).
 
 A method that cannot score unseen classes (per-class parameters, e.g. class-specific contexts) is
 not run: :func:`zsl_skip_reason` gives the one-line reason the sweep prints.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.analysis.metrics import zsl_metrics
 from bench.data.base import POSITIVE, Split
 from bench.data.zsl import class_view, load_zsl_split
-from bench.metrics import zsl_metrics
 
 TOP_K = (3, 5)  # DualCoOp validate_zsl --top_k: 3 (opts.py:111) and 5 (README's val_zsl.py example)
 

@@ -1,5 +1,6 @@
 """The content of the data a cell reads, as a digest its record is keyed by (besides its config hash), and
-the image content hashes it is made of (also the feature cache's keys: :class:`FileHashes`). No torch.
+the image content hashes it is made of (the feature cache's keys: :class:`bench.features.hashes.FileHashes`).
+No torch.
 
 A record is "done" only while its config hash *and* this data key match: an edited annotation file, a
 replaced image or a changed image list makes it stale, and a rerun recomputes it. What a cell reads:
@@ -27,17 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import DataError, Split
-
-log = logging.getLogger("bench")
+from bench.data.base import Split
+from bench.features.hashes import FileHashes
 
 
 def split_digest(split: Split, image_hashes: list[str]) -> str:
@@ -78,7 +75,7 @@ def dry_run_keys(cfg, work_dir: Path) -> DataKeys:
     hashes: list[FileHashes] = []
 
     @functools.cache
-    def load(name: str) -> Split:  # zsl:<name>: as read for the zsl setting (bench.session.Session.zsl_split)
+    def load(name: str) -> Split:  # zsl:<name>: as read for the zsl setting (bench.cell.session.Session.zsl_split)
         if name.startswith("zsl:"):
             return dataset.load_zsl(name[4:]) if hasattr(dataset, "load_zsl") else load(name[4:])
         return dataset.load(name)
@@ -127,53 +124,3 @@ class DataKeys:
             parts["captions"] = self.captions()
         key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
         return {"key": key, **parts}
-
-
-class FileHashes:
-    """sha1 of file contents, memoised by (path, size, mtime) in a small sqlite table."""
-
-    def __init__(self, db_path: Path):
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = self._open(db_path)
-        except sqlite3.OperationalError as exc:  # e.g. a read-only folder without an index yet: no memo
-            log.debug("image hashes not memoised: %s (%s)", db_path, exc)
-            self.db = self._open(Path(":memory:"))
-        except sqlite3.DatabaseError as exc:  # not a database, or damaged: it is only a memo
-            log.warning("feature cache index %s is unreadable (%s); recreating it", db_path, exc)
-            db_path.unlink()
-            self.db = self._open(db_path)
-
-    @staticmethod
-    def _open(db_path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(db_path, timeout=60)
-        if db.execute("SELECT name FROM sqlite_master WHERE name='h'").fetchone() is None:
-            db.execute("CREATE TABLE IF NOT EXISTS h (path TEXT PRIMARY KEY, size INT, mtime INT, sha1 TEXT)")
-        db.execute("SELECT count(*) FROM h").fetchone()  # reads the table: a damaged file fails here
-        return db
-
-    def __call__(self, paths: list[str], progress: bool = True) -> list[str]:
-        from tqdm import tqdm
-
-        out = []
-        fresh = []
-        for path in tqdm(paths, desc="hashing images", disable=not progress or len(paths) < 2000, leave=False):
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                raise DataError(f"missing image: {path}") from None
-            row = self.db.execute("SELECT size, mtime, sha1 FROM h WHERE path=?", (path,)).fetchone()
-            if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
-                out.append(row[2])
-                continue
-            with open(path, "rb") as f:
-                digest = hashlib.sha1(f.read()).hexdigest()
-            fresh.append((path, st.st_size, st.st_mtime_ns, digest))
-            out.append(digest)
-        if fresh:
-            try:
-                with self.db:
-                    self.db.executemany("INSERT OR REPLACE INTO h VALUES (?, ?, ?, ?)", fresh)
-            except sqlite3.OperationalError as exc:  # read-only or full disk: the memo is an optimisation
-                log.debug("not memoising %d image hashes: %s", len(fresh), exc)
-        return out

@@ -11,7 +11,7 @@ ranks of a distributed job can fill disjoint chunks of the same entries.
 
 Verified when read: the manifest holds the size and crc32 of ``data.npy`` (one streaming pass over
 the finished file when the entry is completed). The first time a process opens an entry it checks
-both (about one read of the file: 0.07 s per 100 MB here, see :mod:`bench.cache_entry`); a damaged
+both (about one read of the file: 0.07 s per 100 MB here, see :mod:`bench.features.cache_entry`); a damaged
 entry (manifest, size, header or checksum) is deleted and rebuilt, with a one-line warning.
 ``FeatureCache(rebuild=True)`` (``bench run --rebuild-features``) rebuilds every entry the process
 opens, once. The sqlite index of image hashes is a memo: an unreadable one is recreated, with a
@@ -37,11 +37,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from bench.augment import augmentation
-from bench.cache_entry import entry_damage, file_crc32, reserved_memmap
-from bench.cache_rows import RowIndex, RowSource, family_key
 from bench.data.base import DataError
-from bench.datakey import FileHashes
+from bench.features.augment import augmentation
+from bench.features.cache_entry import entry_damage, file_crc32, reserved_memmap
+from bench.features.cache_rows import RowIndex, RowSource, family_key
+from bench.features.hashes import FileHashes
 from bench.io import read_json, sha256_json, write_json
 from bench.locking import exclusive
 
@@ -177,7 +177,7 @@ class FeatureCache:
         ``also``: more kinds to store from the same encoder pass when these images have to be encoded
         anyway (what other consumers of the same images will ask for: one pass serves them all);
         only ``kinds`` are returned. With one plain view, rows another entry of the same backbone and
-        kind already holds (same image content) are copied, not encoded (bench/cache_rows.py).
+        kind already holds (same image content) are copied, not encoded (bench/features/cache_rows.py).
         """
         if views < 1 or (views > 1 and augment is None):
             raise ValueError("views must be >= 1, and views > 1 needs an augment setting")

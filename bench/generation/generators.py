@@ -25,7 +25,6 @@ from PIL import Image
 
 from bench.io import atomic_path, atomic_write_text, sha256_json
 from bench.registry import GENERATORS
-from bench.trainsets import parsed_captions
 
 PNG_COMPRESS_LEVEL = 1
 
@@ -237,31 +236,3 @@ def caption_seeds(n_captions: int, images_per_caption: int, base_seed: int = 0) 
     copy = np.tile(np.arange(images_per_caption), n_captions)
     seeds = base_seed * 1_000_003 + caption_index * 64 + copy
     return caption_index, seeds
-
-
-def generation_plan(session, method, setting: str | None = None) -> dict:
-    """What a generated-image method trains on and renders: its captions and labels (the TaI-DPT caption
-    set, or a seeded subset of ``max_captions``: the same for every ablation row), which caption each
-    image shows (``caption_index``: only captions ``method.rendered_mask`` keeps), the seeds, the
-    generator, and the image paths in the cache (which may not exist yet). ``setting="zsl"``: the
-    captions of the seen classes only (``bench.trainsets.parsed_captions``)."""
-    from bench.config import to_plain
-    from bench.registry import build
-
-    captions, labels, description = parsed_captions(session, method, setting)
-    if method.max_captions and len(captions) > method.max_captions:
-        keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
-            len(captions), size=int(method.max_captions), replace=False))
-        captions, labels = [captions[i] for i in keep], labels[keep]
-    rendered = method.rendered_mask(captions, session.split(session.eval_split).classnames)
-    caption_index, seeds = caption_seeds(len(captions), method.images_per_caption, method.generation_seed)
-    chosen = rendered[caption_index]  # seeds stay tied to the caption's position: cached images are reused
-    caption_index, seeds = caption_index[chosen], seeds[chosen]
-    generator = build(GENERATORS, to_plain(method.generator))
-    root = session.cache.root / "generated"
-    identity = generator.identity()
-    paths = [str(image_path(root, image_key(identity, captions[c], s)))
-             for c, s in zip(caption_index, seeds, strict=True)]
-    description.update(n_train_captions=len(captions), n_rendered_captions=int(rendered.sum()))
-    return {"captions": captions, "labels": labels, "caption_index": caption_index, "seeds": seeds,
-            "generator": generator, "root": root, "paths": paths, "description": description}

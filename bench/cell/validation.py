@@ -1,13 +1,13 @@
 """Values a method tunes after training, chosen on validation images, never on the test split.
 
-Validation images, as :mod:`bench.fitdata` makes them for the methods that fit from features (one
+Validation images, as :mod:`bench.cell.fitdata` makes them for the methods that fit from features (one
 definition of "validation" for every tuned value; Tip-Adapter / CoOp ``split_trainval(p_val=0.2)``):
 * the dataset's ``val`` split when it has one (the toy world) and the run does not evaluate on it, with
   the cell's label budget: partial labels at the cell's ratio and seed, or the few-shot sampler with the
   cell's K (zero-shot: its labels as they are), so the search sees no denser supervision than training;
 * otherwise a seeded ``HOLDOUT_FRACTION`` (fitdata's 20%) of the cell's training images (:func:`holdout_rows`;
   zero-shot: of the train split, at most 2,000 images), with the labels they have in the cell; the
-  method then does not train on them (bench.t2ipal_data leaves them out).
+  method then does not train on them (bench.cell.generated leaves them out).
 A method that tunes something implements ``tuning_grid() -> list[dict]`` (candidates, the configured one
 first: it wins ties), ``combine(branch_scores, candidate) -> scores`` and ``set_tuned(candidate)``
 (T2I-PAL's branch weights, methods/t2ipal.py). The record's ``validation`` entry lists the images used,
@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
+from bench.cell.fitdata import HOLDOUT_FRACTION, budgeted_val_split, holdout_split
 from bench.data.base import few_shot_indices
-from bench.fitdata import HOLDOUT_FRACTION, budgeted_val_split, holdout_split
 
 HOLDOUT_MAX = 2000  # zero-shot hold-outs (the whole train split is the pool)
 HOLDOUT_SALT = 31  # the zero-shot hold-out's RNG stream: default_rng([seed, HOLDOUT_SALT])
@@ -34,7 +34,7 @@ def uses_val_split(session) -> bool:
 
 def holdout_rows(session, cell) -> np.ndarray | None:
     """Sorted train-split rows held out for validation in this cell (None when the val split is used):
-    few-shot and partial cells, :func:`bench.fitdata.holdout_split` of the cell's training images (its
+    few-shot and partial cells, :func:`bench.cell.fitdata.holdout_split` of the cell's training images (its
     K-shot selection, or the whole train split), the draw the fitting methods make; zero-shot cells,
     ``HOLDOUT_FRACTION`` of the train split, at most ``HOLDOUT_MAX``, by ``default_rng([seed, HOLDOUT_SALT])``."""
     if uses_val_split(session):
@@ -77,7 +77,7 @@ def tunes(method) -> bool:
 def choose(method, branches: dict[str, np.ndarray], labels: np.ndarray, classnames: list[str]) -> dict:
     """Every candidate of ``method.tuning_grid()`` scored by validation mAP; the best (first on ties; the
     first candidate when no mAP is finite) is set on the method. Returns the record's entry."""
-    from bench.metrics import multilabel_metrics
+    from bench.analysis.metrics import multilabel_metrics
 
     grid = method.tuning_grid()
     results = [{**values, "mAP": multilabel_metrics(method.combine(branches, values), labels, classnames)["mAP"]}
@@ -90,7 +90,7 @@ def choose(method, branches: dict[str, np.ndarray], labels: np.ndarray, classnam
 
 def tune_on_validation(session, cell, method, backbone, batch_size: int = 256) -> dict | None:
     """Choose the method's tuned values on the cell's validation images (None when it tunes nothing)."""
-    from bench.train import predict
+    from bench.cell.train import predict
 
     if not tunes(method):
         return None

@@ -22,9 +22,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from bench.cell import Cell
+from bench.analysis.metrics import f1_block, multilabel_metrics
+from bench.cell.plan import Cell
 from bench.io import read_json, sha256_json, write_json
-from bench.metrics import f1_block, multilabel_metrics
 from bench.provenance import environment
 from bench.records import RECORD_VERSION, backbone_spec, same_test_set, save_scores, saved_scores, scores_path
 
@@ -168,7 +168,7 @@ class FusionSpec:
 def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, dict]]:
     """(record path, record) of every finished cell of ``method`` in ``setting`` in a records folder. The
     record says the method, setting, label ratio and seed; a file not named as the runner names that
-    cell (:attr:`bench.cell.Cell.name`: a copy, a backup) is skipped."""
+    cell (:attr:`bench.cell.plan.Cell.name`: a copy, a backup) is skipped."""
     out = []
     for path in sorted(folder.glob(f"{method}__{setting}*.json")):
         try:

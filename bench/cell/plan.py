@@ -3,7 +3,7 @@ lock, the state folder of one config and data); its plan (method class, argument
 config its record is keyed by); and the state of its record (done, stale, failed, unreadable, todo). No
 torch: the CLI's ``--dry-run`` and the sweep plan with it.
 
-A record is keyed by its config hash and by the content of the data it read (:mod:`bench.datakey`); its
+A record is keyed by its config hash and by the content of the data it read (:mod:`bench.cell.datakey`); its
 checkpoints live in a folder named by both (:meth:`Cell.state_dir`), so training is only ever resumed by
 the config, on the data, that wrote them.
 """
@@ -83,7 +83,7 @@ def plan_cell(cfg, cell: Cell) -> CellPlan:
     method_type = method_cls.name or cell.method  # a variant's base method (e.g. t2ipal for an ablation row)
     config = cell_config(cfg, cell.method, method_type, kwargs, train, backbone_overrides)
     if cell.setting == "zsl":  # the seen/unseen split file shapes the result: its hash is part of the key
-        from bench.zsl import split_identity
+        from bench.cell.zsl import split_identity
 
         config["zsl_split"] = split_identity(cfg)
     return CellPlan(cell, method_cls, kwargs, train, backbone_overrides, config)
@@ -110,7 +110,7 @@ def record_state(record_path: Path, plan: CellPlan, data) -> str:
     cell), "stale" (an ok record of another config or of other data: a rerun recomputes it), "failed"
     (an error record), "unreadable" (a damaged file: recomputed) or "todo" (none).
 
-    ``data``: the session's :class:`bench.datakey.DataKeys`; the data is hashed only for a record whose
+    ``data``: the session's :class:`bench.cell.datakey.DataKeys`; the data is hashed only for a record whose
     config matches."""
     return (stale_reason(record_path, plan, data) or "done").partition(":")[0]
 

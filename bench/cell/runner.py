@@ -1,8 +1,8 @@
 """Run one cell: build the method and its data, train it, evaluate it, write its record.
 
-Planning a cell and the state of its record: :mod:`bench.cell`; its training data: :mod:`bench.trainsets`
-(generated images: :mod:`bench.generate`, T2I-PAL's mixed set: :mod:`bench.t2ipal_data`; values tuned on
-validation images: :mod:`bench.validation`); training and prediction: :mod:`bench.train`; provenance:
+Planning a cell and the state of its record: :mod:`bench.cell.plan`; its training data: :mod:`bench.cell.trainsets`
+(generated images: :mod:`bench.generation.generators`, T2I-PAL's mixed set: :mod:`bench.cell.generated`; values tuned on
+validation images: :mod:`bench.cell.validation`); training and prediction: :mod:`bench.cell.train`; provenance:
 :mod:`bench.provenance`. A record is written atomically, after the scores file beside it.
 """
 
@@ -18,23 +18,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cell import Cell, CellPlan, plan_cell, record_key, record_state, stale_reason
+from bench.analysis.metrics import f1_block, multilabel_metrics
+from bench.cell.fitdata import fit_from_features
+from bench.cell.generated import generated_training_data
+from bench.cell.online import encode_test_images, image_protocol, wants_pixels
+from bench.cell.plan import Cell, CellPlan, plan_cell, record_key, record_state, stale_reason
+from bench.cell.session import Session
+from bench.cell.train import NonFiniteLoss, clear_checkpoints, fit, predict
+from bench.cell.trainsets import TrainSet, caption_training_data, image_training_data
+from bench.cell.validation import tune_on_validation
 from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
-from bench.fitdata import fit_from_features
 from bench.io import atomic_write_text, write_json
 from bench.locking import exclusive
 from bench.method import Method
-from bench.metrics import f1_block, multilabel_metrics
-from bench.online import encode_test_images, image_protocol, wants_pixels
 from bench.provenance import environment, peak_memory_mb
 from bench.records import RECORD_VERSION, save_scores
 from bench.registry import construct
-from bench.session import Session
-from bench.t2ipal_data import generated_training_data
-from bench.train import NonFiniteLoss, clear_checkpoints, fit, predict
-from bench.trainsets import TrainSet, caption_training_data, image_training_data
-from bench.validation import tune_on_validation
 
 log = logging.getLogger("bench")
 
@@ -56,7 +56,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
     from mmengine.runner import set_random_seed
 
     backbone = session.backbone(plan.backbone_overrides)
-    zsl = plan.cell.setting == "zsl"  # built for the seen classes only; re-prompted at evaluation (bench.zsl)
+    zsl = plan.cell.setting == "zsl"  # built for the seen classes only; re-prompted at evaluation (bench.cell.zsl)
     test = session.zsl_split(session.eval_split) if zsl else session.split(session.eval_split)
     test.check_evaluable()
     # the method's initial parameters must not depend on what ran before in this process (loading a
@@ -78,7 +78,7 @@ def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
 def run_cell(session: Session, cell: Cell, force: bool = False, wait: bool = True) -> Path | None:
     """Run one cell and write its record atomically; return the record path (None: skipped, see ``wait``).
 
-    A cell whose record was made with the same config on the same data (:func:`bench.cell.record_state`)
+    A cell whose record was made with the same config on the same data (:func:`bench.cell.plan.record_state`)
     is not recomputed unless ``force``, and nothing is written then; a record of another config or of
     other data (an edited annotation file, a replaced image) is recomputed and replaced, with a warning
     saying what changed. One process runs a cell at a time: it holds the cell's lock from planning to
@@ -139,7 +139,8 @@ def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
     prepared = prepare_cell(session, plan)
     method, backbone, test, trainset = prepared.method, prepared.backbone, prepared.test, prepared.trainset
     t0 = time.perf_counter()
-    # Tip-Adapter, linear probe: fit from the labelled features first (bench/fitdata.py; its time counts as training)
+    # Tip-Adapter, linear probe: fit from the labelled features first (bench/cell/fitdata.py; its time counts as
+    # training)
     fit_info = fit_from_features(session, cell, method, backbone, trainset) if method.fits_features else None
     if trainset is not None and train.get("epochs", 0) > 0:
         # mmengine's Runner reseeds (randomness=dict(seed)): the same initial state whether or not
@@ -152,7 +153,7 @@ def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
     # values the method tunes after training (T2I-PAL's branch weights): on validation images, never test
     validation = tune_on_validation(session, cell, method, backbone, batch_size=batch_size)
     test_arrays = prepared.test_arrays
-    if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/online.py)
+    if wants_pixels(method):  # the method trained the image tower: encode the test images now (bench/cell/online.py)
         test_arrays = encode_test_images(method, test.image_paths, batch_size, feats_cfg.get("num_workers", 0),
                                          where=f"{test.dataset}/{test.split}")
     if cell.setting == "zsl":
@@ -190,7 +191,7 @@ def zsl_results(session: Session, cell: Cell, prepared: Prepared, test_arrays: d
     the split used, and, as the cell's headline, the ZSL block's mAP, per-class AP and top-k F1 (its
     scores are the ones saved beside the record). ``test_arrays``: the test features the method scores (the
     cached ones, or those its own image tower encoded after training)."""
-    from bench.zsl import evaluate_zsl
+    from bench.cell.zsl import evaluate_zsl
 
     classes = session.zsl_classes()
     blocks, (scores, view) = evaluate_zsl(prepared.method, prepared.test, test_arrays, classes,

@@ -1,5 +1,5 @@
 """One feature cache entry's data file on disk: created with its space reserved, checksummed when it is
-completed, checked when it is first opened (:class:`bench.cache.FeatureCache`).
+completed, checked when it is first opened (:class:`bench.features.cache.FeatureCache`).
 
 Measured here (2-core VM): :func:`file_crc32` reads 100 MB in 0.07 s from the page cache, 0.17 s from
 disk (``python -c`` over a 100 MB random file, 3 runs), i.e. the check costs about one read of the entry,

@@ -3,7 +3,7 @@ wrapper, AMP, parameter schedulers, checkpoint hook and resume, logging, visuali
 the learning-rate schedule, checkpoints, and prediction over cached test features.
 
 bench only supplies the model (the method wrapped in :class:`CellModel`) and the data (a
-:class:`bench.trainsets.TrainSet`: cached features, or images re-encoded every step in the ``online``
+:class:`bench.cell.trainsets.TrainSet`: cached features, or images re-encoded every step in the ``online``
 protocol); evaluation is a plain loop (:func:`predict`).
 """
 
@@ -21,11 +21,11 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import DataLoader
 
-from bench.cell import Cell
+from bench.cell.online import encode_pixels
+from bench.cell.plan import Cell
+from bench.cell.session import Session
+from bench.cell.trainsets import Batched, TrainSet, collate_batch
 from bench.method import Method, as_scores
-from bench.online import encode_pixels
-from bench.session import Session
-from bench.trainsets import Batched, TrainSet, collate_batch
 
 _RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
 log = logging.getLogger("bench")
@@ -54,7 +54,7 @@ class CellModel(BaseModel):
         self.modality = modality
 
     def forward(self, feats=None, targets=None, pixels=None, mode: str = "tensor"):
-        if pixels is not None:  # online protocol: encode the augmented images now (bench/online.py)
+        if pixels is not None:  # online protocol: encode the augmented images now (bench/cell/online.py)
             feats = encode_pixels(self.method, pixels)
         feats = dict(feats, modality=self.modality)
         if "text" in feats:  # paired captions (T2I-PAL): texts as images

@@ -1,7 +1,7 @@
 """Training sets, one home for every kind a method trains on: real images (partial labels, few-shot, or the
 seen classes of the zsl setting), the caption corpus (texts as images), and the parts generated images share
-with them (``bench.t2ipal_data`` builds T2I-PAL's set from :func:`parsed_captions` via ``bench.generate``,
-:class:`FeatureDataset`, :class:`TrainSet` and :func:`image_training_data`).
+with them (``bench.cell.generated`` plans T2I-PAL's generated images from :func:`parsed_captions` and builds its
+set from :class:`FeatureDataset`, :class:`TrainSet` and :func:`image_training_data`).
 
 Items are dicts ``{"feats": {role: tensor}, "targets": tensor}`` (cached features) or ``{"pixels", "targets"}``
 (the ``online`` protocol, re-encoded every step); targets are in {1, 0 (unknown), -1}.
@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.augment import augmentation
-from bench.cache import ImageRows
-from bench.cell import Cell
+from bench.cell.online import image_mode
+from bench.cell.plan import Cell
+from bench.cell.session import Session
 from bench.config import method_features
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices
+from bench.features.augment import augmentation
+from bench.features.cache import ImageRows
 from bench.method import Method
-from bench.online import image_mode
-from bench.session import Session
 
 
 class FeatureDataset(Dataset):
@@ -119,14 +119,14 @@ class TrainSet:
 
 def image_training_data(session: Session, cell: Cell, method: Method, backbone) -> TrainSet:
     """Train-split images with the cell's label budget: partial labels at its ratio, or a few-shot
-    subset, or (zsl) the images with a seen positive, labelled with the seen classes only (bench.zsl).
+    subset, or (zsl) the images with a seen positive, labelled with the seen classes only (bench.cell.zsl).
     Features are always those of the whole split (one cache entry for every ratio, seed and shot count);
     a few-shot or zsl cell reads its rows."""
     full = session.zsl_split("train") if cell.setting == "zsl" else session.split("train")
     rows = np.arange(len(full))
     split = full
     if cell.setting == "zsl":
-        from bench.zsl import seen_training_split
+        from bench.cell.zsl import seen_training_split
 
         split, rows = seen_training_split(full, session.zsl_classes())
     elif cell.setting == "partial":
@@ -136,7 +136,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
         split = full.subset(rows)
     known = float((split.labels != 0).mean())
     feats_cfg = method_features(session.cfg, cell.method)
-    mode = image_mode(method, feats_cfg)  # "online" for a method that trains the image tower (bench/online.py)
+    mode = image_mode(method, feats_cfg)  # "online" for a method that trains the image tower (bench/cell/online.py)
     description = {"split": "train", "n_images": len(split), "known_label_fraction": known, "protocol": mode}
     if cell.setting == "fewshot":
         description["shots"] = cell.shots
@@ -162,7 +162,7 @@ def parsed_captions(session: Session, method: Method, setting: str | None = None
     (``extra_captions``, e.g. TaI-DPT's per-class template captions).
 
     ``setting="zsl"``: parsed with the seen and unseen classes, then every caption that names an unseen
-    class is dropped and the labels keep the seen columns (bench.zsl.seen_captions); template captions
+    class is dropped and the labels keep the seen columns (bench.cell.zsl.seen_captions); template captions
     are made for the seen classes only. No unseen class name reaches training, even in caption text."""
     dataset = session.dataset
     zsl = session.zsl_classes() if setting == "zsl" else None
@@ -171,7 +171,7 @@ def parsed_captions(session: Session, method: Method, setting: str | None = None
     captions, labels = list(captions), labels.copy()  # the session's copy stays as parsed
     n_dropped = 0
     if zsl:
-        from bench.zsl import seen_captions
+        from bench.cell.zsl import seen_captions
 
         captions, labels, n_dropped = seen_captions(captions, labels, classnames, zsl)
     n_parsed = len(captions)

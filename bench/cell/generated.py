@@ -23,19 +23,48 @@ import torch
 from bench.config import method_features
 
 
+def generation_plan(session, method, setting: str | None = None) -> dict:
+    """What a generated-image method trains on and renders: its captions and labels (the TaI-DPT caption
+    set, or a seeded subset of ``max_captions``: the same for every ablation row), which caption each
+    image shows (``caption_index``: only captions ``method.rendered_mask`` keeps), the seeds, the
+    generator, and the image paths in the cache (which may not exist yet). ``setting="zsl"``: the
+    captions of the seen classes only (``bench.cell.trainsets.parsed_captions``)."""
+    from bench.cell.trainsets import parsed_captions
+    from bench.config import to_plain
+    from bench.generation.generators import caption_seeds, image_key, image_path
+    from bench.registry import GENERATORS, build
+
+    captions, labels, description = parsed_captions(session, method, setting)
+    if method.max_captions and len(captions) > method.max_captions:
+        keep = np.sort(np.random.default_rng([method.generation_seed, 7]).choice(
+            len(captions), size=int(method.max_captions), replace=False))
+        captions, labels = [captions[i] for i in keep], labels[keep]
+    rendered = method.rendered_mask(captions, session.split(session.eval_split).classnames)
+    caption_index, seeds = caption_seeds(len(captions), method.images_per_caption, method.generation_seed)
+    chosen = rendered[caption_index]  # seeds stay tied to the caption's position: cached images are reused
+    caption_index, seeds = caption_index[chosen], seeds[chosen]
+    generator = build(GENERATORS, to_plain(method.generator))
+    root = session.cache.root / "generated"
+    identity = generator.identity()
+    paths = [str(image_path(root, image_key(identity, captions[c], s)))
+             for c, s in zip(caption_index, seeds, strict=True)]
+    description.update(n_train_captions=len(captions), n_rendered_captions=int(rendered.sum()))
+    return {"captions": captions, "labels": labels, "caption_index": caption_index, "seeds": seeds,
+            "generator": generator, "root": root, "paths": paths, "description": description}
+
+
 def generated_training_data(session, cell, method, backbone):
     """The cell's T2I-PAL training set (see the module docstring) as a runner ``TrainSet``.
 
-    Captions: :func:`bench.generate.generation_plan` (TaI-DPT's caption set, ``max_captions`` subset).
+    Captions: :func:`generation_plan` (TaI-DPT's caption set, ``max_captions`` subset).
     Generated images: rendered by ``method.generator`` (cached, resumable, rank-sharded in the prepare
     phase of a distributed sweep), ``features.views`` cached views each like real training images;
     with ``method.exclude_near_duplicates`` (a cosine), those whose global feature is that close to a
     test image's are dropped (counted in the description; their captions stay, as caption rows).
     Real images: the runner's few-shot or partial-label selection of the train split, minus the
-    validation hold-out (:mod:`bench.validation`).
+    validation hold-out (:mod:`bench.cell.validation`).
     """
-    from bench.generate import generation_plan
-    from bench.trainsets import FeatureDataset, TrainSet
+    from bench.cell.trainsets import FeatureDataset, TrainSet
 
     plan = generation_plan(session, method, cell.setting)  # zsl: the seen classes' captions only
     captions, labels, caption_index = plan["captions"], plan["labels"], plan["caption_index"]
@@ -66,8 +95,8 @@ def generated_training_data(session, cell, method, backbone):
 
 def _generated_images(session, cell, method, backbone, plan):
     """(FeatureDataset of the generated images, their caption indices, description) for a generation plan."""
-    from bench.generate import generate_all
-    from bench.trainsets import FeatureDataset
+    from bench.cell.trainsets import FeatureDataset
+    from bench.generation.generators import generate_all
 
     generator, captions, caption_index = plan["generator"], plan["captions"], plan["caption_index"]
     rank, world = session.cache.shard()
@@ -99,8 +128,8 @@ def _generated_images(session, cell, method, backbone, plan):
 
 def _without_near_duplicates(session, backbone, paths: list[str], threshold: float) -> tuple[np.ndarray, dict]:
     """Indices of the generated images whose global feature is below ``threshold`` cosine to every test
-    image's (the diagnostics' leakage check, :func:`bench.stats.near_duplicates`), and a summary."""
-    from bench.stats import near_duplicates
+    image's (the diagnostics' leakage check, :func:`bench.analysis.gaps.near_duplicates`), and a summary."""
+    from bench.analysis.gaps import near_duplicates
 
     test = session.split(session.eval_split)
     generated = np.asarray(session.image_features(backbone, paths, ["global"], "generated features",
@@ -114,8 +143,8 @@ def _without_near_duplicates(session, backbone, paths: list[str], threshold: flo
 
 def _real_images(session, cell, method, backbone):
     """(FeatureDataset of the cell's labelled train images or None, description): few-shot and partial only."""
-    from bench.trainsets import FeatureDataset, image_training_data
-    from bench.validation import holdout_rows
+    from bench.cell.trainsets import FeatureDataset, image_training_data
+    from bench.cell.validation import holdout_rows
 
     if cell.setting not in ("fewshot", "partial"):  # zero-shot and zsl: generated images and captions only
         return None, {"n_real": 0}
@@ -182,7 +211,7 @@ class MixedDataset(torch.utils.data.Dataset):
 
     def batch(self, indices) -> dict:
         """Items ``indices`` collated, in one read per array and part (generated, real, captions) instead of one
-        per item (training reads whole batches through :class:`bench.trainsets.Batched`): the same values,
+        per item (training reads whole batches through :class:`bench.cell.trainsets.Batched`): the same values,
         dtypes and order as stacking ``self[i]``, whose per-item definition above is the reference."""
         items = np.asarray(indices, dtype=np.int64)
         kinds = self.kinds[items]

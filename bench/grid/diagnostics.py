@@ -5,7 +5,7 @@ train split's images for the real-vs-real reference), as records of ``kind: "dia
 the cell records, so ``bench report`` can show them without computing anything:
 
   modality gap  real test images vs their own captions (paired), and generated images vs the
-                captions they were rendered from (paired): bench.stats.modality_gap on the
+                captions they were rendered from (paired): bench.analysis.gaps.modality_gap on the
                 global image feature and the caption's EOT feature.
   domain gap    Fréchet distance, in CLIP space (L2-normalised global features), between the
                 generated images and the real test images, next to the same distance between
@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cell import plan_cell
+from bench.analysis.gaps import frechet_distance, l2_normalise, modality_gap, near_duplicates
+from bench.cell.plan import plan_cell
+from bench.cell.session import Session
 from bench.io import read_json, sha256_json, write_json
 from bench.provenance import environment
 from bench.records import RECORD_VERSION
 from bench.registry import construct
-from bench.session import Session
-from bench.stats import frechet_distance, l2_normalise, modality_gap, near_duplicates
 
 MAX_FEATURES = 5000  # rows per set for the Fréchet and modality statistics: bounded time and memory
 
@@ -89,7 +89,7 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     base = {"record_version": RECORD_VERSION, "kind": "diagnostics", "status": "ok", "dataset": session.dataset.name,
             "eval_split": session.eval_split, "backbone": identity, "environment": environment(session.device)}
     features = _Features(session, backbone)
-    # the evaluation split's content too (bench.datakey): edited annotations or images recompute it
+    # the evaluation split's content too (bench.cell.datakey): edited annotations or images recompute it
     real_inputs = sha256_json([identity, session.eval_split, session.data.split(session.eval_split)])[:8]
     real_path = folder / "diagnostics__real.json"
     real = None
@@ -107,7 +107,7 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
         method = construct(plan.method_cls, plan.kwargs, cell.method)  # only its generation settings are read
         if method.trains_on != "generated" or not getattr(method, "use_generated", True):
             continue  # e.g. T2I-PAL's "w/o T2I" row renders nothing
-        from bench.generate import generation_plan
+        from bench.cell.generated import generation_plan
 
         gen = generation_plan(session, method)
         key = sha256_json([gen["generator"].identity(), gen["paths"]])[:8]

@@ -8,15 +8,15 @@ import os
 
 import torch
 
-from bench.cell import Cell, plan_cell, record_state
+from bench.cell.plan import Cell, plan_cell, record_state
+from bench.cell.runner import prepare_cell, run_cell
+from bench.cell.session import Session
+from bench.cell.train import NonFiniteLoss
+from bench.cell.zsl import zsl_skip_reason
 from bench.config import method_class
 from bench.data.base import SETTINGS, check_label_ratio, check_shots
 from bench.locking import holder
 from bench.registry import METHODS, list_names
-from bench.runner import prepare_cell, run_cell
-from bench.session import Session
-from bench.train import NonFiniteLoss
-from bench.zsl import zsl_skip_reason
 
 log = logging.getLogger("bench")
 
@@ -144,8 +144,8 @@ def feature_needs(session: Session, cells: list[Cell], diagnostics: bool = True)
     them, read from that set ("eval": the evaluation split, "train": the train split, "generated": a
     generated-image method's images). The first encoder pass over a set stores all of them
     (:meth:`Session.image_features`), so no image goes through the encoder twice for another kind."""
+    from bench.cell.validation import tunes, uses_val_split
     from bench.registry import construct
-    from bench.validation import tunes, uses_val_split
 
     views = int((session.cfg.get("features", {}) or {}).get("views", 1))
     needs: dict[tuple, set[str]] = {}
@@ -160,7 +160,7 @@ def feature_needs(session: Session, cells: list[Cell], diagnostics: bool = True)
         if method.trains_on == "generated":
             needs.setdefault((spec, "generated", 1), set()).update(kinds)
             generated = True
-        if getattr(method, "fits_features", False) or tunes(method):  # validation images (bench/validation.py)
+        if getattr(method, "fits_features", False) or tunes(method):  # validation images (bench/cell/validation.py)
             needs.setdefault((spec, "val" if uses_val_split(session) else "train", 1), set()).update(kinds)
     if diagnostics:  # global features of the real images, and (with generated images) of the rest (bench/diagnostics)
         spec = session.backbone_spec()

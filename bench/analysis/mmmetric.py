@@ -1,6 +1,6 @@
-"""The multi-label metrics of :mod:`bench.metrics` as an mmengine metric.
+"""The multi-label metrics of :mod:`bench.analysis.metrics` as an mmengine metric.
 
-Kept apart from :mod:`bench.metrics` so that reading records (``bench report``, :mod:`bench.stats`)
+Kept apart from :mod:`bench.analysis.metrics` so that reading records (``bench report``, :mod:`bench.analysis.stats`)
 does not import mmengine and torch.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
-from bench.metrics import multilabel_metrics
+from bench.analysis.metrics import multilabel_metrics
 
 
 class MultiLabelMetric(BaseMetric):

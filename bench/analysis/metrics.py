@@ -1,5 +1,5 @@
 """Multi-label metrics as the reference repositories compute them (pure numpy; the mmengine metric
-built on them is :class:`bench.mmmetric.MultiLabelMetric`).
+built on them is :class:`bench.analysis.mmmetric.MultiLabelMetric`).
 
 AP follows DualCoOp / TaI-DPT ``utils/helper.py``: per class, sort the scores in descending
 order, walk the ranking and average the precision at every positive (non-interpolated).

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.backbone import load_backbone, resolve_spec
-from bench.cache import FeatureCache
+from bench.cell.datakey import DataKeys, cache_root
 from bench.config import to_plain
 from bench.data.base import DataError, Split
-from bench.datakey import DataKeys, cache_root
+from bench.features.backbone import load_backbone
+from bench.features.cache import FeatureCache
+from bench.features.spec import resolve_spec
 from bench.io import atomic_write_text
 from bench.registry import DATASETS, build
 
@@ -43,15 +44,15 @@ class Session:
         self._splits: dict[str, Split] = {}
         self._zsl_classes = None
         self._backbones: dict = {}
-        # what records are keyed by besides their config: the content of the data (bench.datakey)
+        # what records are keyed by besides their config: the content of the data (bench.cell.datakey)
         self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
-        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.sweep.feature_needs):
+        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.sweep.feature_needs):
         # the first encoder pass over a set stores them all, so no later consumer encodes the images again
         self.feature_needs: dict[tuple, set[str]] = {}
         self._parsed: dict[tuple, tuple] = {}
 
     def shared_state(self) -> dict:
-        """What a worker process's session of the same run can adopt instead of computing it again (bench/jobs.py):
+        """What a worker process's session of the same run can adopt instead of computing it again (bench/grid/jobs.py):
         the loaded splits and the parsed caption corpus (parsing imports inflect: ~5 s)."""
         return {"splits": self._splits, "parsed": self._parsed}
 
@@ -79,8 +80,8 @@ class Session:
         return self._splits[f"zsl:{name}"]
 
     def zsl_classes(self):
-        """The dataset's seen/unseen split (``dataset.zsl_split``), checked against its class list (bench.zsl)."""
-        from bench.zsl import resolve_classes
+        """The dataset's seen/unseen split (``dataset.zsl_split``), checked against its class list (bench.cell.zsl)."""
+        from bench.cell.zsl import resolve_classes
 
         if self._zsl_classes is None:
             self._zsl_classes = resolve_classes(self.dataset, self.zsl_split(self.eval_split))
@@ -110,7 +111,7 @@ class Session:
         return self._backbones[spec]
 
     def backbone_spec(self, overrides: dict | None = None):
-        """The :class:`~bench.backbone.BackboneSpec` of the config's backbone with a method's ``overrides``."""
+        """The :class:`~bench.features.spec.BackboneSpec` of the config's backbone with a method's ``overrides``."""
         return resolve_spec({**to_plain(self.cfg.backbone), **(overrides or {})})
 
     def image_features(self, backbone, paths: list[str], kinds, desc: str, image_set: str | None = None,

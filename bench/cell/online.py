@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.cache import ImageRows
+from bench.features.cache import ImageRows
 from bench.method import Method
 
 
@@ -52,7 +52,7 @@ def encode_pixels(method: Method, pixels: torch.Tensor) -> dict[str, torch.Tenso
 def encode_test_images(method: Method, paths: list[str], batch_size: int = 256,
                        num_workers: int = 0, where: str = "") -> dict[str, np.ndarray]:
     """Features by role of test images, encoded now by ``method.encode_pixels`` with the backbone's test
-    transform: what ``bench.runner.predict`` then scores in place of cached test features. ``where`` (the
+    transform: what ``bench.cell.runner.predict`` then scores in place of cached test features. ``where`` (the
     split) is named in the error for a missing or corrupt image."""
     rows = ImageRows(paths, np.arange(len(paths)), len(paths), method.backbone.preprocess, None, where=where)
     loader = DataLoader(rows, batch_size=batch_size, shuffle=False, num_workers=num_workers)

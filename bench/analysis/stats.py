@@ -1,10 +1,11 @@
-"""Statistics for the report: paired bootstrap of mAP differences, Fréchet distance, modality gap,
-near-duplicate search, Pareto fronts. Pure numpy/scipy; every function says exactly what it computes.
+"""Statistics for the report: bootstrap of mAP and of mAP differences over seeds and test images, Pareto
+fronts (the gaps between feature sets: :mod:`bench.analysis.gaps`). Pure numpy; every function says
+exactly what it computes.
 
 Bootstrap over test images (the unit that was sampled): an image is drawn with replacement ``n``
 times; a resample is represented by its *counts* ``w`` (how often each image was drawn), and a
 statistic of the resample is a function of ``w``. Per-class AP of a resample equals
-:func:`bench.metrics.average_precision` on the resampled rows (drawn twice = listed twice; a
+:func:`bench.analysis.metrics.average_precision` on the resampled rows (drawn twice = listed twice; a
 repeated image ties with itself, and ties count as one threshold there), computed here from
 counts without re-sorting (:class:`ResampledAP`; tested against the direct computation).
 """
@@ -15,9 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
-from bench.metrics import check_scores
+from bench.analysis.metrics import check_scores
 
 # ----- bootstrap --------------------------------------------------------------------------------
 
@@ -97,7 +97,7 @@ def summarise_bootstrap(observed: float, values: np.ndarray, level: float = 0.95
 class ResampledAP:
     """Per-class AP of one score matrix [N, C] on resamples of its rows, given as counts.
 
-    ``ResampledAP(scores, labels)(w)`` equals ``bench.metrics.average_precision(scores[idx], labels[idx])``
+    ``ResampledAP(scores, labels)(w)`` equals ``bench.analysis.metrics.average_precision(scores[idx], labels[idx])``
     for ``w = bincount(idx, minlength=N)``. Each class's known entries (label != 0) are sorted once;
     a resample weights them by ``w``; every positive takes the precision at the end of its tie group
     (cumulative positive weight / cumulative weight, both up to the group's last row); AP = the
@@ -248,124 +248,6 @@ def paired_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray], scores_b: 
         resampled_b = seed_mean_map_resamples(scores_b, labels, n_boot, seed)
     observed_b, values_b = resampled_b
     return summarise_bootstrap(observed_a - observed_b, values_a - values_b, level)
-
-
-# ----- feature-set distances ------------------------------------------------------------------
-
-
-def frechet_from_moments(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians N(mu_a, cov_a) and N(mu_b, cov_b):
-    ``|mu_a - mu_b|^2 + tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2))`` (the FID formula).
-
-    The matrix square root is ``scipy.linalg.sqrtm``; when it is not finite (singular product) it is
-    retried on covariances with 1e-6 added to the diagonal (as pytorch-fid does); an imaginary part
-    from round-off is dropped when below 1e-3 of the largest magnitude, else it is an error.
-    """
-    mu_a, mu_b = (np.atleast_1d(np.asarray(m, dtype=np.float64)) for m in (mu_a, mu_b))
-    cov_a, cov_b = (np.atleast_2d(np.asarray(c, dtype=np.float64)) for c in (cov_a, cov_b))
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(root).all():
-        offset = np.eye(len(cov_a)) * 1e-6
-        root = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
-    if np.iscomplexobj(root):
-        scale = max(float(np.abs(root).max()), 1e-12)
-        if np.abs(root.imag).max() > 1e-3 * scale:
-            raise ValueError(f"Fréchet distance: imaginary component {np.abs(root.imag).max():.3g} in the "
-                             "covariance square root")
-        root = root.real
-    diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root))
-
-
-def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """Fréchet distance between two feature sets [Na, D] and [Nb, D] (rows = samples): the
-    :func:`frechet_from_moments` of their means and sample covariances (``np.cov``, ddof=1).
-    Features are used as given (no normalisation)."""
-    feats_a, feats_b = np.asarray(feats_a, dtype=np.float64), np.asarray(feats_b, dtype=np.float64)
-    if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]:
-        raise ValueError(f"feature sets must be [N, D] with the same D, got {feats_a.shape} and {feats_b.shape}")
-    if len(feats_a) < 2 or len(feats_b) < 2:
-        raise ValueError("a covariance needs at least two samples per set")
-    return frechet_from_moments(feats_a.mean(0), np.cov(feats_a, rowvar=False),
-                                feats_b.mean(0), np.cov(feats_b, rowvar=False))
-
-
-def l2_normalise(feats: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm (zero rows stay zero), as float64."""
-    feats = np.asarray(feats, dtype=np.float64)
-    norms = np.linalg.norm(feats, axis=-1, keepdims=True)
-    return np.divide(feats, norms, out=np.zeros_like(feats), where=norms > 0)
-
-
-def mean_pairwise_cosine(feats: np.ndarray) -> float:
-    """Mean cosine similarity over all ordered pairs (i, j), i != j, of the rows of ``feats`` [N, D]:
-    ``(|sum_i x_i|^2 - sum_i |x_i|^2) / (N (N - 1))`` on L2-normalised rows (no N x N matrix)."""
-    unit = l2_normalise(feats)
-    n = len(unit)
-    if n < 2:
-        return float("nan")
-    total = unit.sum(axis=0)
-    return float((total @ total - (unit * unit).sum()) / (n * (n - 1)))
-
-
-def modality_gap(image_feats: np.ndarray, text_feats: np.ndarray) -> dict:
-    """Modality-gap statistics of paired image/text features ([N, D] each, row i of one paired with row
-    i of the other), all on L2-normalised rows:
-
-    ``centroid_distance``: |mean image - mean text| (Liang et al. 2022, "Mind the Gap");
-    ``mean_paired_cosine``: mean over i of cos(image_i, text_i);
-    ``mean_image_image_cosine`` / ``mean_text_text_cosine``: :func:`mean_pairwise_cosine` within each
-    modality; ``n_pairs``: N.
-    """
-    image, text = l2_normalise(image_feats), l2_normalise(text_feats)
-    if image.shape != text.shape or image.ndim != 2:
-        raise ValueError(f"paired features must have the same [N, D] shape, got {image.shape} and {text.shape}")
-    return {
-        "centroid_distance": float(np.linalg.norm(image.mean(0) - text.mean(0))),
-        "mean_paired_cosine": float((image * text).sum(1).mean()),
-        "mean_image_image_cosine": mean_pairwise_cosine(image),
-        "mean_text_text_cosine": mean_pairwise_cosine(text),
-        "n_pairs": int(len(image)),
-    }
-
-
-@dataclass(frozen=True)
-class NearDuplicates:
-    """For each generated feature its most similar test feature: ``best_cosine`` [G] and ``best_test`` [G]
-    (index into the test set); ``n_near_duplicates`` how many best cosines are >= ``threshold``; ``top``
-    the highest (generated index, test index, cosine) triples, best first."""
-
-    best_cosine: np.ndarray
-    best_test: np.ndarray
-    threshold: float
-    n_near_duplicates: int
-    top: list[tuple[int, int, float]]
-
-    @property
-    def max_similarity(self) -> float:
-        return float(self.best_cosine.max()) if len(self.best_cosine) else float("nan")
-
-
-def near_duplicates(generated: np.ndarray, test: np.ndarray, threshold: float = 0.95, top: int = 20,
-                    chunk_size: int = 1024) -> NearDuplicates:
-    """Cosine near-duplicate search of generated features [G, D] against test features [T, D].
-
-    For every generated row the maximum cosine similarity to any test row and that row's index (the
-    first on ties); counted as a near duplicate when >= ``threshold``. Similarities are computed
-    ``chunk_size`` generated rows at a time, so memory is ``chunk_size x T``, not ``G x T``.
-    """
-    gen, tst = l2_normalise(generated), l2_normalise(test)
-    if gen.ndim != 2 or tst.ndim != 2 or gen.shape[1] != tst.shape[1] or not len(tst):
-        raise ValueError(f"features must be [G, D] and [T, D] with T > 0, got {gen.shape} and {tst.shape}")
-    best_cosine = np.empty(len(gen))
-    best_test = np.empty(len(gen), dtype=np.int64)
-    for start in range(0, len(gen), chunk_size):
-        sims = gen[start:start + chunk_size] @ tst.T  # [chunk, T]
-        best_test[start:start + chunk_size] = sims.argmax(1)
-        best_cosine[start:start + chunk_size] = sims.max(1)
-    order = np.argsort(-best_cosine, kind="stable")[:top]
-    pairs = [(int(g), int(best_test[g]), float(best_cosine[g])) for g in order]
-    return NearDuplicates(best_cosine, best_test, float(threshold), int((best_cosine >= threshold).sum()), pairs)
 
 
 # ----- cost vs accuracy -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ faster than one thread does, while two processes with one thread each run two st
   real-image task, a generated-image cell also on its family's), training methods before zero-shot ones;
 - the **diagnostics** last, once the generated-image cells are done, beside the last cells.
 
-Cells keep their locks, records and resume exactly as in one process (:func:`bench.runner.run_cell`); the
+Cells keep their locks, records and resume exactly as in one process (:func:`bench.cell.runner.run_cell`); the
 parent shows the progress and runs what comes after the cells (fusion, the table). A worker
 that raises ends the run with its error; a worker that dies ends it with one line naming the task, and a
 rerun resumes. Workers are forked when each has one thread on CPU (they inherit the imported modules:
@@ -32,7 +32,7 @@ import queue
 import time
 from dataclasses import dataclass, field
 
-from bench.cell import Cell, plan_cell
+from bench.cell.plan import Cell, plan_cell
 
 log = logging.getLogger("bench")
 
@@ -82,7 +82,7 @@ def plan_tasks(session, cells: list[Cell], jobs: int, diagnostics: dict | None =
     generated image not on disk yet in ``jobs`` equal shares, one prepare task per generation family (after the
     rendering; largest first), then one task per cell (training methods first), each cell depending on the
     prepare tasks whose work it reads; with ``diagnostics`` (the config's section, enabled), their records last."""
-    from bench.sweep import plans_to_prepare
+    from bench.grid.sweep import plans_to_prepare
 
     families: dict[str, list] = {}  # generator config -> plans of the generated-image cells using it
     real: list = []
@@ -127,7 +127,7 @@ def _generator_key(plan) -> str:
 def missing_images(plans, session) -> list[tuple]:
     """(generator, prompt, seed, path) of every image the generated-image cells ``plans`` read that is not on
     disk yet, each once (nested variants share images), in the order the cells list them."""
-    from bench.generate import generation_plan
+    from bench.cell.generated import generation_plan
     from bench.registry import construct
 
     todo: dict[str, tuple] = {}
@@ -223,10 +223,10 @@ def _worker(index: int, spec: dict, inbox, results) -> None:
     parent process is gone (killed: the worker finishes the task at hand, then exits)."""
     import torch
 
-    from bench.generate import render_and_save
-    from bench.runner import prepare_cell
-    from bench.session import Session
-    from bench.sweep import _run_one
+    from bench.cell.runner import prepare_cell
+    from bench.cell.session import Session
+    from bench.generation.generators import render_and_save
+    from bench.grid.sweep import _run_one
 
     torch.set_num_threads(spec["threads"])
     os.environ["OMP_NUM_THREADS"] = str(spec["threads"])  # the CPU budget of renderers and loaders started here
@@ -246,7 +246,7 @@ def _worker(index: int, spec: dict, inbox, results) -> None:
         start, result = time.perf_counter(), {}
         try:
             if task.kind == "diagnostics":
-                from bench.diagnostics import write_diagnostics
+                from bench.grid.diagnostics import write_diagnostics
 
                 write_diagnostics(session, task.cells, threshold=spec["leak_threshold"], force=spec["force"])
             elif task.kind == "render":

@@ -1,0 +1,161 @@
+"""``bench``: run PEFT-for-CLIP sweeps, report them, list what is available.
+
+The CLI is thin: it picks a config (one per dataset, ``configs/``), applies a few common
+flags and ``--cfg-options``, and hands over to the grid (:mod:`bench.grid`) or the report
+(:mod:`bench.report`). One module per command: ``run``, ``report``, ``listing`` (``bench list``); the
+parser, the error handling and ``bench toy`` are here. Heavy imports happen after argument parsing, so
+``--help`` is fast and ``--device cpu`` can hide GPUs first. The CLI may import every package; none
+imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EPILOG = """examples:
+  bench run --methods all --dataset toy                 # the embedded toy world: offline, CPU, minutes
+  bench run --methods coop,taidpt --dataset voc2007 --ratios 0.1,0.5,0.9 --seeds 1,2,3
+  bench run --methods all --dataset coco --data-root /data/coco --cfg-options backbone.pretrained=/ckpt/RN50.pt
+  bench report                                          # tables and plots from every finished cell
+  bench list methods 'dual*'
+"""
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _strings(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep of cells (method x setting x label ratio x seed)",
+                         description="Run every cell of a dataset's sweep that has no record yet. A cell is "
+                         "(method, setting, label ratio, seed); its result is one JSON record under "
+                         "<work-dir>/<run>/records/. Killing and rerunning loses and recomputes nothing.")
+    run.add_argument("--methods", default="all",
+                     help="'all' (default: every registered method plus the config's sweep.variants) or a "
+                          "comma list of method names (see `bench list`) and config variants")
+    run.add_argument("--dataset", default="toy",
+                     help="dataset config name (toy, coco, voc2007, nuswide; default toy) or a path to a config .py")
+    run.add_argument("--data-root", help="where the dataset lives (overrides dataset.data_root)")
+    run.add_argument("--settings", type=_strings,
+                     help="comma list of zero-shot, partial, fewshot, zsl (seen/unseen classes; split: "
+                          "dataset.zsl_split) (default: config)")
+    run.add_argument("--ratios", type=_floats, help="label ratios in (0, 1] for the partial setting (default: config)")
+    run.add_argument("--shots", type=_ints, help="comma list of K (images per class) for the fewshot setting "
+                                               "(default: config sweep.shots)")
+    run.add_argument("--seeds", type=_ints, help="comma list of seeds (default: config)")
+    run.add_argument("--work-dir", default="work_dirs",
+                     help="where runs, records and the feature cache go (default: work_dirs)")
+    run.add_argument("--run", help="run name: records go to <work-dir>/<run>/records (default: the config's name)")
+    run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    run.add_argument("--amp", choices=["fp16", "bf16"], help="autocast dtype on CUDA")
+    run.add_argument("--threads", type=int, help="torch CPU threads (per job with --jobs; recorded with the results)")
+    run.add_argument("--jobs", help="cells run at once, each in its own process: an integer or 'auto' (one per "
+                                    "CPU core on CPU, 1 on a GPU); default: the config's runtime.jobs (toy: auto, "
+                                    "others: 1). Features and generated images are still computed once")
+    run.add_argument("--shard", help="i/n: run only every n-th cell starting at i (array jobs)")
+    run.add_argument("--force", action="store_true", help="recompute cells that already have a record")
+    run.add_argument("--rebuild-features", action="store_true",
+                     help="delete and recompute every cached feature entry the cells read, then the cells "
+                          "(implies --force; damaged entries are found and rebuilt without it)")
+    run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                     help="override config values, e.g. coop.n_ctx=4 sweep.seeds=[1,2]")
+
+    report = sub.add_parser("report", help="tables and plots from the finished cells' records",
+                            description="Read every record under --work-dir (never recomputing anything) and "
+                            "write tables, plots and an index to --out.")
+    report.add_argument("--work-dir", default="work_dirs", help="where the runs are (default: work_dirs)")
+    report.add_argument("--run", help="only this run (default: every run under --work-dir)")
+    report.add_argument("--out", help="where the report goes (default: 'reports' beside --work-dir)")
+    report.add_argument("--format", type=_strings, default=["md", "tex", "csv", "png", "pdf"],
+                        help="comma list of md, tex, csv, png, pdf (default: all)")
+    report.add_argument("--reference", help="method every other is tested against in each cell "
+                                            "(default: the best mean mAP of the cell)")
+    report.add_argument("--n-boot", type=int, default=1000,
+                        help="bootstrap resamples of the test images for significance (default 1000; 0: skip)")
+
+    lister = sub.add_parser("list", help="methods (built-in and plug-ins), datasets, generators, configs")
+    lister.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "generators",
+                                                                   "configs"])
+    lister.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'dual*'")
+
+    toy = sub.add_parser("toy", help="the embedded toy world: generate the dataset, pretrain the tiny CLIP")
+    toy.add_argument("action", choices=["generate", "pretrain"])
+    toy.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the action (see --help of each)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "device", None) == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # mmengine picks its device from CUDA visibility
+    from bench.cli.listing import cmd_list
+    from bench.cli.report import cmd_report
+    from bench.cli.run import cmd_run
+    from bench.data.base import DataError
+    from bench.features.spec import BackboneError
+    from bench.grid.jobs import JobError
+    from bench.registry import PluginError
+
+    try:
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "toy": cmd_toy}[args.command](args)
+    except (DataError, BackboneError, PluginError, JobError, KeyError, ValueError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"bench: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only or unwritable folder: one line naming it
+        message = write_fault(exc, getattr(args, "work_dir", None))
+        if message is None:
+            raise
+        print(f"bench: error: {message}", file=sys.stderr)
+        return 2
+
+
+def write_fault(exc: OSError, work_dir: str | None = None) -> str | None:
+    """One line for an OSError a user fixes on their side (a full disk, a read-only or unwritable folder),
+    naming the file and its folder (or, when the error names none, the work dir); None for any other."""
+    import errno
+    from pathlib import Path
+
+    space = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if exc.errno not in (*space, errno.EROFS, errno.EACCES, errno.EPERM):
+        return None
+    hint = ("free space there, or put the work dir (--work-dir) or the feature cache (runtime.cache_dir) on "
+            "another disk") if exc.errno in space else \
+        "make it writable, or pass another --work-dir (and runtime.cache_dir for the feature cache)"
+    what = exc.strerror or os.strerror(exc.errno)
+    if not exc.filename:
+        return f"{what} while writing under the work dir {work_dir} or the feature cache: {hint}"
+    return f"{what}: cannot write {exc.filename} in {Path(exc.filename).parent}; {hint}"
+
+
+def cmd_toy(args) -> int:
+    if args.action == "pretrain":
+        from bench.toy.pretrain import main as pretrain_main
+
+        return pretrain_main(args.rest) or 0
+    from bench.toy.build import ensure_toy_dataset
+
+    parser = argparse.ArgumentParser(prog="bench toy generate", description="write the toy world to --root")
+    parser.add_argument("--root", default="data/toy")
+    parser.add_argument("--seed", type=int, default=0)
+    opts = parser.parse_args(args.rest)
+    print(ensure_toy_dataset(opts.root, seed=opts.seed))
+    return 0

@@ -1,0 +1,67 @@
+"""The content hash of each image file (sha1), memoised by (path, size, mtime) in a small sqlite table.
+
+The feature cache keys features by these hashes, and a record's data key (:mod:`bench.cell.datakey`)
+is made of them, so image bytes are read once for both. No torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+from bench.data.base import DataError
+
+log = logging.getLogger("bench")
+
+
+class FileHashes:
+    """sha1 of file contents, memoised by (path, size, mtime) in a small sqlite table."""
+
+    def __init__(self, db_path: Path):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = self._open(db_path)
+        except sqlite3.OperationalError as exc:  # e.g. a read-only folder without an index yet: no memo
+            log.debug("image hashes not memoised: %s (%s)", db_path, exc)
+            self.db = self._open(Path(":memory:"))
+        except sqlite3.DatabaseError as exc:  # not a database, or damaged: it is only a memo
+            log.warning("feature cache index %s is unreadable (%s); recreating it", db_path, exc)
+            db_path.unlink()
+            self.db = self._open(db_path)
+
+    @staticmethod
+    def _open(db_path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(db_path, timeout=60)
+        if db.execute("SELECT name FROM sqlite_master WHERE name='h'").fetchone() is None:
+            db.execute("CREATE TABLE IF NOT EXISTS h (path TEXT PRIMARY KEY, size INT, mtime INT, sha1 TEXT)")
+        db.execute("SELECT count(*) FROM h").fetchone()  # reads the table: a damaged file fails here
+        return db
+
+    def __call__(self, paths: list[str], progress: bool = True) -> list[str]:
+        from tqdm import tqdm
+
+        out = []
+        fresh = []
+        for path in tqdm(paths, desc="hashing images", disable=not progress or len(paths) < 2000, leave=False):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise DataError(f"missing image: {path}") from None
+            row = self.db.execute("SELECT size, mtime, sha1 FROM h WHERE path=?", (path,)).fetchone()
+            if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+                out.append(row[2])
+                continue
+            with open(path, "rb") as f:
+                digest = hashlib.sha1(f.read()).hexdigest()
+            fresh.append((path, st.st_size, st.st_mtime_ns, digest))
+            out.append(digest)
+        if fresh:
+            try:
+                with self.db:
+                    self.db.executemany("INSERT OR REPLACE INTO h VALUES (?, ?, ?, ?)", fresh)
+            except sqlite3.OperationalError as exc:  # read-only or full disk: the memo is an optimisation
+                log.debug("not memoising %d image hashes: %s", len(fresh), exc)
+        return out

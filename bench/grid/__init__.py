@@ -1,0 +1,9 @@
+"""The sweep: many cells, and the cells derived from finished ones.
+
+``sweep``        the grid of cells from a config, resume and sharding, feature planning, running in order
+``jobs``         several cells at once in worker processes (``--jobs``), prepare tasks first
+``fusion``       derived cells: score fusion of two finished cells (TaI-DPT + DualCoOp)
+``diagnostics``  derived records: modality and domain gaps, near-duplicates of test images
+
+May import: the run layer (``bench.cell``) and everything below it. Never the report or the CLI.
+"""
