@@ -1,13 +1,17 @@
-"""Cell records and the test scores saved beside them: written by the runner and score fusion, read
-by fusion and ``bench report``.
+"""Cell records and what is saved beside them: the test scores, written by the runner and score fusion and
+read by fusion and ``bench report``, and the bootstrap resamples of those scores' mAP, computed once when
+the cell finishes and read by the report's significance tests (:func:`record_resamples`).
 
 Pure numpy: no torch, no pandas.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +31,20 @@ def scores_path(record_path: Path) -> Path:
     return record_path.with_suffix(".scores.npz")
 
 
-def save_scores(record_path: Path, scores: dict[str, np.ndarray], test) -> None:
+def save_scores(record_path: Path, scores: dict[str, np.ndarray], test, resamples: bool = True) -> None:
     """Every score matrix of a cell on its test split (``test``: its ``labels`` and ``image_ids``), for
     fusion and significance tests, atomically. Written before the record, so a record always has its
-    scores beside it."""
+    scores beside it. ``resamples``: then the bootstrap resamples of the main matrix's mAP
+    (:func:`record_resamples` with the report's defaults), so ``bench report`` reads them instead of
+    resampling every record of a full grid."""
+    from bench.phases import timed
+
     with atomic_path(scores_path(record_path), suffix=".npz") as tmp:
         np.savez_compressed(tmp, labels=test.labels, image_ids=np.array([str(i) for i in test.image_ids]),
                             **{f"score__{name}": s.astype(np.float32) for name, s in scores.items()})
+    if resamples:
+        with timed("bootstrap resamples"):
+            record_resamples(record_path)
 
 
 class ScoresError(ValueError):
@@ -63,3 +74,73 @@ def same_test_set(labels: np.ndarray, ids: np.ndarray | None, other_labels: np.n
     order when both were saved."""
     return labels.shape == other_labels.shape and np.array_equal(labels, other_labels) and (
         ids is None or other_ids is None or np.array_equal(ids, other_ids))
+
+
+RESAMPLES_VERSION = 1  # the layout of a resamples file; bump when the bootstrap changes what it stores
+N_BOOT, BOOT_SEED = 1000, 0  # what a finished cell precomputes: the defaults of ``bench report``
+
+
+@dataclass(frozen=True)
+class Resamples:
+    """A record's mAP on its whole test set (``observed``) and on each bootstrap resample of the test images
+    (``values`` [n_boot], :func:`bench.analysis.stats.map_resamples`), with digests of the test labels and
+    image ids they were computed on (two records' resamples pair up only when those match)."""
+
+    observed: float
+    values: np.ndarray
+    labels_digest: str
+    ids_digest: str  # "" when the scores file holds no image ids
+
+    def same_test_set(self, other: Resamples) -> bool:
+        """Equal labels, and equal image ids in the same order when both were saved (:func:`same_test_set`)."""
+        return self.labels_digest == other.labels_digest and (
+            not self.ids_digest or not other.ids_digest or self.ids_digest == other.ids_digest)
+
+
+def resamples_path(record_path: Path) -> Path:
+    return Path(record_path).with_suffix(".resamples.npz")
+
+
+def _digest(array: np.ndarray | None) -> str:
+    if array is None:
+        return ""
+    array = np.ascontiguousarray(array)
+    head = f"{array.dtype.str}{array.shape}".encode()
+    return hashlib.sha256(head + (array.astype(str).tobytes() if array.dtype.kind in "OU" else array.tobytes())
+                          ).hexdigest()
+
+
+def record_resamples(record_path: str | Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
+                     store: bool = True) -> Resamples:
+    """The bootstrap resamples of a record's saved test scores, read from ``<record>.resamples.npz`` when that
+    file was made from the scores file as it is now (its size and mtime) with the same ``n_boot`` and
+    ``seed``; else computed and, with ``store``, written there (a read-only folder is no error: computed each
+    time). The scores of a finished cell do not change, so the report pays the bootstrap once per record.
+    :class:`ScoresError` when the scores file is missing or unreadable."""
+    from bench.analysis.stats import map_resamples
+
+    scores_file, side = scores_path(Path(record_path)), resamples_path(Path(record_path))
+    try:
+        stat = os.stat(scores_file)
+    except OSError as exc:
+        raise ScoresError(scores_file, "missing" if isinstance(exc, FileNotFoundError) else
+                          f"unreadable ({type(exc).__name__}: {exc})") from exc
+    stamp = [RESAMPLES_VERSION, stat.st_size, stat.st_mtime_ns, n_boot, seed]
+    try:
+        with np.load(side) as stored:
+            if stored["stamp"].tolist() == stamp:
+                return Resamples(float(stored["observed"]), stored["values"], str(stored["labels_digest"]),
+                                 str(stored["ids_digest"]))
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error):
+        pass  # missing, stale or damaged: computed again below
+    scores, labels, ids = saved_scores(record_path)
+    observed, values = map_resamples(scores, labels, n_boot, seed)
+    found = Resamples(observed, values, _digest(labels), _digest(ids))
+    if store:
+        try:
+            with atomic_path(side, suffix=".npz") as tmp:
+                np.savez(tmp, stamp=np.array(stamp, np.int64), observed=np.float64(observed), values=values,
+                         labels_digest=np.array(found.labels_digest), ids_digest=np.array(found.ids_digest))
+        except OSError:  # a read-only or full work dir: the report recomputes them next time
+            pass
+    return found

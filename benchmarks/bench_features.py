@@ -97,7 +97,8 @@ def main(argv=None) -> None:
     from PIL import Image
     from torch.utils.data import DataLoader
 
-    from bench.features.cache import FeatureCache, ImageRows, augmentation
+    from bench.features.augment import ImageRows, augmentation
+    from bench.features.cache import FeatureCache
     from bench.methods.coop import CoOp
     from bench.methods.zsclip import ZSCLIP
 

@@ -73,6 +73,9 @@ from bench.methods.zsclip import class_text_features
 from bench.registry import METHODS
 
 
+AFFINITY_ELEMENTS = 1 << 26  # image-to-key cosines computed at once (256 MB in fp32): memory, never numbers
+
+
 def search_grid(scale: float, steps: int) -> list[float]:
     """The reference's candidate values: i * (scale - 0.1) / steps + 0.1 for i < steps (``utils.py:103-104``)."""
     return [i * (scale - 0.1) / steps + 0.1 for i in range(int(steps))]
@@ -150,13 +153,28 @@ class TipAdapter(Method):
         clip_logits, cache_logits = self.branch_logits(image, self.beta)
         return {"score": clip_logits + self.alpha * cache_logits, "clip": clip_logits, "cache": cache_logits}
 
+    def cache_logits_by_beta(self, image: torch.Tensor, betas: list[float]) -> list[torch.Tensor]:
+        """:meth:`cache_logits` [N, C] of normalised image features [N, D] for each of ``betas``; the cosines to
+        the keys are computed ``AFFINITY_ELEMENTS`` at a time (a COCO-sized cache against a COCO-sized
+        validation set is about 1e9 cosines: 4 GB at once), each chunk once for every beta."""
+        step = max(1, AFFINITY_ELEMENTS // max(1, len(self.cache_keys)))
+        parts: list[list[torch.Tensor]] = [[] for _ in betas]
+        for start in range(0, len(image), step):
+            with torch.autocast(image.device.type, enabled=False):
+                affinity = image[start:start + step].float() @ self.cache_keys.T  # [rows, N_cache]
+            for k, beta in enumerate(betas):
+                parts[k].append(self.cache_logits(affinity, beta))
+        return [torch.cat(p) if len(p) > 1 else p[0] for p in parts]
+
     # ----- the search -----------------------------------------------------------------------------
     @torch.no_grad()
     def search_alpha_beta(self, val: LabelledFeatures) -> dict:
         """Set alpha, beta to the reference grid's best validation mAP (utils.py:99-129; module docstring)."""
         image = F.normalize(torch.from_numpy(val.feats["global"][0]).to(self.text_features.device), dim=-1)
         labels = torch.from_numpy(val.labels).to(image.device)
-        clip_logits, cache_logits = self.branch_logits(image, self.init_beta)
+        with torch.autocast(image.device.type, enabled=False):
+            clip_logits = self.clip_scale * image.float() @ self.text_features.T
+        (cache_logits,) = self.cache_logits_by_beta(image, [self.init_beta])
         out = {"val_mAP_clip": float(mean_average_precision(clip_logits, labels)),  # main.py:32-34
                "val_mAP_init": float(mean_average_precision(clip_logits + self.init_alpha * cache_logits, labels))}
         self.alpha, self.beta = self.init_alpha, self.init_beta
@@ -165,10 +183,7 @@ class TipAdapter(Method):
             betas, alphas = (search_grid(s, n) for s, n in zip(self.search_scale, self.search_step))
             alpha_col = torch.tensor(alphas, dtype=clip_logits.dtype, device=image.device)[:, None, None]
             best = -math.inf
-            with torch.autocast(image.device.type, enabled=False):
-                affinity = image.float() @ self.cache_keys.T  # the same for every beta
-            for beta in betas:
-                cache_logits = self.cache_logits(affinity, beta)
+            for beta, cache_logits in zip(betas, self.cache_logits_by_beta(image, betas), strict=True):
                 maps = mean_average_precision(clip_logits + alpha_col * cache_logits, labels)  # [len(alphas)]
                 i = int(torch.argmax(maps))  # the first maximum: the reference's strict '>' (utils.py:121)
                 if maps[i] > best:
@@ -238,4 +253,6 @@ class TipAdapterF(TipAdapter):
 
     @torch.no_grad()
     def val_map(self, image: torch.Tensor, labels: torch.Tensor) -> float:
-        return float(mean_average_precision(self.logits({"global": image})["score"], labels))
+        step = max(1, AFFINITY_ELEMENTS // len(self.cache_keys))  # bounded [rows, N_cache] cosines
+        scores = [self.logits({"global": image[s:s + step]})["score"] for s in range(0, len(image), step)]
+        return float(mean_average_precision(torch.cat(scores) if len(scores) > 1 else scores[0], labels))

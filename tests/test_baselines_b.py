@@ -101,6 +101,29 @@ def test_alpha_beta_search_follows_the_data_it_is_given(tiny_rn):
     assert chosen[0] != chosen[1]
 
 
+def test_tip_adapter_chunked_cosines_give_the_same_search_and_fine_tuning(tiny_rn, monkeypatch):
+    """A cache x validation set too large for one affinity matrix (COCO: ~1e9 cosines) is scored in row chunks:
+    the search, the fine-tuning's epoch choice and the validation mAPs equal those of one matrix."""
+    import bench.methods.tip_adapter as tip
+
+    rng = np.random.default_rng(7)
+    feats = rng.normal(size=(1, 60, 2))
+    labels = np.where(feats[0, :, :1] > 0, [[1, -1, 0]], [[-1, 1, -1]])
+    val = _labelled(rng.normal(size=(1, 45, 2)), np.where(rng.random((45, 3)) < 0.4, 1, -1))
+    runs = []
+    for elements in (1 << 26, 7 * 60):  # everything at once; 7 validation rows per chunk
+        monkeypatch.setattr(tip, "AFFINITY_ELEMENTS", elements)
+        torch.manual_seed(0)
+        method = _hand_tip(tiny_rn, TipAdapterF, epochs=3, lr=0.05, batch_size=16)
+        method.search, method.search_scale, method.search_step = True, [7.0, 3.0], [10, 5]  # the grid search too
+        runs.append(method.fit_features(_labelled(feats, labels), val))
+    for key in ("alpha", "beta", "best_epoch", "cache_entries"):
+        assert runs[0][key] == runs[1][key]
+    for key in ("val_mAP", "val_mAP_init", "val_mAP_clip"):
+        assert runs[0][key] == pytest.approx(runs[1][key], abs=1e-9)
+    np.testing.assert_allclose(runs[0]["epoch_val_mAP"], runs[1]["epoch_val_mAP"], atol=1e-9)
+
+
 def test_tip_adapter_f_fine_tuning_lowers_the_loss(tiny_rn):
     rng = np.random.default_rng(3)
     feats = rng.normal(size=(2, 48, 2))  # two cached views per image

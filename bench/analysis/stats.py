@@ -98,63 +98,101 @@ class ResampledAP:
     """Per-class AP of one score matrix [N, C] on resamples of its rows, given as counts.
 
     ``ResampledAP(scores, labels)(w)`` equals ``bench.analysis.metrics.average_precision(scores[idx], labels[idx])``
-    for ``w = bincount(idx, minlength=N)``. Each class's known entries (label != 0) are sorted once;
-    a resample weights them by ``w``; every positive takes the precision at the end of its tie group
-    (cumulative positive weight / cumulative weight, both up to the group's last row); AP = the
-    weighted mean of those precisions over the positives. NaN for a class with no positive in the
-    resample. Work per resample: one gather and one cumulative sum over [N, C], then only positives.
+    for ``w = bincount(idx, minlength=N)``. Each class's known entries (label != 0) are sorted once; every
+    positive takes the precision at the end of its tie group (positive weight / weight of the rows up to the
+    group's last row); AP = the weighted mean of those precisions over the positives; NaN for a class with no
+    positive in the resample.
+
+    Only the ends of the positives' tie groups matter, so each class's rows are cut once into *blocks*, each
+    ending at one of them (rows after a class's last positive group are never needed). A resample's weight
+    up to an end is a running sum of block sums, and the positives of a block share its precision. Block
+    sums of a batch of resamples are one sparse product ``blocks [K, N] @ counts [N, b]`` (scipy), which
+    reads each class's row order once per batch instead of once per resample (20x faster at COCO's size).
     """
 
     def __init__(self, scores: np.ndarray, labels: np.ndarray):
+        import scipy.sparse
+
         scores, labels = check_scores(scores, labels)
         n, n_classes = scores.shape
         self.n_classes = n_classes
-        # unknown entries sort last and weigh 0, so they never join a known entry's tie group
+        # unknown entries sort last and are never inside a block (a block ends at a positive's group)
         keyed = np.where(labels != 0, -scores, np.inf)
-        self.order = np.argsort(keyed, axis=0, kind="stable")  # [N, C]: rows of each class, best first
-        sorted_keys = np.take_along_axis(keyed, self.order, axis=0)
-        self.known = np.take_along_axis(labels != 0, self.order, axis=0)
-        positive = np.take_along_axis(labels == 1, self.order, axis=0)
+        order = np.argsort(keyed, axis=0, kind="stable")  # [N, C]: rows of each class, best first
+        sorted_keys = np.take_along_axis(keyed, order, axis=0)
+        positive = np.take_along_axis(labels == 1, order, axis=0)
         is_end = np.ones_like(sorted_keys, dtype=bool)  # last row of each tie group
         is_end[:-1] = sorted_keys[1:] != sorted_keys[:-1]
         end_rows = np.where(is_end, np.arange(n)[:, None], n)
         group_end = np.minimum.accumulate(end_rows[::-1], axis=0)[::-1]  # [N, C]
         pos_class, pos_row = np.nonzero(positive.T)  # positives, class-major, best first within a class
-        self.pos_class = pos_class
-        self.pos_flat = pos_row * n_classes + pos_class  # into the sorted [N, C] layout
         pos_end = group_end[pos_row, pos_class]
-        self.end_flat = pos_end * n_classes + pos_class
-        self.class_start = np.searchsorted(pos_class, np.arange(n_classes))  # first positive of each class
-        # the last positive of each positive's tie group (same class, same group end): where tp is read
-        new_group = np.ones(len(pos_class), dtype=bool)
-        new_group[1:] = (pos_class[1:] != pos_class[:-1]) | (pos_end[1:] != pos_end[:-1])
-        group_id = np.cumsum(new_group) - 1
-        group_last = np.r_[np.flatnonzero(new_group)[1:] - 1, len(pos_class) - 1].astype(np.int64)
-        self.last_in_group = group_last[group_id]
+        new_block = np.ones(len(pos_class), dtype=bool)  # one block per (class, positive group end)
+        new_block[1:] = (pos_class[1:] != pos_class[:-1]) | (pos_end[1:] != pos_end[:-1])
+        block_class, block_end = pos_class[new_block], pos_end[new_block]
+        n_blocks = len(block_class)
+        self.block_class = block_class
+        self.class_first_block = np.searchsorted(block_class, np.arange(n_classes))
+        self.classes = np.unique(block_class)  # the classes with a positive
+        # rows of each block: from the previous block's end (or the class's first row) to its own end
+        first = np.r_[True, block_class[1:] != block_class[:-1]] if n_blocks else np.zeros(0, bool)
+        begin = np.where(first, 0, np.r_[-1, block_end[:-1]] + 1)
+        lengths = block_end - begin + 1
+        indptr = np.r_[0, np.cumsum(lengths)]
+        rows = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - begin, lengths)  # begin .. end of each block
+        cols = np.repeat(block_class, lengths)
+        ones = np.ones(len(rows), np.float32)  # float32 sums of counts are exact up to 2**24
+        self.blocks = scipy.sparse.csr_matrix((ones, order[rows, cols], indptr), shape=(n_blocks, n))
+        block_of = np.cumsum(new_block) - 1
+        self.positives = scipy.sparse.csr_matrix(
+            (np.ones(len(pos_class), np.float32), order[pos_row, pos_class], np.r_[0, np.cumsum(
+                np.bincount(block_of, minlength=n_blocks))]), shape=(n_blocks, n))
 
     def __call__(self, counts: np.ndarray) -> np.ndarray:
-        """Per-class AP [C] (fractions in [0, 1], NaN where the resample holds no positive)."""
-        # float32 sums of counts are exact up to 2**24 rows
-        weight = np.asarray(counts, dtype=np.float32)[self.order] * self.known  # [N, C]
-        seen = np.cumsum(weight, axis=0).ravel().astype(np.float64)
-        pos_weight = weight.ravel()[self.pos_flat].astype(np.float64)
-        within = np.cumsum(pos_weight)
-        before_class = np.r_[0.0, within][self.class_start][self.pos_class]
-        tp_at_end = within[self.last_in_group] - before_class
-        seen_at_end = seen[self.end_flat]
-        precision = np.divide(tp_at_end, seen_at_end, out=np.zeros_like(tp_at_end), where=seen_at_end > 0)
-        n_pos = np.bincount(self.pos_class, weights=pos_weight, minlength=self.n_classes)
-        gained = np.bincount(self.pos_class, weights=pos_weight * precision, minlength=self.n_classes)
-        return np.divide(gained, n_pos, out=np.full(self.n_classes, np.nan), where=n_pos > 0)
+        """Per-class AP [C] for counts [N], or [C, b] for a batch of resamples' counts [N, b] (fractions in
+        [0, 1], NaN where a resample holds no positive of the class)."""
+        counts = np.asarray(counts)
+        single = counts.ndim == 1
+        weights = np.asarray(counts[:, None] if single else counts, dtype=np.float32)
+        out = np.full((weights.shape[1], self.n_classes), np.nan)
+        if len(self.block_class):
+            # resample-major [b, blocks]: the sums below run along contiguous rows
+            seen = self._running(np.asarray((self.blocks @ weights).T, np.float64, order="C"))
+            gained_here = np.asarray((self.positives @ weights).T, np.float64, order="C")  # positive weight per block
+            precision = np.divide(self._running(gained_here), seen, out=np.zeros(seen.shape), where=seen > 0)
+            starts = self.class_first_block[self.classes]
+            n_pos = np.add.reduceat(gained_here, starts, axis=1)
+            gained = np.add.reduceat(gained_here * precision, starts, axis=1)
+            out[:, self.classes] = np.divide(gained, n_pos, out=np.full(gained.shape, np.nan), where=n_pos > 0)
+        return out[0] if single else out.T
+
+    def _running(self, block_sums: np.ndarray) -> np.ndarray:
+        """Cumulative sums along the blocks [b, K], restarting at each class's first block."""
+        total = np.cumsum(block_sums, axis=1)
+        before = np.hstack([np.zeros((len(total), 1)), total])[:, self.class_first_block[self.block_class]]
+        return total - before
+
+
+BATCH = 32  # resamples evaluated together by map_resamples (memory: a few [N, BATCH] and [blocks, BATCH] arrays)
 
 
 def map_resamples(scores: np.ndarray, labels: np.ndarray, n_boot: int = 1000,
                   seed: int = 0) -> tuple[float, np.ndarray]:
     """mAP in points (x100) of one score matrix [N, C] on the full test set and on each resample of
     :func:`bootstrap_indices` ``(N, n_boot, seed)``: (observed, values [n_boot]). A resample's mAP is
-    the mean AP over the classes with at least one positive in it (:class:`ResampledAP`)."""
+    the mean AP over the classes with at least one positive in it (:class:`ResampledAP`, ``BATCH``
+    resamples at a time)."""
     ap = ResampledAP(scores, labels)
-    return bootstrap_values(lambda counts: 100.0 * float(np.nanmean(ap(counts))), len(labels), n_boot, seed)
+    n = len(labels)
+    if n < 1:
+        raise ValueError("bootstrap needs at least one item")
+    observed = 100.0 * float(np.nanmean(ap(np.ones(n, dtype=np.int64))))
+    values, draws = np.empty(n_boot), bootstrap_indices(n, n_boot, seed)
+    for start in range(0, n_boot, BATCH):
+        counts = np.stack([np.bincount(next(draws), minlength=n) for _ in range(min(BATCH, n_boot - start))], 1)
+        with np.errstate(all="ignore"):
+            values[start:start + counts.shape[1]] = 100.0 * np.nanmean(ap(counts), axis=0)
+    return observed, values
 
 
 def _as_list(scores: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -210,6 +248,21 @@ def seeds_and_images_bootstrap_map(scores_a: np.ndarray | Sequence[np.ndarray],
     observed_a, values_a = seed_map_resamples(scores_a, labels, n_boot, seed)
     observed_b, values_b = resampled_b if resampled_b is not None else seed_map_resamples(scores_b, labels,
                                                                                           n_boot, seed)
+    return seeds_and_images_bootstrap(observed_a, values_a, observed_b, values_b, seed, level,
+                                      paired_seeds=paired_seeds)
+
+
+def seeds_and_images_bootstrap(observed_a: np.ndarray, values_a: np.ndarray, observed_b: np.ndarray,
+                               values_b: np.ndarray, seed: int = 0, level: float = 0.95, *,
+                               paired_seeds: bool = False) -> BootstrapResult:
+    """:func:`seeds_and_images_bootstrap_map` from each seed's mAP on the full test set (``observed_*`` [S])
+    and on the image resamples (``values_*`` [S, n_boot], :func:`seed_map_resamples` with the same ``seed``):
+    what the report computes from resamples stored beside the records (:func:`bench.records.record_resamples`)."""
+    observed_a, observed_b = np.atleast_1d(observed_a), np.atleast_1d(observed_b)
+    values_a, values_b = np.atleast_2d(values_a), np.atleast_2d(values_b)
+    n_boot = values_a.shape[1]
+    if values_b.shape[1] != n_boot:
+        raise ValueError(f"resamples differ in number: {n_boot} and {values_b.shape[1]}")
     if paired_seeds and len(observed_a) != len(observed_b):
         raise ValueError(f"paired seeds need as many seeds for both methods, got {len(observed_a)} and "
                          f"{len(observed_b)}")

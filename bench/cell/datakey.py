@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.data.base import Split
 from bench.features.hashes import FileHashes
+from bench.phases import timed
 
 
 def split_digest(split: Split, image_hashes: list[str]) -> str:
@@ -99,18 +100,24 @@ class DataKeys:
         self.dataset, self._split, self._file_hashes = dataset, split, file_hashes
         self._digests: dict[str, str] = {}
 
+    def load_split(self, name: str) -> Split:
+        """The split itself (memoised by the loader; ``zsl:<name>`` as read for the zsl setting)."""
+        return self._split(name)
+
     def split(self, name: str) -> str:
         if name not in self._digests:
             split = self._split(name)
-            self._digests[name] = split_digest(split, self._file_hashes(list(split.image_paths)))
+            with timed("data key"):
+                self._digests[name] = split_digest(split, self._file_hashes(list(split.image_paths)))
         return self._digests[name]
 
     def captions(self) -> str:
         if "captions" not in self._digests:
             from bench.data.captions import load_synonyms
 
-            self._digests["captions"] = captions_digest(self.dataset.caption_corpus(),
-                                                        load_synonyms(self.dataset.synonyms))
+            corpus = self.dataset.caption_corpus()
+            with timed("data key"):
+                self._digests["captions"] = captions_digest(corpus, load_synonyms(self.dataset.synonyms))
         return self._digests["captions"]
 
     def for_cell(self, trains_on: str | None, eval_split: str, setting: str | None = None) -> dict[str, str]:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.features.cache import ImageRows
+from bench.features.augment import ImageRows
 from bench.method import Method
 
 

@@ -32,8 +32,9 @@ from bench.data.base import Split
 from bench.io import atomic_write_text, write_json
 from bench.locking import exclusive
 from bench.method import Method
+from bench.phases import timed
 from bench.provenance import environment, peak_memory_mb
-from bench.records import RECORD_VERSION, save_scores
+from bench.records import RECORD_VERSION, record_resamples, save_scores
 from bench.registry import construct
 
 log = logging.getLogger("bench")
@@ -127,7 +128,8 @@ def _record(session: Session, plan: CellPlan, record_path: Path, force: bool) ->
         record = {"status": "failed", **base, "error": f"{type(exc).__name__}: {exc}"}
         write_json(record_path, record)
         raise
-    write_json(record_path, record)
+    with timed("records and scores"):
+        write_json(record_path, record)
     clear_checkpoints(state_dir)  # the record is what counts now; checkpoints were only for resuming
     return record_path
 
@@ -163,7 +165,10 @@ def _run(session: Session, plan: CellPlan, state_dir: Path) -> dict:
         threshold = float(method.score_threshold)
         metrics = {name: multilabel_metrics(s, test.labels, test.classnames, threshold=threshold)
                    for name, s in scores.items()}
-        save_scores(cell.record_path(session.work_dir), scores, test)
+        with timed("records and scores"):
+            save_scores(cell.record_path(session.work_dir), scores, test, resamples=False)
+        with timed("bootstrap resamples"):  # once, here, so the report does not resample every record
+            record_resamples(cell.record_path(session.work_dir))
         main = metrics["score"]
         results = {"mAP": main["mAP"], "per_class_AP": main["per_class_AP"], "empty_classes": main["empty_classes"],
                    "f1": f1_block(main), "branches": {name: r["mAP"] for name, r in metrics.items()}}

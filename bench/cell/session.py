@@ -14,7 +14,9 @@ from bench.data.base import DataError, Split
 from bench.features.backbone import load_backbone
 from bench.features.cache import FeatureCache
 from bench.features.spec import resolve_spec
+from bench.features.standin import is_standin, load_standin
 from bench.io import atomic_write_text
+from bench.phases import timed
 from bench.registry import DATASETS, build
 
 
@@ -68,7 +70,8 @@ class Session:
     def split(self, name: str) -> Split:
         """The dataset's split ``name``, loaded once per run."""
         if name not in self._splits:
-            self._splits[name] = self.dataset.load(name)
+            with timed("read annotations"):
+                self._splits[name] = self.dataset.load(name)
         return self._splits[name]
 
     def zsl_split(self, name: str) -> Split:
@@ -76,7 +79,8 @@ class Session:
         if not hasattr(self.dataset, "load_zsl"):
             return self.split(name)
         if f"zsl:{name}" not in self._splits:
-            self._splits[f"zsl:{name}"] = self.dataset.load_zsl(name)
+            with timed("read annotations"):
+                self._splits[f"zsl:{name}"] = self.dataset.load_zsl(name)
         return self._splits[f"zsl:{name}"]
 
     def zsl_classes(self):
@@ -107,7 +111,8 @@ class Session:
         spec = spec or self.backbone_spec(overrides)
         if spec not in self._backbones:
             amp = (self.cfg.get("runtime", {}) or {}).get("amp")
-            self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
+            load = load_standin if is_standin(spec.model) else load_backbone  # standin: timing only
+            self._backbones[spec] = load(spec, device=self.device, amp=amp)
         return self._backbones[spec]
 
     def backbone_spec(self, overrides: dict | None = None):

@@ -20,9 +20,9 @@ from bench.cell.plan import Cell
 from bench.cell.session import Session
 from bench.config import method_features
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices
-from bench.features.augment import augmentation
-from bench.features.cache import ImageRows
+from bench.features.augment import ImageRows, augmentation
 from bench.method import Method
+from bench.phases import timed
 
 
 class FeatureDataset(Dataset):
@@ -125,15 +125,16 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
     full = session.zsl_split("train") if cell.setting == "zsl" else session.split("train")
     rows = np.arange(len(full))
     split = full
-    if cell.setting == "zsl":
-        from bench.cell.zsl import seen_training_split
+    with timed("label masks and K-shot selection"):
+        if cell.setting == "zsl":
+            from bench.cell.zsl import seen_training_split
 
-        split, rows = seen_training_split(full, session.zsl_classes())
-    elif cell.setting == "partial":
-        split = apply_partial_labels(full, cell.label_ratio, cell.seed)
-    elif cell.setting == "fewshot":
-        rows = few_shot_indices(full.labels, cell.shots, cell.seed)  # nested across K for a seed
-        split = full.subset(rows)
+            split, rows = seen_training_split(full, session.zsl_classes())
+        elif cell.setting == "partial":
+            split = apply_partial_labels(full, cell.label_ratio, cell.seed)
+        elif cell.setting == "fewshot":
+            rows = few_shot_indices(full.labels, cell.shots, cell.seed)  # nested across K for a seed
+            split = full.subset(rows)
     known = float((split.labels != 0).mean())
     feats_cfg = method_features(session.cfg, cell.method)
     mode = image_mode(method, feats_cfg)  # "online" for a method that trains the image tower (bench/cell/online.py)

@@ -73,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rebuild-features", action="store_true",
                      help="delete and recompute every cached feature entry the cells read, then the cells "
                           "(implies --force; damaged entries are found and rebuilt without it)")
-    run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the cells (done / todo / stale: what changed / failed) and what the ones to run will "
+                          "cost: images to encode, cache bytes, images to generate, training steps, text-tower "
+                          "prompt passes, record bytes, per dataset and in total; --dataset may then be a comma list")
+    run.add_argument("--calibrate", action="store_true",
+                     help="with --dry-run: measure the encoder, the text tower and one training step per method on "
+                          "this device (about a minute, random weights) and estimate the hours")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                      help="override config values, e.g. coop.n_ctx=4 sweep.seeds=[1,2]")
@@ -88,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma list of md, tex, csv, png, pdf (default: all)")
     report.add_argument("--reference", help="method every other is tested against in each cell "
                                             "(default: the best mean mAP of the cell)")
+    report.add_argument("--timings", help="also write the seconds of each reading and report phase to this JSON file "
+                                          "(benchmarks/bench_scale.py)")
     report.add_argument("--n-boot", type=int, default=1000,
                         help="bootstrap resamples of the test images for significance (default 1000; 0: skip)")
 

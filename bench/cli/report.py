@@ -14,7 +14,10 @@ def cmd_report(args) -> int:
     if not paths:
         print(f"bench: no records under {args.work_dir}" + (f"/{args.run}" if args.run else ""), file=sys.stderr)
         return 2
-    records = read_records(paths, skip_bad=True)  # a damaged file is named, left out and listed in the report
+    from bench.phases import timed
+
+    with timed("report: read records"):
+        records = read_records(paths, skip_bad=True)  # a damaged file is named, left out and listed in the report
     if records.cells.empty and not records.diagnostics:
         print(f"bench: error: no readable record under {args.work_dir}: "
               + "; ".join(f"{path} ({why})" for path, why in records.bad.items()), file=sys.stderr)
@@ -26,6 +29,11 @@ def cmd_report(args) -> int:
     print(summary_table(records.cells))
     out = Path(args.out) if args.out else Path(args.work_dir).parent / "reports"
     written = write_report(records, out, tuple(args.format), reference=args.reference, n_boot=args.n_boot)
+    if args.timings:
+        from bench import phases
+        from bench.io import write_json
+
+        write_json(Path(args.timings), phases.snapshot())
     for path, why in sorted(records.bad.items()):
         print(f"bench: warning: left out {path} ({why})", file=sys.stderr)
     print(f"wrote {len(written)} files to {out} (index: {written[-1]})"

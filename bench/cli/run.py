@@ -4,26 +4,15 @@ worker processes, or as one rank of torchrun), then the fused cells, diagnostics
 from __future__ import annotations
 
 
-def cmd_run(args) -> int:
-    import torch
+def plan_run(args, dataset: str):
+    """(config, cells, work dir, methods) of ``bench run`` on one dataset config, with the flags applied."""
+    from pathlib import Path
 
-    from bench.cell.session import Session
     from bench.config import load_config
-    from bench.grid.sweep import (
-        distributed_context,
-        feature_needs,
-        parse_shard,
-        plan_cells,
-        prepare_features,
-        resolve_methods,
-        run_cells,
-        shard_cells,
-    )
+    from bench.grid.sweep import parse_shard, plan_cells, resolve_methods, shard_cells
     from bench.schema import check_config
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = load_config(args.dataset, args.cfg_options)
+    cfg = load_config(dataset, args.cfg_options)
     if args.data_root:
         cfg.merge_from_dict({"dataset.data_root": args.data_root})
     if args.amp:
@@ -41,22 +30,28 @@ def cmd_run(args) -> int:
                          f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")
     index, count = parse_shard(args.shard)
     cells = shard_cells(cells, index, count)
-    from pathlib import Path
-
     eval_split = (cfg.get("runtime", {}) or {}).get("eval_split", "test")
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
-    if args.dry_run:
-        from bench.cell.datakey import dry_run_keys
-        from bench.cell.plan import plan_cell, stale_reason
+    return cfg, cells, work_dir, methods
 
-        data = dry_run_keys(cfg, work_dir)  # hashes the data only where a record of the same config exists
-        for cell in cells:  # done: a rerun skips it; stale (config or data changed), failed, unreadable: rerun
-            reason = stale_reason(cell.record_path(work_dir), plan_cell(cfg, cell), data) or "done"
-            state, _, why = reason.partition(": ")
-            print(f"{state}  {cell.dataset}  {cell.name}" + (f"  ({why})" if why else ""))
-        print(f"{len(cells)} cells")
-        return 0
+
+def cmd_run(args) -> int:
+    import torch
+
+    from bench.cell.session import Session
+    from bench.grid.sweep import distributed_context, feature_needs, prepare_features, run_cells, shard_cells
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    datasets = [d.strip() for d in str(args.dataset).split(",") if d.strip()]
+    if args.dry_run:
+        from bench.cli.dryrun import dry_run
+
+        return dry_run(args, [plan_run(args, dataset) for dataset in datasets])
+    if len(datasets) != 1:
+        raise ValueError(f"--dataset {args.dataset}: a run takes one dataset (several only with --dry-run)")
+    cfg, cells, work_dir, methods = plan_run(args, datasets[0])
     rank, world, local_rank = distributed_context()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     runtime = cfg.get("runtime", {}) or {}
@@ -116,6 +111,9 @@ def cmd_run(args) -> int:
         print(summary_table(records))
     timings["summary"] = time.perf_counter() - mark
     timings["total_after_imports"] = time.perf_counter() - t0
+    from bench import phases
+
+    timings["phases"] = phases.snapshot()  # named phases of this process (with --jobs: of the parent only)
     if rank == 0:  # wall seconds per phase of this command (benchmarks/bench_main_job.py reads them)
         try:
             write_json(work_dir / "timings.json", {k: round(v, 3) if isinstance(v, float) else v

@@ -42,6 +42,9 @@ class COCO2014:
     synonyms = "coco"  # bench/data/synonyms/coco.json: the caption parser's word lists
     split_dirs = {"train": "train2014", "val": "minival2014", "test": "val2014"}
     hint = COCO_HINT
+    # images with an instance (DualCoOp's counts), classes, captions (one per train image): the dry run's sizes
+    # when the data is not on disk
+    official_sizes = {"train": 82_081, "test": 40_137, "classes": 80, "captions": 82_783}
 
     def __init__(self, data_root: str, keep_unannotated: bool = False, extra_caption_files: tuple = (),
                  synonyms: str | None = None, captions_per_image: int | None = 1, zsl_split: str | None = "coco_48_17"):

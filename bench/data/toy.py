@@ -16,6 +16,7 @@ class Toy(COCO2014):
 
     name = "toy"
     synonyms = "toy"
+    official_sizes = None  # generated on first use: the dry run reads it
     hint = "the toy world is generated on first use; delete the folder to regenerate it"
 
     def __init__(self, data_root: str = "data/toy", n_train: int = 4000, n_val: int = 1000, n_test: int = 1000,

@@ -36,6 +36,7 @@ class VOC2007:
     name = "voc2007"
     synonyms = "voc2007"
     split_files = {"train": "trainval", "test": "test"}
+    official_sizes = {"train": 5_011, "test": 4_952, "classes": 20}  # the dry run's sizes without the data
 
     def __init__(self, data_root: str, difficult: str = "negative", caption_file: str | None = None,
                  synonyms: str | None = None, captions_per_image: int | None = 1, zsl_split: str | None = None):

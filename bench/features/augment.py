@@ -14,15 +14,21 @@ reproduce the references' own train transforms:
       ``randaugment`` 1.0.2 package (``randaugment.py:460-493``: two of 15 PIL ops, each applied with
       probability 0.5 at a random magnitude 1..9); bench uses torchvision's ``RandAugment`` (two ops,
       magnitude 9, always applied) -- the same family, not the same draws. Recorded with the augment dict.
-Random draws come from torch's generator, so seeded views (the cache's ``ImageRows``) are reproducible.
+Random draws come from torch's generator, so seeded views are reproducible: :class:`ImageRows`, the dataset of
+(view, image) rows that feature extraction and the online protocol read, seeds each row's draw.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from torch.utils.data import Dataset
+
+from bench.data.base import DataError
 
 CROPS = ("random_resized", "squash")
 
@@ -104,3 +110,39 @@ def augmentation(backbone, scale: tuple | list = (0.5, 1.0), flip: bool = True, 
         steps.append(T.RandomHorizontalFlip())
     steps += [T.ToTensor(), T.Normalize(cfg["mean"], cfg["std"])]
     return T.Compose(steps)
+
+
+class ImageRows(Dataset):
+    """Row r of a [views x images] grid (view-major): the image, transformed for that view.
+
+    Augmented views are random but reproducible: the RNG is seeded from (view, image index).
+    ``where`` (e.g. ``coco2014/test``) names the split in the error for a missing or corrupt image.
+    """
+
+    def __init__(self, paths: list[str], rows: np.ndarray, n_images: int, transform, augment, where: str = ""):
+        self.paths, self.rows, self.n_images = paths, rows, n_images
+        self.transform, self.augment = transform, augment
+        self.where = f" (in {where})" if where else ""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        view, index = divmod(int(self.rows[i]), self.n_images)
+        path = self.paths[index]
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        except FileNotFoundError:
+            raise DataError(f"missing image: {path}{self.where}") from None
+        except Exception as exc:  # PIL raises several types for truncated/corrupt files
+            if os.path.isfile(path) and os.path.getsize(path) == 0:
+                raise DataError(f"empty image file (0 bytes): {path}{self.where}; replace it or drop it "
+                                "from the annotations") from None
+            raise DataError(f"corrupt image {path}{self.where}: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        if self.augment is None:
+            return self.transform(image)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(view * 1_000_003 + index)
+            return self.augment(image)

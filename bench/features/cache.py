@@ -27,23 +27,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from bench.data.base import DataError
-from bench.features.augment import augmentation
+from bench.features.augment import ImageRows, augmentation
 from bench.features.cache_entry import entry_damage, file_crc32, reserved_memmap
 from bench.features.cache_rows import RowIndex, RowSource, family_key
 from bench.features.hashes import FileHashes
 from bench.io import read_json, sha256_json, write_json
 from bench.locking import exclusive
+from bench.phases import timed
 
 CACHE_VERSION = 2  # 2: ResNet image towers run channels-last (features differ by float rounding)
 DEFAULT_CHUNK = 256
@@ -52,42 +50,6 @@ log = logging.getLogger("bench")
 
 def _distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-class ImageRows(Dataset):
-    """Row r of a [views x images] grid (view-major): the image, transformed for that view.
-
-    Augmented views are random but reproducible: the RNG is seeded from (view, image index).
-    ``where`` (e.g. ``coco2014/test``) names the split in the error for a missing or corrupt image.
-    """
-
-    def __init__(self, paths: list[str], rows: np.ndarray, n_images: int, transform, augment, where: str = ""):
-        self.paths, self.rows, self.n_images = paths, rows, n_images
-        self.transform, self.augment = transform, augment
-        self.where = f" (in {where})" if where else ""
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        view, index = divmod(int(self.rows[i]), self.n_images)
-        path = self.paths[index]
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except FileNotFoundError:
-            raise DataError(f"missing image: {path}{self.where}") from None
-        except Exception as exc:  # PIL raises several types for truncated/corrupt files
-            if os.path.isfile(path) and os.path.getsize(path) == 0:
-                raise DataError(f"empty image file (0 bytes): {path}{self.where}; replace it or drop it "
-                                "from the annotations") from None
-            raise DataError(f"corrupt image {path}{self.where}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        if self.augment is None:
-            return self.transform(image)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(view * 1_000_003 + index)
-            return self.augment(image)
 
 
 class FeatureCache:
@@ -118,7 +80,8 @@ class FeatureCache:
     def file_hashes(self, paths: list[str]) -> list[str]:
         if self._hashes is None:
             self._hashes = FileHashes(self.root / "file_hashes.sqlite")
-        return self._hashes(paths, self.progress)
+        with timed("image content hashes"):
+            return self._hashes(paths, self.progress)
 
     def rows(self) -> RowIndex:
         """The index of which entry holds which image's features (row reuse across overlapping sets)."""
@@ -216,10 +179,11 @@ class FeatureCache:
                             out[kind][~source.copy[rows % len(paths)]] = feats[kind].cpu().numpy()
                     yield out
 
-            self._fill(missing, views * len(paths), produce, batch_size, meta={
-                "what": "image features", "n_images": len(paths), "views": views, "augment": augment,
-                "n_copied": int(source.copy.sum()), "backbone": backbone.cache_identity(), "desc": desc},
-                lead_shape=(views, len(paths)))
+            with timed("image features: extract and write"):
+                self._fill(missing, views * len(paths), produce, batch_size, meta={
+                    "what": "image features", "n_images": len(paths), "views": views, "augment": augment,
+                    "n_copied": int(source.copy.sum()), "backbone": backbone.cache_identity(), "desc": desc},
+                    lead_shape=(views, len(paths)))
             if shareable:
                 for kind, key in missing.items():
                     self.rows().add(families[kind], key, hashes)
@@ -248,9 +212,10 @@ class FeatureCache:
                            "dense_mask": (batch != 0).numpy()}
                     yield {kind: out[kind] for kind in missing}
 
-            self._fill(missing, len(captions), produce, batch_size,
-                       meta={"what": "caption features", "n_captions": len(captions),
-                             "backbone": backbone.cache_identity(), "desc": desc}, lead_shape=(len(captions),))
+            with timed("caption features: extract and write"):
+                self._fill(missing, len(captions), produce, batch_size,
+                           meta={"what": "caption features", "n_captions": len(captions),
+                                 "backbone": backbone.cache_identity(), "desc": desc}, lead_shape=(len(captions),))
         return {kind: self.read(key) for kind, key in keys.items()}
 
     # ----- the resumable writer ----------------------------------------------------------------

@@ -125,6 +125,12 @@ def is_toy(record: dict) -> bool:
         or str(spec.get("pretrained", "")).startswith("builtin:toy")
 
 
+def standin_rows(cells: pd.DataFrame) -> pd.Series:
+    """Rows of records made with the stand-in encoder (backbone ``standin:<arch>``, also in a fused record's
+    ``a+b`` name): timing only, their numbers mean nothing (``bench.features.standin``)."""
+    return cells.backbone.astype(str).str.contains("standin:", regex=False)
+
+
 def run_dir(path: str) -> str:
     """The run folder of a record: the parent of its ``records`` folder."""
     parts = Path(path).parts

@@ -6,28 +6,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.analysis.stats import seed_map_resamples, seeds_and_images_bootstrap_map
-from bench.records import ScoresError, same_test_set, saved_scores
+from bench.analysis.stats import seeds_and_images_bootstrap
+from bench.records import Resamples, ScoresError, record_resamples
 from bench.report.format import MISSING, Section, fmt_number, with_label_columns
 from bench.report.model import ROW_KEY, Records, cell_groups, row_labels, seed_groups
 
 
-def load_group(paths: list[str], bad: dict[str, str] | None = None
-               ) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None, str]:
-    """The score matrices of a row's seeds, their shared labels and image ids, and a note ("" when all
-    loaded and every seed was evaluated on the same labels and images). An unreadable scores file is
-    named in the note and added to ``bad`` (path -> why; :attr:`Records.bad`)."""
+def load_group(paths: list[str], n_boot: int, boot_seed: int, bad: dict[str, str] | None = None
+               ) -> tuple[np.ndarray | None, np.ndarray | None, Resamples | None, str]:
+    """The bootstrap resamples of a row's seeds (:func:`bench.records.record_resamples`: stored beside each
+    record when its cell finished, else computed once and stored): observed mAP per seed [S], mAP per seed and
+    resample [S, n_boot], the first seed's resamples (for its test-set digests), and a note ("" when all
+    loaded and every seed was evaluated on the same labels and images). An unreadable scores file is named in
+    the note and added to ``bad`` (path -> why; :attr:`Records.bad`)."""
     try:
-        loaded = [saved_scores(p) for p in paths]
+        found = [record_resamples(p, n_boot, boot_seed) for p in paths]
     except ScoresError as exc:  # missing or unreadable scores file
         if bad is not None:
             bad[exc.path] = f"scores file {exc.reason}"
-        return [], None, None, f"no readable saved test scores ({exc})"
-    _, labels, ids = loaded[0]
-    for _, other_labels, other_ids in loaded[1:]:
-        if not same_test_set(labels, ids, other_labels, other_ids):
-            return [], None, None, "its seeds were evaluated on different test labels"
-    return [s for s, _, _ in loaded], labels, ids, ""
+        return None, None, None, f"no readable saved test scores ({exc})"
+    if not all(found[0].same_test_set(other) for other in found[1:]):
+        return None, None, None, "its seeds were evaluated on different test labels"
+    return np.array([r.observed for r in found]), np.stack([r.values for r in found]), found[0], ""
 
 
 def choose_reference(means: dict[tuple, float], reference: str | None) -> tuple | None:
@@ -45,9 +45,7 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
     ref_key = choose_reference(means, reference)
     if ref_key is None or len(groups) < 2:
         return ref_key, []
-    ref_scores, labels, ids, ref_note = load_group(groups[ref_key], records.bad)
-    if not ref_note:  # the reference's resamples, computed once for every comparison
-        ref_resampled = seed_map_resamples(ref_scores, labels, n_boot, boot_seed)
+    ref_observed, ref_values, ref_test, ref_note = load_group(groups[ref_key], n_boot, boot_seed, records.bad)
     seeds_of = {k: [records.raw[p]["seed"] for p in paths] for k, paths in groups.items()}
     out = []
     for key in sorted(groups, key=lambda k: -means[k]):
@@ -56,18 +54,17 @@ def significance_rows(records: Records, dataset: str, cell: str, reference: str 
         row = {"dataset": dataset, "cell": cell, "method": key[0], "backbone": key[1], "protocol": key[2],
                "reference": ref_key[0], "n_seeds": len(groups[key]), "n_seeds_reference": len(groups[ref_key]),
                "mAP": means[key], "mAP_reference": means[ref_key], "n_boot": n_boot, "note": ""}
-        scores, other_labels, other_ids, note = load_group(groups[key], records.bad)
+        observed, values, test, note = load_group(groups[key], n_boot, boot_seed, records.bad)
         if ref_note:
             note = f"reference: {ref_note}"
-        elif not note and not same_test_set(labels, ids, other_labels, other_ids):
+        elif not note and not ref_test.same_test_set(test):
             note = "test labels or image order differ from the reference's"
         if note:
             out.append({**row, "note": note})
             continue
         # the same seed ids (the same partial-label masks / few-shot images): resample them together
-        result = seeds_and_images_bootstrap_map(scores, ref_scores, labels, n_boot, boot_seed,
-                                                paired_seeds=seeds_of[key] == seeds_of[ref_key],
-                                                resampled_b=ref_resampled)
+        result = seeds_and_images_bootstrap(observed, values, ref_observed, ref_values, boot_seed,
+                                            paired_seeds=seeds_of[key] == seeds_of[ref_key])
         out.append({**row, "diff": result.observed, "boot_mean": result.boot_mean, "ci_low": result.ci_low,
                     "ci_high": result.ci_high, "p_value": result.p_value, "significant": result.significant})
     return ref_key, out
@@ -82,7 +79,8 @@ def fmt_p(p: float, n_boot: int) -> str:
 def significance_section(records: Records, reference: str | None = None, n_boot: int = 1000,
                          boot_seed: int = 0) -> Section:
     """Per dataset and cell, every method vs the reference (``reference`` by name, else the best mean):
-    :func:`bench.analysis.stats.seeds_and_images_bootstrap_map` over training seeds and test images, 95% CI, p-value."""
+    :func:`bench.analysis.stats.seeds_and_images_bootstrap_map` over training seeds and test images, 95% CI, p-value
+    (from the resamples stored beside each record)."""
     heading = "Significance: bootstrap over seeds and test images vs a reference"
     if n_boot <= 0:
         return Section("significance", heading, "Skipped (--n-boot 0).")

@@ -1,0 +1,210 @@
+"""Rates measured on this machine, turned into hours for a sweep (``bench run --dry-run --calibrate``).
+
+About a minute on the current device, on the configured architectures with random weights (speed does not
+depend on the weights, so no download is needed): the image encoder's images per second at the configured
+resolution for the feature kinds the sweep stores, the text tower's prompts per second, one training step
+of every method at the dataset's class count and the method's batch size (on random features of the real
+shapes), and the toy generator's images per second. Methods that fit from features (Tip-Adapter, the
+linear probe) and diffusers generators are not calibrated; the estimate says so.
+
+Also :func:`prompts_per_forward`, which counts the prompts a method's forward pass sends through the text
+tower by running it once on the stand-in backbone (no calibration needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+
+import torch
+
+from bench.features.backbone import Backbone
+
+
+@contextlib.contextmanager
+def counting_prompts():
+    """Count the rows every :class:`Backbone` (and subclass) sends through its text tower inside the block."""
+    original, counted = Backbone.encode_embedded, [0]
+
+    def encode_embedded(self, embeds, ids):
+        counted[0] += int(embeds.shape[0])
+        return original(self, embeds, ids)
+
+    Backbone.encode_embedded = encode_embedded
+    try:
+        yield counted
+    finally:
+        Backbone.encode_embedded = original
+
+
+def fake_features(method, backbone, batch: int) -> dict[str, torch.Tensor]:
+    """Random image features of the method's kinds with ``backbone``'s shapes (via one small encoder pass)."""
+    side = backbone.spec.image_size or _side(backbone)
+    shapes = backbone.encode_images(torch.zeros(1, 3, side, side), tuple(set(method.image_features.values())))
+    return {role: torch.randn(batch, *shapes[kind].shape[1:]) for role, kind in method.image_features.items()}
+
+
+def _side(backbone) -> int:
+    size = getattr(backbone.model.visual, "image_size", 224)
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+class PromptCounter:
+    """``prompts_per_forward(plan) -> (fixed, per image)``: the prompts one forward pass of the plan's method on a
+    batch of B images sends through the text tower is ``fixed + per_image * B``, counted on the stand-in backbone
+    at B = 1 and 2 once per method configuration (CoOp: C + 0 B; CoCoOp: 0 + C B). A method that fits from
+    features (``fits_features``) is counted as having fixed text features (the built-in ones have)."""
+
+    def __init__(self, classnames: list[str]):
+        self.classnames, self._counts, self._backbone = classnames, {}, None
+
+    def __call__(self, plan) -> tuple[int, int]:
+        import json
+
+        from bench.registry import construct
+
+        key = (plan.method_cls, json.dumps(plan.kwargs, sort_keys=True, default=str))
+        if key not in self._counts:
+            method = construct(plan.method_cls, plan.kwargs, f"method {plan.cell.method!r}")
+            self._counts[key] = (0, 0) if method.fits_features else self._count(method)
+        return self._counts[key]
+
+    def _count(self, method) -> tuple[int, int]:
+        if self._backbone is None:
+            from bench.features.spec import resolve_spec
+            from bench.features.standin import load_standin
+
+            self._backbone = load_standin(resolve_spec({"model": "standin:RN50", "image_size": 64}))
+        method.build(self._backbone, list(self.classnames))
+        counts = []
+        for batch in (1, 2):
+            feats = fake_features(method, self._backbone, batch)
+            with counting_prompts() as counted, torch.no_grad():
+                method.logits(feats)
+            counts.append(counted[0])
+        return counts[0] - (counts[1] - counts[0]), counts[1] - counts[0]
+
+
+def _timed(fn, budget: float, at_most: int) -> float:
+    """Seconds per call of ``fn`` after one warm-up call: repeated until ``budget`` seconds or ``at_most`` calls."""
+    fn()
+    start, calls = time.perf_counter(), 0
+    while calls < at_most and (calls == 0 or time.perf_counter() - start < budget):
+        fn()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+def calibrate(cfg, costs, plans: dict, classnames: list[str], device: str = "cpu") -> dict:
+    """Measured rates: ``encoder`` (backbone -> images/s), ``prompts_per_s`` (backbone -> prompts/s),
+    ``step_s`` (method -> seconds per training step), ``generate_per_s`` (method -> images/s or None)."""
+    from bench.config import to_plain
+    from bench.features.backbone import load_backbone
+    from bench.features.spec import resolve_spec
+    from bench.features.standin import is_standin, load_standin
+    from bench.registry import construct
+
+    rates: dict = {"encoder": {}, "prompts_per_s": {}, "step_s": {}, "generate_per_s": {}, "device": device}
+    backbones: dict = {}
+    for method, plan in plans.items():
+        spec = resolve_spec({**to_plain(cfg.backbone), **plan.backbone_overrides})
+        spec = dataclasses.replace(spec, pretrained=None)  # the architecture, random weights: the same speed
+        if spec not in backbones:
+            backbones[spec] = (load_standin if is_standin(spec.model) else load_backbone)(spec, device=device)
+            kinds = sorted({k for s in costs for f in s.feature_sets if f["backbone"].split("@")[0] == spec.model
+                            for k in f["kinds"]} or {"global"})
+            batch = int((cfg.get("features", {}) or {}).get("batch_size", 64))
+            rates["encoder"][spec.describe()], rates["prompts_per_s"][spec.describe()] = _backbone_rates(
+                backbones[spec], kinds, batch, classnames)
+        backbone = backbones[spec]
+        instance = construct(plan.method_cls, plan.kwargs, f"method {method!r}")
+        if instance.fits_features or not plan.train.get("epochs"):
+            rates["step_s"][method] = None
+        else:
+            batch = int(plan.train.get("batch_size", 32))
+            rates["step_s"][method] = _step_seconds(instance, backbone, classnames, batch)
+        if instance.trains_on == "generated":
+            rates["generate_per_s"][method] = _generation_rate(instance)
+    return rates
+
+
+def _backbone_rates(backbone, kinds: list[str], batch: int, classnames: list[str]) -> tuple[float, float]:
+    """(images per second through the image encoder for ``kinds``, class prompts per second through the text tower)."""
+    side = backbone.spec.image_size or _side(backbone)
+    pixels = torch.randn(batch, 3, side, side)
+    images = batch / _timed(lambda: backbone.encode_images(pixels, kinds), 6, 5)
+    prompts = [f"a photo of a {name}." for name in classnames]
+    return images, len(prompts) / _timed(lambda: backbone.encode_text(prompts), 3, 5)
+
+
+def _step_seconds(method, backbone, classnames: list[str], batch: int) -> float:
+    """Seconds of one training step (forward, loss, backward, SGD) on random features of the real shapes."""
+    method.build(backbone, list(classnames))
+    method.train()
+    feats = fake_features(method, backbone, batch)
+    targets = torch.where(torch.rand(batch, len(classnames)) < 0.05, 1, -1)
+    params = [p for p in method.trainable_parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=1e-6) if params else None
+
+    def step():
+        loss = method.loss(method.logits(feats), targets)
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return _timed(step, 4, 3)
+
+
+def _generation_rate(method) -> float | None:
+    """Images per second of a toy generator (diffusers pipelines are not loaded to calibrate: None)."""
+    from bench.config import to_plain
+    from bench.registry import GENERATORS, build
+
+    spec = to_plain(getattr(method, "generator", {}) or {})
+    if spec.get("type") != "toy":
+        return None
+    generator = build(GENERATORS, spec)
+    start = time.perf_counter()
+    generator.render(["a photo of a dog and a cat."] * 4, [0, 1, 2, 3])
+    return 4 / (time.perf_counter() - start)
+
+
+def estimate_hours(costs, rates: dict) -> dict:
+    """Seconds per phase from the counts and the rates, and the text the dry run prints."""
+    extract = sum(s["images"] * s["views"] / rates["encoder"].get(s["backbone"], float("nan"))
+                  for c in costs for s in c.feature_sets)
+    train, uncalibrated = 0.0, set()
+    for c in costs:
+        for cell in c.cells:
+            step = rates["step_s"].get(cell["method"])
+            if cell["steps"] and step is None:
+                uncalibrated.add(cell["method"])
+            train += cell["steps"] * (step or 0.0)
+            if cell["fits_features"]:
+                uncalibrated.add(cell["method"])
+    per_s = min(rates["prompts_per_s"].values()) if rates["prompts_per_s"] else float("nan")
+    evaluate = sum(cell["eval_prompt_passes"] for c in costs for cell in c.cells) / per_s  # features are cached
+    generate, missing_gen = 0.0, []
+    for c in costs:
+        for g in c.generated:
+            rate = rates["generate_per_s"].get(g["method"])
+            if rate:
+                generate += g["images"] / rate
+            else:
+                missing_gen.append(g["method"])
+    total = extract + train + evaluate + generate
+    text = [f"estimated on {rates['device']} (rates measured now, random weights):"]
+    text += [f"  encoder {name}: {rate:,.1f} images/s" for name, rate in rates["encoder"].items()]
+    text += [f"  text tower {name}: {rate:,.0f} prompts/s" for name, rate in rates["prompts_per_s"].items()]
+    text += [f"  training step {m}: {s:.3f} s" for m, s in rates["step_s"].items() if s is not None]
+    text += [f"  feature extraction {extract / 3600:.1f} h, training {train / 3600:.1f} h, "
+             f"evaluation {evaluate / 3600:.2f} h, generation {generate / 3600:.1f} h: "
+             f"about {total / 3600:.1f} h"]
+    if uncalibrated or missing_gen:
+        text.append("  not included: " + "; ".join(
+            ([f"fits from features ({', '.join(sorted(uncalibrated))})"] if uncalibrated else [])
+            + ([f"generation with a diffusers pipeline ({', '.join(missing_gen)})"] if missing_gen else [])))
+    return {"extract_s": extract, "train_s": train, "evaluate_s": evaluate, "generate_s": generate,
+            "total_s": total, "text": "\n".join(text)}
