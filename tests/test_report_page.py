@@ -194,3 +194,24 @@ def test_html_is_a_default_format_and_linked_from_the_index(tmp_path):
     assert main(["report", "--work-dir", str(work), "--out", str(tmp_path / "md"), "--format", "md",
                  "--n-boot", "0"]) == 0
     assert not (tmp_path / "md" / "index.html").exists()
+
+
+def test_zsl_and_gzsl_leaderboards_show_the_records_blocks(tmp_path):
+    blocks = {"coop": (40.0, 35.0), "dualcoop": (45.5, 30.25)}  # (zsl mAP, gzsl F1@3) of one seed each
+    for method, (zsl_map, gzsl_f1) in blocks.items():
+        path = write_cell(tmp_path, method, "zsl", None)
+        record = json.loads(path.read_text())
+        record["zsl"] = {"mAP": zsl_map, "P@3": 1.0, "R@3": 2.0, "F1@3": 3.0, "P@5": 4.0, "R@5": 5.0, "F1@5": 6.0}
+        record["gzsl"] = {"mAP": 20.0, "P@3": 1.0, "R@3": 2.0, "F1@3": gzsl_f1, "P@5": 4.0, "R@5": 5.0, "F1@5": 6.0}
+        path.write_text(json.dumps(record))
+    write_report(read_records(find_records(tmp_path)), tmp_path / "rep", ("html",), n_boot=0)
+    tables = parse(tmp_path / "rep" / "index.html").tables
+    zsl, gzsl = tables["lb-coco2014-ZSL"], tables["lb-coco2014-GZSL"]
+    assert zsl["headers"] == ["method", "backbone", "protocol", "seeds", "mAP", "P@3", "R@3", "F1@3", "P@5", "R@5",
+                              "F1@5", "trainable params", "seconds per cell"]
+    rows = {cells[0][1]: cells for _, cells in zsl["rows"][1:]}
+    for method, (zsl_map, _) in blocks.items():
+        assert rows[method][4][1] == f"{zsl_map:.2f}" and float(rows[method][4][0]["data-order"]) == zsl_map
+    assert [m for m, cells in rows.items() if "best" in cells[4][0].get("class", "")] == ["dualcoop"]
+    best_f1 = [cells[0][1] for _, cells in gzsl["rows"][1:] if "best" in cells[7][0].get("class", "")]
+    assert best_f1 == ["coop"]

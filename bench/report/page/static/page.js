@@ -66,6 +66,7 @@
     drawPlot(div);
   }));
   page.drawAllPlots = () => plots.forEach(drawPlot);
+  page.drawPlot = drawPlot;
 
   // ----- the record panel: every record of a row, its key fields first, then the whole record -----
   const panel = document.getElementById("record-panel");
@@ -127,6 +128,8 @@
           tested = `${test.key[0]} − ${test.reference}`;
           diff = test.diff; ci = test.ci; p = test.p;
           verdict = test.note || (test.significant ? "yes" : "no");
+        } else if (textOf(a) === "-" || textOf(b) === "-") {
+          tested = "-"; verdict = "only one of the two in this cell";
         } else if (!cmp.n_boot) {
           tested = "-"; verdict = "significance skipped (--n-boot 0)";
         } else {
