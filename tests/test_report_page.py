@@ -128,7 +128,7 @@ def test_published_number_and_difference_where_the_setup_matches(report):
     assert board["headers"][-2:] == ["published", "ours − published"]
     [(_, cells)] = board["rows"][1:]
     ours = maps_of(work, "dualcoop", "partial 0.5", "voc2007")[0]
-    assert cells[8][1].startswith(f"{PUBLISHED_DUALCOOP_VOC:.2f} ([A]")
+    assert cells[8][1] == f"{PUBLISHED_DUALCOOP_VOC:.2f} [A]" and "TaI-DPT@1333eca" in cells[8][0]["title"]
     assert cells[9][1] == f"{ours - PUBLISHED_DUALCOOP_VOC:.2f}"
 
 

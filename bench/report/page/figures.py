@@ -88,8 +88,6 @@ def curve_figure(agg: pd.DataFrame, setting: str, column: str, xlabel: str, log_
     xaxis = dict(GRID, title=xlabel, type="log" if log_x else "linear")
     if 0 < len(points) <= 12:
         xaxis.update(tickvals=points, ticktext=[f"{p:g}" for p in points])
-    if log_x:
-        xaxis["dtick"] = None
     fig.update_layout(LAYOUT, title=title, xaxis=xaxis, yaxis=dict(GRID, title="mAP (%)"))
     return to_json(fig)
 

@@ -20,7 +20,7 @@ import pandas as pd
 from bench.report.format import MISSING, Section, fmt_count, fmt_mean_std, fmt_number, fmt_seconds
 from bench.report.model import ROW_KEY, Records, short_backbone_names
 from bench.report.page.markup import cell, esc, table_html
-from bench.report.published import point_key
+from bench.report.published import point_key, source_tag
 from bench.report.tables import results_display
 
 SETTINGS = {"zero-shot": ("zero-shot", None, None), "partial": ("partial labels", "label ratio", "label_ratio"),
@@ -105,7 +105,8 @@ def setting_table(rows: pd.DataFrame, bold: dict, costs: dict, published: dict, 
                   cell(fmt_count(params), params if params is not None else float("nan")),
                   cell(fmt_seconds(seconds), seconds if seconds is not None else float("nan"))]
         if with_published:
-            cells += [cell(f"{fmt_number(match[0])} ({match[2]})" if match else MISSING, match[0] if match else None),
+            cells += [cell(f"{fmt_number(match[0])} {source_tag(match[2])}".strip() if match else MISSING,
+                           match[0] if match else None, title=match[2] if match else ""),
                       cell(fmt_number(match[1]) if match else MISSING, match[1] if match else None)]
         attrs = row_attrs(key, short[r.backbone], positions.get((r.dataset, *key, r.cell), []))
         html_rows.append(f"<tr {attrs}>{''.join(cells)}</tr>")
@@ -113,8 +114,8 @@ def setting_table(rows: pd.DataFrame, bold: dict, costs: dict, published: dict, 
     return table_html(headers, html_rows, table_id, "dt lb", caption, order_attr(order))
 
 
-def zsl_tables(zsl: Section, records: Records, costs: dict, positions: dict, short: dict[str, str],
-               dataset: str) -> list[tuple[str, str]]:
+def zsl_tables(zsl: Section, costs: dict, positions: dict, short: dict[str, str], dataset: str
+               ) -> list[tuple[str, str]]:
     """(title, table HTML) of the zsl section's ZSL and GZSL tables of ``dataset``, with backbone, protocol,
     trainable parameters and seconds beside them; sort values from the section's data (its means)."""
     if zsl.data is None:
@@ -153,8 +154,8 @@ def leaderboards(records: Records, sections: dict[str, Section]) -> tuple[str, d
     positions = record_positions(records)
     short = short_backbone_names(list(records.cells.backbone))
     parts, choices = [], {"method": set(), "backbone": set(), "protocol": set()}
-    datasets = list(dict.fromkeys([*(agg.dataset if agg is not None else []),
-                                   *((sections["zsl"].data.dataset) if sections["zsl"].data is not None else [])]))
+    zsl = sections["zsl"].data
+    datasets = list(dict.fromkeys([*agg.dataset, *(zsl.dataset if zsl is not None else [])]))
     for dataset in datasets:
         here = agg[agg.dataset == dataset]
         bold = best_marks(here) if len(here) else {}
@@ -168,10 +169,10 @@ def leaderboards(records: Records, sections: dict[str, Section]) -> tuple[str, d
             caption = f"{dataset}: {title}"
             tables.append((caption, setting_table(rows, bold, costs, published, positions, short, setting,
                                                   f"lb-{dataset}-{setting}", caption)))
-        tables += zsl_tables(sections["zsl"], records, costs, positions, short, dataset)
-        for choice, column in (("method", "method"), ("backbone", "backbone"), ("protocol", "protocol")):
-            values = records.ok()[records.ok().dataset == dataset][column]
-            choices[choice] |= {short[v] if choice == "backbone" else v for v in values}
+        tables += zsl_tables(sections["zsl"], costs, positions, short, dataset)
+        ok = records.ok()
+        for column in choices:
+            choices[column] |= {short[v] if column == "backbone" else v for v in ok[ok.dataset == dataset][column]}
         parts.append(f'<h3 id="lb-{esc(dataset)}">{esc(dataset)}</h3>'
                      + "".join(f'<div class="table-wrap">{html}</div>' for _, html in tables))
     return "\n".join(parts), {k: sorted(v) for k, v in choices.items()}

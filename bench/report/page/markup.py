@@ -30,9 +30,11 @@ def number_attr(value) -> str:
     return repr(float(value))
 
 
-def cell(text, order=None, best: bool = False, label: bool = False) -> str:
-    """One ``<td>``: ``text`` escaped; ``order`` its sort value; ``best`` marks (bold) the column's best value."""
+def cell(text, order=None, best: bool = False, label: bool = False, title: str = "") -> str:
+    """One ``<td>``: ``text`` escaped; ``order`` its sort value; ``best`` marks (bold) the column's best value;
+    ``title`` the text shown on hover (e.g. a published number's full source)."""
     attrs = f' data-order="{number_attr(order)}"' if order is not None else ""
+    attrs += f' title="{esc(title)}"' if title else ""
     classes = " ".join(c for c, on in (("best", best and str(text) != MISSING), ("label", label)) if on)
     attrs += f' class="{classes}"' if classes else ""
     return f"<td{attrs}>{esc(text)}</td>"
