@@ -161,7 +161,8 @@ def test_dry_run_counts_work_bytes_and_prompts(tmp_path, tiny_coco, capsys):
                       f"dataset = dict(type='coco2014', data_root={str(tiny_coco[0])!r})\n"
                       "backbone = dict(model='standin:RN50', image_size=64)\n"
                       "features = dict(batch_size=8, num_workers=0)\nsweep = dict(ratios=[0.5], seeds=[1])\n"
-                      "coop = dict(train=dict(epochs=3, batch_size=5))\ncocoop = dict(train=dict(epochs=1, batch_size=1))\n"
+                      "coop = dict(train=dict(epochs=3, batch_size=5))\n"
+                      "cocoop = dict(train=dict(epochs=1, batch_size=1))\n"
                       "dualcoop = dict(train=dict(epochs=1, batch_size=4))\n")
     assert main(["run", "--methods", "zsclip,coop,cocoop,dualcoop", "--dataset", str(config), "--settings",
                  "zero-shot,partial", "--work-dir", str(tmp_path / "w"), "--dry-run"]) == 0

@@ -86,12 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="tables and plots from the finished cells' records",
                             description="Read every record under --work-dir (never recomputing anything) and "
-                            "write tables, plots and an index to --out.")
+                            "write tables, plots, an index (README.md) and an interactive page (index.html) to --out.")
     report.add_argument("--work-dir", default="work_dirs", help="where the runs are (default: work_dirs)")
     report.add_argument("--run", help="only this run (default: every run under --work-dir)")
     report.add_argument("--out", help="where the report goes (default: 'reports' beside --work-dir)")
-    report.add_argument("--format", type=_strings, default=["md", "tex", "csv", "png", "pdf"],
-                        help="comma list of md, tex, csv, png, pdf (default: all)")
+    report.add_argument("--format", type=_strings, default=["md", "tex", "csv", "png", "pdf", "html"],
+                        help="comma list of md, tex, csv (tables), png, pdf (plots), html (index.html: one "
+                        "self-contained interactive page, offline; sortable, filterable leaderboards, plots "
+                        "with hover, two-method comparison, per-class AP, every record) (default: all)")
     report.add_argument("--reference", help="method every other is tested against in each cell "
                                             "(default: the best mean mAP of the cell)")
     report.add_argument("--timings", help="also write the seconds of each reading and report phase to this JSON file "

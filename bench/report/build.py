@@ -14,13 +14,15 @@ from bench.report.averages import averages_section, setting_averages
 from bench.report.cost import cost_section
 from bench.report.format import Section, write_section
 from bench.report.gaps import gaps_section
-from bench.report.model import Records, aggregate, is_toy, run_dir, standin_rows
+from bench.report.model import Records, aggregate, is_toy, standin_rows
 from bench.report.published import ours_with_averages, published_section
 from bench.report.significance import significance_section
+from bench.report.sources import datasets_line, how_to_read, record_counts, run_lines
 from bench.report.tables import ablation_section, failed_section, per_class_section, results_section
 from bench.report.zsl import zsl_section
 
-FORMATS = ("md", "tex", "csv", "png", "pdf")
+FORMATS = ("md", "tex", "csv", "png", "pdf", "html")
+PAGE = "index.html"  # the interactive page (format html)
 TOY_NOTICE = ("**Toy numbers, not comparable to real datasets.** Some records come from the embedded toy world "
               "(procedural images, a tiny CLIP, a toy text-to-image renderer): they check that the pipeline works "
               "and that the gaps exist, nothing about real-world accuracy.")
@@ -88,6 +90,14 @@ def write_report(records: Records, out: Path, formats: tuple[str, ...] = FORMATS
     if plot_formats:
         with timed("report: plots"):
             written.update(write_plots(records, out, plot_formats))
+    if "html" in wanted:
+        from bench.report.page import write_page
+
+        with timed("report: page"):
+            notices = [TOY_NOTICE] * has_toy(records) + [STANDIN_NOTICE] * bool(standin_rows(records.cells).any())
+            page = write_page(records, sections, out / PAGE, "\n>\n> ".join(notices) or None, reference, n_boot,
+                              boot_seed)
+        written["Interactive page (sortable leaderboards, figures, comparisons, every record)"] = [page]
     index = out / "README.md"
     index.write_text(index_text(records, out, written, reference, n_boot, boot_seed))
     return [p for paths in written.values() for p in paths] + [index]
@@ -110,31 +120,15 @@ def index_text(records: Records, out: Path, written: dict[str, list[Path]], refe
                boot_seed: int) -> str:
     """The report's README: provenance (runs, record counts, commits), the toy notice, every figure inline,
     links to every file."""
-    cells = records.cells
     lines = ["# bench report", ""]
     if has_toy(records):
         lines += [f"> {TOY_NOTICE}", ""]
     if standin_rows(records.cells).any():
         lines += [f"> {STANDIN_NOTICE}", ""]
-    n_ok, n_failed = int((cells.status == "ok").sum()), int((cells.status != "ok").sum())
     lines += [f"Written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `bench report` from "
-              f"{len(cells)} cell records ({n_ok} finished, {n_failed} failed, {int(cells.derived.sum())} derived by "
-              f"score fusion) and {len(records.diagnostics)} diagnostics records, in these runs:", ""]
-    n_cells = cells.groupby("run").size().to_dict()
-    n_diagnostics: dict[str, int] = {}
-    commits: dict[str, set] = {}
-    for path in records.diagnostics:
-        n_diagnostics[run_dir(path)] = n_diagnostics.get(run_dir(path), 0) + 1
-    for path, rec in [*records.raw.items(), *records.diagnostics.items()]:
-        commits.setdefault(run_dir(path), set()).add(str((rec.get("environment") or {}).get("git_commit") or "unknown"))
-    for run in sorted(set(n_cells) | set(n_diagnostics)):
-        lines.append(f"- `{run}`: {n_cells.get(run, 0)} cell records, {n_diagnostics.get(run, 0)} diagnostics "
-                     f"records; bench commit(s) {', '.join(sorted(commits.get(run, {'unknown'})))}")
-    datasets = sorted(set(cells.dataset) | {r["dataset"] for r in records.diagnostics.values()})
-    toy_sets = sorted(set(cells.loc[cells.toy.astype(bool), "dataset"])
-                      | {r["dataset"] for r in records.diagnostics.values() if is_toy(r)})
-    lines += ["", f"Datasets: {', '.join(datasets) or 'none'}"
-              + (f" (toy world: {', '.join(toy_sets)})" if toy_sets else "")]
+              f"{record_counts(records)}, in these runs:", ""]
+    lines += run_lines(records)
+    lines += ["", datasets_line(records)]
     lines += figure_lines(out, written)
     lines += ["", "## Files", ""]
     for heading, paths in written.items():
@@ -143,23 +137,5 @@ def index_text(records: Records, out: Path, written: dict[str, list[Path]], refe
     if records.bad:
         lines += ["", "## Unreadable files (left out of every table above)", ""]
         lines += [f"- `{path}`: {why}" for path, why in sorted(records.bad.items())]
-    lines += ["", "## How to read", "",
-              "- mAP in %, mean ± sample standard deviation (ddof=1) over seeds; the std is shown only with more "
-              "than one seed. Best per column in bold.",
-              "- One row per (method, backbone, image protocol): cached features with K views and online "
-              "re-encoding are never averaged together. Fused records (score fusion of two cells) are rows of "
-              "their own. A dataset named `<dataset>-<split>` holds results evaluated on that split (e.g. val, "
-              "for tuning) instead of the test split.",
-              f"- Significance: bootstrap over training seeds and test images ({n_boot} resamples, seed "
-              f"{boot_seed}) of the difference in seed-averaged mAP to the reference "
-              f"({'`' + reference + '`' if reference else 'the best mean method of each cell'}); 95% percentile "
-              "interval; p two-sided; significant when the interval excludes 0. With one seed per method it "
-              "reflects test-set sampling only.",
-              "- Averages: the papers' \"Avg.\" columns (over label ratios, shot counts, datasets) only for methods "
-              "that have every point; published numbers beside ours only where dataset, setting, point, backbone "
-              "and input resolution match (the published section lists the setups no run matched).",
-              "- Cost: seconds summed over the record's phases (test feature extraction, training-data preparation "
-              "incl. generation, training, evaluation). Features are cached, so the first cell of a run pays the "
-              "extraction and later cells mostly read it; a fused cell counts the time of its sources.",
-              "- Only records are read: nothing is recomputed except bootstrap resamples of saved test scores."]
+    lines += ["", "## How to read", "", *how_to_read(reference, n_boot, boot_seed)]
     return "\n".join(lines) + "\n"
