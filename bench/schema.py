@@ -24,7 +24,8 @@ from bench.config import to_plain
 
 TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "diagnostics", "config_name")
 METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
-TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int}
+TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int,
+                "steps_per_epoch": int}  # an epoch's first N batches only (benchmarks/bench_scale.py)
 SWEEP_EXTRAS = {"variants": list,  # declared by dataset configs (toy.py), not by the defaults
                 "shots": (int, list),  # one K or a list of them (bench.grid.sweep.as_shot_list)
                 "method_settings": dict}  # {method: [settings]}: open keys (method names)

@@ -196,3 +196,24 @@ def test_estimated_hours_are_counts_over_rates():
     found = estimate_hours([cost], rates)
     assert (found["extract_s"], found["train_s"], found["evaluate_s"], found["generate_s"]) == (60, 50, 2, 10)
     assert found["total_s"] == 122 and "not included: fits from features (tip)" in found["text"]
+
+
+def test_gpu_check_runs_its_steps_on_the_cpu(tmp_path, capsys):
+    """benchmarks/gpu_check.py (the first thing to run on a GPU) on the CPU, small: its table has every method
+    asked for, each ok, and the extraction rate of the architecture asked for."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    code = gpu_check.main(["--scratch", str(tmp_path), "--device", "cpu", "--amp", "none", "--methods",
+                           "zsclip,coop", "--model", "standin:RN50", "--extract", "standin:RN50@64",
+                           "--no-torchrun", "--fraction", "0.0005"])
+    out = capsys.readouterr().out
+    assert code == 0, (tmp_path / "run-none.log").read_text()[-2000:]
+    assert "| coop | ok |" in out and "| zsclip | ok |" in out
+    assert "extraction standin:RN50@64 (global + dense):" in out
+    found = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert set(found["cells"]["none"]["methods"]) == {"zsclip", "coop"}

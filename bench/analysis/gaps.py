@@ -108,18 +108,25 @@ def near_duplicates(generated: np.ndarray, test: np.ndarray, threshold: float = 
     """Cosine near-duplicate search of generated features [G, D] against test features [T, D].
 
     For every generated row the maximum cosine similarity to any test row and that row's index (the
-    first on ties); counted as a near duplicate when >= ``threshold``. Similarities are computed
-    ``chunk_size`` generated rows at a time, so memory is ``chunk_size x T``, not ``G x T``.
+    first on ties); counted as a near duplicate when >= ``threshold``. Both sides are read and L2-normalised
+    ``chunk_size`` rows at a time (memory-mapped features stay on disk), so memory is ``chunk_size^2``
+    cosines and two chunks of features, not ``G x T`` or either whole set.
     """
-    gen, tst = l2_normalise(generated), l2_normalise(test)
-    if gen.ndim != 2 or tst.ndim != 2 or gen.shape[1] != tst.shape[1] or not len(tst):
-        raise ValueError(f"features must be [G, D] and [T, D] with T > 0, got {gen.shape} and {tst.shape}")
-    best_cosine = np.empty(len(gen))
-    best_test = np.empty(len(gen), dtype=np.int64)
-    for start in range(0, len(gen), chunk_size):
-        sims = gen[start:start + chunk_size] @ tst.T  # [chunk, T]
-        best_test[start:start + chunk_size] = sims.argmax(1)
-        best_cosine[start:start + chunk_size] = sims.max(1)
+    n_gen, n_test = len(generated), len(test)
+    if np.ndim(generated) != 2 or np.ndim(test) != 2 or np.shape(generated)[1] != np.shape(test)[1] or not n_test:
+        raise ValueError(f"features must be [G, D] and [T, D] with T > 0, got {np.shape(generated)} and "
+                         f"{np.shape(test)}")
+    best_cosine = np.full(n_gen, -np.inf)
+    best_test = np.zeros(n_gen, dtype=np.int64)
+    for start in range(0, n_gen, chunk_size):
+        gen = l2_normalise(generated[start:start + chunk_size])
+        best, where = best_cosine[start:start + chunk_size], best_test[start:start + chunk_size]  # views
+        for first in range(0, n_test, chunk_size):
+            sims = gen @ l2_normalise(test[first:first + chunk_size]).T  # [chunk, chunk]
+            arg = sims.argmax(1)
+            value = sims[np.arange(len(sims)), arg]
+            better = value > best  # strictly: on ties the earlier test row stays
+            best[better], where[better] = value[better], first + arg[better]
     order = np.argsort(-best_cosine, kind="stable")[:top]
     pairs = [(int(g), int(best_test[g]), float(best_cosine[g])) for g in order]
     return NearDuplicates(best_cosine, best_test, float(threshold), int((best_cosine >= threshold).sum()), pairs)

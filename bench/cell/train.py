@@ -37,7 +37,19 @@ class NonFiniteLoss(FloatingPointError):
 
 class EpochSampler(DefaultSampler):
     """mmengine's seeded shuffling sampler (order = f(seed, epoch), so resuming mid-run replays the
-    same batches), which also tells the dataset the epoch."""
+    same batches), which also tells the dataset the epoch. ``limit``: only the first ``limit`` indices of each
+    epoch's order (``train.steps_per_epoch`` batches: for benchmarks that time steps at full size)."""
+
+    def __init__(self, dataset, shuffle: bool = True, seed: int | None = None, limit: int | None = None):
+        super().__init__(dataset, shuffle=shuffle, seed=seed)
+        self.limit = limit
+
+    def __iter__(self):
+        indices = super().__iter__()
+        return indices if self.limit is None else iter(list(indices)[:self.limit])
+
+    def __len__(self) -> int:
+        return super().__len__() if self.limit is None else min(self.limit, super().__len__())
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
@@ -121,8 +133,10 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
     resume_from = latest_checkpoint(cell_dir)
     # datasets of cached features hand over whole batches (Batched): one read per array and batch, not per item
     data = Batched(trainset.dataset) if hasattr(trainset.dataset, "batch") else trainset.dataset
+    steps = train.get("steps_per_epoch")  # None: every batch of the epoch
     loader = DataLoader(data, batch_size=int(train["batch_size"]),
-                        sampler=EpochSampler(trainset.dataset, shuffle=True, seed=cell.seed),
+                        sampler=EpochSampler(trainset.dataset, shuffle=True, seed=cell.seed,
+                                             limit=int(steps) * int(train["batch_size"]) if steps else None),
                         num_workers=int(train.get("num_workers", 0)), drop_last=False, collate_fn=collate_batch)
     runtime = session.cfg.get("runtime", {}) or {}
     amp = runtime.get("amp") if session.device.startswith("cuda") else None

@@ -27,6 +27,7 @@ from bench.analysis.gaps import frechet_distance, l2_normalise, modality_gap, ne
 from bench.cell.plan import plan_cell
 from bench.cell.session import Session
 from bench.io import read_json, sha256_json, write_json
+from bench.phases import timed
 from bench.provenance import environment
 from bench.records import RECORD_VERSION
 from bench.registry import construct
@@ -39,7 +40,8 @@ def _subsample(n: int, limit: int = MAX_FEATURES, seed: int = 0) -> np.ndarray:
 
 
 class _Features:
-    """The global features diagnostics read, each loaded from the cache once per run."""
+    """The global features diagnostics read: memory-mapped views of the cache [N, D] (fp16), so only the rows a
+    statistic subsamples, and the chunks of the near-duplicate search, are ever in memory."""
 
     def __init__(self, session: Session, backbone):
         self.session, self.backbone = session, backbone
@@ -47,13 +49,12 @@ class _Features:
 
     def images(self, paths: list[str], desc: str) -> np.ndarray:
         """Global features of generated images (stored by the training pass over them when the sweep planned it)."""
-        feats = self.session.image_features(self.backbone, paths, ["global"], desc, image_set="generated")
-        return np.asarray(feats["global"][0], np.float32)
+        return self.session.image_features(self.backbone, paths, ["global"], desc, image_set="generated")["global"][0]
 
     def split(self, name: str) -> np.ndarray:
         if name not in self._splits:
             feats = self.session.split_features(self.backbone, self.session.split(name), ["global"])
-            self._splits[name] = np.asarray(feats["global"][0], np.float32)
+            self._splits[name] = feats["global"][0]
         return self._splits[name]
 
     def captions(self, captions: list[str], desc: str) -> np.ndarray:
@@ -134,7 +135,8 @@ def _generated_record(session, features: _Features, gen: dict, base: dict, real:
     rows = _subsample(len(generated))
     caption_feats = features.captions([gen["captions"][gen["caption_index"][r]] for r in rows], "caption features")
     real_rows, train_rows = _subsample(len(test_feats)), _subsample(len(train_feats))
-    found = near_duplicates(generated, test_feats, threshold=threshold)
+    with timed("diagnostics: near duplicates of test images"):
+        found = near_duplicates(generated, test_feats, threshold=threshold)
     record = {
         **base, "inputs": inputs, "generator": gen["generator"].identity(), "n_generated": len(generated),
         "modality_gap": {**real, "generated_images_vs_captions": modality_gap(generated[rows], caption_feats)},
