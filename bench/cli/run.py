@@ -13,10 +13,11 @@ def cmd_run(args) -> int:
         distributed_context,
         feature_needs,
         parse_shard,
-        plan_cells,
         prepare_features,
-        resolve_methods,
+        remember_selection,
         run_cells,
+        selection,
+        selection_cells,
         shard_cells,
     )
     from bench.schema import check_config
@@ -28,24 +29,27 @@ def cmd_run(args) -> int:
         cfg.merge_from_dict({"dataset.data_root": args.data_root})
     if args.amp:
         cfg.merge_from_dict({"runtime.amp": args.amp})
+    if getattr(args, "slurm", None):  # --slurm key=value,...: the config's slurm section (checked with the rest)
+        cfg.merge_from_dict({f"slurm.{key}": value for key, value in args.slurm.items()})
     check_config(cfg)
-    sweep = cfg.get("sweep", {})
-    settings = args.settings if args.settings is not None else list(sweep.get("settings", ["zero-shot", "partial"]))
-    ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))
-    seeds = args.seeds or list(sweep.get("seeds", [1]))
-    check_run_options(args, settings)
-    methods = resolve_methods(args.methods, cfg)
-    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg, shots=args.shots)
+    chosen = selection(cfg, args.methods, args.settings, args.ratios, args.seeds, args.shots)
+    check_run_options(args, chosen["settings"])
+    methods, settings = chosen["methods"], chosen["settings"]
+    cells = selection_cells(cfg, chosen)
     if not cells:
         raise ValueError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
                          f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")
-    index, count = parse_shard(args.shard)
-    cells = shard_cells(cells, index, count)
     from pathlib import Path
 
     eval_split = (cfg.get("runtime", {}) or {}).get("eval_split", "test")
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
+    if getattr(args, "slurm", None) is not None or getattr(args, "shards", None) is not None:
+        from bench.cli.submit import submit_sweep
+
+        return submit_sweep(args, cfg, cells, chosen, work_dir)
+    index, count = parse_shard(args.shard)
+    cells = shard_cells(cells, index, count)
     if args.dry_run:
         from bench.cell.datakey import dry_run_keys
         from bench.cell.plan import plan_cell, stale_reason
@@ -74,6 +78,8 @@ def cmd_run(args) -> int:
     timings, t0 = {}, time.perf_counter()
     session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0,
                       rebuild_features=args.rebuild_features)
+    if rank == 0:  # what `bench status` plans for this run folder
+        remember_selection(work_dir, chosen)
     args.force = args.force or args.rebuild_features
     session.split(session.eval_split)  # the dataset ready (the toy world is generated on first use)
     timings["dataset"] = time.perf_counter() - t0
@@ -96,13 +102,12 @@ def cmd_run(args) -> int:
     if "task_seconds" in outcome:  # --jobs: each task's seconds in its worker (prepare tasks, cells)
         timings["jobs"] = {"jobs": jobs, "threads": threads, "start": outcome.pop("start_method"),
                            "tasks": outcome.pop("task_seconds")}
-    from bench.grid.fusion import fuse_sweep
+    from bench.grid.fusion import fuse_finished
 
     # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun
     # after all ranks finished fills in what a rank still had running)
-    for spec in to_plain(cfg.get("fusions", [])) if rank == 0 else []:
-        if spec.get("a") in methods and spec.get("b") in methods:
-            outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
+    if rank == 0:
+        outcome["records"] += fuse_finished(work_dir, cfg, methods, force=args.force)
     timings["fusion"], mark = time.perf_counter() - mark, time.perf_counter()
     if diagnostics.get("enabled", True) and rank == 0 and not pool:  # modality / domain gaps and leakage
         from bench.grid.diagnostics import write_diagnostics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import torch
 
@@ -15,6 +16,7 @@ from bench.cell.train import NonFiniteLoss
 from bench.cell.zsl import zsl_skip_reason
 from bench.config import method_class
 from bench.data.base import SETTINGS, check_label_ratio, check_shots
+from bench.io import read_json, write_json
 from bench.locking import holder
 from bench.registry import METHODS, list_names
 
@@ -77,6 +79,50 @@ def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: li
             cells += [Cell(name, dataset, setting, ratio, seed, shots=k) for ratio, k in points
                       for seed in method_seeds]
     return cells
+
+
+SWEEPS_FILE = "sweeps.json"  # in a run folder: the cell selections `bench run` was given there
+
+
+def selection(cfg, methods: str | list[str] = "all", settings: list[str] | None = None, ratios: list | None = None,
+              seeds: list[int] | None = None, shots: list[int] | None = None) -> dict:
+    """What a ``bench run`` asks for besides the config, as plain data (:func:`selection_cells` plans its cells):
+    the methods (:func:`resolve_methods`), the settings, label ratios and seeds given, else the config's ``sweep``
+    ones, and the shot counts given (None: the config's ``sweep.shots``)."""
+    sweep = cfg.get("sweep", {}) or {}
+    settings = settings if settings is not None else list(sweep.get("settings", ["zero-shot", "partial"]))
+    return {"methods": resolve_methods(methods, cfg), "settings": list(settings),
+            "ratios": [float(r) for r in ratios or sweep.get("ratios", [0.1, 0.5, 0.9])],
+            "seeds": [int(s) for s in seeds or sweep.get("seeds", [1])],
+            "shots": [int(k) for k in shots] if shots else None}
+
+
+def selection_cells(cfg, chosen: dict) -> list[Cell]:
+    """The cells of a :func:`selection` under ``cfg``."""
+    return plan_cells(chosen["methods"], cfg.dataset.type, chosen["settings"], chosen["ratios"], chosen["seeds"],
+                      cfg, shots=chosen.get("shots"))
+
+
+def remember_selection(work_dir: Path, chosen: dict) -> None:
+    """Add a run's :func:`selection` to ``<run>/sweeps.json`` unless it is there already (``bench status`` plans
+    the cells of every selection run in a run folder). Nothing is written when nothing changes; a folder that
+    cannot be written is left as it is (the selection only serves ``bench status``)."""
+    known = remembered_selections(work_dir)
+    if chosen in known:
+        return
+    try:
+        write_json(Path(work_dir) / SWEEPS_FILE, known + [chosen])
+    except OSError as exc:
+        log.debug("not remembering the cell selection in %s: %s", work_dir, exc)
+
+
+def remembered_selections(work_dir: Path) -> list[dict]:
+    """The selections of ``<run>/sweeps.json`` ([] when there is none or it cannot be read)."""
+    try:
+        chosen = read_json(Path(work_dir) / SWEEPS_FILE)
+    except (OSError, ValueError):
+        return []
+    return [c for c in chosen if isinstance(c, dict) and "methods" in c] if isinstance(chosen, list) else []
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

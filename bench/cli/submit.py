@@ -1,0 +1,51 @@
+"""``bench run ... --slurm [key=value,...] [--shards N]``: the sweep as a prepare job, an array of cell shards and a
+finishing job, submitted through submitit (:mod:`bench.grid.slurm`); with ``--dry-run``, the jobs it would submit and
+their sbatch parameters."""
+
+from __future__ import annotations
+
+
+def submit_sweep(args, cfg, cells: list, chosen: dict, work_dir) -> int:
+    from bench.cell.datakey import dry_run_keys
+    from bench.cell.plan import plan_cell, stale_reason
+    from bench.cell.session import write_run_config
+    from bench.config import to_plain
+    from bench.grid.slurm import check_slurm, describe, finish_due, logs_folder, plan_jobs, submit
+    from bench.grid.sweep import remember_selection
+
+    if args.slurm is None:
+        raise ValueError("--shards needs --slurm (the jobs' resources: --slurm partition=...,time=...); to run one "
+                         "task of an array of your own, use --shard i/n")
+    if args.shard:
+        raise ValueError("--shard and --slurm do not go together: --slurm shares the cells out itself (--shards N)")
+    slurm = to_plain(cfg.get("slurm", {}) or {})
+    shards = args.shards if args.shards is not None else int(slurm.get("shards", 8))
+    check_slurm(slurm, shards)
+    work_dir = work_dir.resolve()
+    force = args.force or args.rebuild_features
+    data = dry_run_keys(cfg, work_dir)  # hashes the data only where a record of the same config exists
+    todo = list(cells) if force else \
+        [cell for cell in cells if stale_reason(cell.record_path(work_dir), plan_cell(cfg, cell), data) is not None]
+    spec = {"config": cfg.to_dict(), "work_dir": str(work_dir), "device": args.device, "threads": args.threads,
+            "jobs": args.jobs, "force": force, "rebuild_features": args.rebuild_features,
+            "methods": chosen["methods"], "cells": [dict(vars(cell)) for cell in cells]}
+    jobs = plan_jobs(slurm, spec, todo, shards, finish=bool(todo) or finish_due(work_dir))
+    print(f"{len(cells)} cells: {len(cells) - len(todo)} done, {len(todo)} to run")
+    if not jobs:
+        print(f"nothing to submit: every cell is done and the finishing job ran after the last record was written "
+              f"(report: {work_dir / 'report'})")
+        return 0
+    folder = logs_folder(slurm, work_dir)
+    where = "as local processes (slurm.cluster=local)" if slurm.get("cluster") == "local" else "to Slurm"
+    if args.dry_run:
+        print(f"would submit {len(jobs)} job(s) {where}; logs under {folder.parent}/<job id>/")
+        for line in describe(jobs, slurm, folder):
+            print(line)
+        return 0
+    write_run_config(cfg, work_dir)  # `bench status` reads the run's config and cell selections from the start
+    remember_selection(work_dir, chosen)
+    print(f"submitting {len(jobs)} job(s) {where}; logs under {folder.parent}/<job id>/")
+    code = submit(jobs, slurm, folder)
+    print(f"`bench status --work-dir {work_dir.parent} --run {work_dir.name}` shows how far the sweep has come; "
+          "rerunning this command submits only what is not done")
+    return code
