@@ -27,7 +27,7 @@ TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "
 METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
 TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int}
 SWEEP_EXTRAS = {"variants": list,  # declared by dataset configs (toy.py), not by the defaults
-                "shots": (int, list),  # one K or a list of them (bench.grid.sweep.as_shot_list)
+                "shots": (int, list),  # one K or a list of them (bench.grid.selection.as_shot_list)
                 "method_settings": dict}  # {method: [settings]}: open keys (method names)
 # the resources of one Slurm job (bench.grid.slurm.JOB_KEYS) where the defaults (None) say no type
 SLURM_JOB = {"partition": (str, type(None)), "account": (str, type(None)), "qos": (str, type(None)), "time": int,

@@ -51,8 +51,8 @@ class Session:
         self._backbones: dict = {}
         # what records are keyed by besides their config: the content of the data (bench.cell.datakey)
         self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
-        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.sweep.feature_needs):
-        # the first encoder pass over a set stores them all, so no later consumer encodes the images again
+        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.selection's
+        # feature_needs): the first encoder pass over a set stores them all, so no later consumer encodes them again
         self.feature_needs: dict[tuple, set[str]] = {}
         self._parsed: dict[tuple, tuple] = {}
 

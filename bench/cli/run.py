@@ -9,17 +9,8 @@ def cmd_run(args) -> int:
 
     from bench.cell.session import Session
     from bench.config import load_config
-    from bench.grid.sweep import (
-        distributed_context,
-        feature_needs,
-        parse_shard,
-        prepare_features,
-        remember_selection,
-        run_cells,
-        selection,
-        selection_cells,
-        shard_cells,
-    )
+    from bench.grid.selection import feature_needs, remember_selection, selection, selection_cells
+    from bench.grid.sweep import distributed_context, parse_shard, prepare_features, run_cells, shard_cells
     from bench.schema import check_config
 
     if args.threads:

@@ -10,8 +10,8 @@ def submit_sweep(args, cfg, cells: list, chosen: dict, work_dir) -> int:
     from bench.cell.plan import plan_cell, stale_reason
     from bench.cell.session import write_run_config
     from bench.config import to_plain
+    from bench.grid.selection import remember_selection
     from bench.grid.slurm import check_slurm, describe, finish_due, logs_folder, plan_jobs, submit
-    from bench.grid.sweep import remember_selection
 
     if args.slurm is None:
         raise ValueError("--shards needs --slurm (the jobs' resources: --slurm partition=...,time=...); to run one "

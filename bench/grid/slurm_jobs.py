@@ -38,7 +38,7 @@ def _open(spec: dict, rebuild_features: bool = False):
     from bench.cell.plan import Cell
     from bench.cell.session import Session
     from bench.config import to_plain
-    from bench.grid.sweep import feature_needs
+    from bench.grid.selection import feature_needs
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)  # bench's own steps in the job's log; other libraries' warnings only

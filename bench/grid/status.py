@@ -11,7 +11,7 @@ A run folder is ``<work-dir>/<run>/`` with the ``config.py`` ``bench run`` wrote
   running  some process holds its lock now (:func:`bench.locking.is_held`; seen where the locks are: this machine,
            or a shared file system whose server keeps ``flock`` locks)
 
-The prepare state: for each image set the cells and the diagnostics read (:func:`bench.grid.sweep.feature_needs`),
+The prepare state: for each image set the cells and the diagnostics read (:func:`bench.grid.selection.feature_needs`),
 which feature kinds have a complete entry in the cache, which are being filled (chunks written of all), and which
 are missing; for each generated-image method, its images on disk. An entry's key needs the images' content hashes:
 they are taken from the cache's memo (path, size, mtime) without reading an image, so images no run has hashed
@@ -87,7 +87,7 @@ def run_status(run_dir: Path) -> RunStatus:
     from mmengine.config import Config
 
     from bench.cell.session import Session
-    from bench.grid.sweep import remembered_selections, selection, selection_cells
+    from bench.grid.selection import remembered_selections, selection, selection_cells
 
     try:
         cfg = Config.fromfile(str(run_dir / "config.py"))
@@ -151,7 +151,7 @@ def _cell_state(session, cell: Cell) -> CellState:
 
 def prepare_state(session, cells: list[Cell], diagnostics: bool = True) -> tuple[list[dict], list[dict]]:
     """(feature entries per image set, generated images per method) of what ``cells`` read (module docstring)."""
-    from bench.grid.sweep import feature_needs
+    from bench.grid.selection import feature_needs
 
     needs = feature_needs(session, cells, diagnostics=diagnostics)
     generated = _generated_sets(session, cells)
