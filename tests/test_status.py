@@ -7,6 +7,7 @@ import shutil
 
 from bench.cli import main
 from bench.locking import exclusive, is_held
+from bench.registry import METHODS, list_names
 
 
 def _run(config, work, *more):
@@ -57,6 +58,13 @@ def test_status_of_a_run_with_a_failed_a_running_a_stale_and_a_todo_cell(tmp_pat
     # the lock given back: the cell is done again
     lines = _status(capsys, "--work-dir", str(work), "--cells")
     assert "done:" in lines and "  coco2014  zsclip__zero-shot__s1" in lines and "running:" not in lines
+    # a plug-in gone: its selections' and records' cells are left out, named once per reason
+    METHODS.module_dict.pop("probe")
+    lines = _status(capsys, "--work-dir", str(work))
+    assert [line.split()[:3] for line in lines[3:5]] == [["coco2014", "zsclip", "zero-shot"], ["total", "1", "1"]]
+    why = f"unknown method 'probe'; valid names: {', '.join(list_names(METHODS))}"
+    assert f"left out ({why}): 3 file(s): sweeps.json, probe__partial_r0.3__s1.json, probe__partial_r0.5__s1.json" \
+        in lines  # the selection once for both, and the two probe records
 
 
 def _entry_of(cache, desc: str):

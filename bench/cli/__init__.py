@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rebuild-features", action="store_true",
                      help="delete and recompute every cached feature entry the cells read, then the cells "
                           "(implies --force; damaged entries are found and rebuilt without it)")
-    run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    run.add_argument("--dry-run", action="store_true", help="list the cells (done / todo / stale / failed) and exit; "
+                                                            "with --slurm, the jobs and their sbatch flags")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                      help="override config values, e.g. coop.n_ctx=4 sweep.seeds=[1,2]")

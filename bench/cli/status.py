@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 
 def cmd_status(args) -> int:
-    from pathlib import Path
-
     from bench.grid.status import as_json, find_runs, run_status
 
     for run_dir in find_runs(Path(args.work_dir), args.run):
@@ -42,8 +41,11 @@ def status_lines(status, every_cell: bool = False) -> list[str]:
         if cells:
             lines.append(f"{state}:")
             lines += [f"  {c.cell.dataset}  {c.cell.name}" + (f"  ({c.detail})" if c.detail else "") for c in cells]
+    left_out: dict[str, list[str]] = {}
     for path, why in status.unplanned:
-        lines.append(f"record of no cell of this config: {path} ({why})")
+        left_out.setdefault(why, []).append(Path(path).name)
+    for why, names in left_out.items():
+        lines.append(f"left out ({why}): {len(names)} file(s): {', '.join(names[:3])}" + (", ..." if names[3:] else ""))
     lines.append(f"derived records: {status.derived.get('fused', 0)} fused, "
                  f"{status.derived.get('diagnostics', 0)} diagnostics")
     lines.append("feature cache:" if status.features else "feature cache: nothing planned")

@@ -49,7 +49,7 @@ class CellState:
 class RunStatus:
     run_dir: Path
     cells: list[CellState] = field(default_factory=list)
-    unplanned: list[tuple[str, str]] = field(default_factory=list)  # (record, why it names no cell of this config)
+    unplanned: list[tuple[str, str]] = field(default_factory=list)  # (file, why its cells are left out)
     derived: dict[str, int] = field(default_factory=dict)  # "fused", "diagnostics" -> records present
     features: list[dict] = field(default_factory=list)  # one per (image set, backbone, views)
     generated: list[dict] = field(default_factory=list)  # one per generated-image method
@@ -100,7 +100,8 @@ def run_status(run_dir: Path) -> RunStatus:
     cells: dict[Cell, None] = {}
     if chosen:
         for one in chosen:
-            cells.update(dict.fromkeys(selection_cells(cfg, one)))
+            known = [name for name in one["methods"] if _known(cfg, name, status)]
+            cells.update(dict.fromkeys(selection_cells(cfg, {**one, "methods": known})))
     else:  # what `bench run --methods all` plans with this config
         cells.update(dict.fromkeys(selection_cells(cfg, selection(cfg))))
     cells.update(dict.fromkeys(_record_cells(session, status)))
@@ -108,6 +109,21 @@ def run_status(run_dir: Path) -> RunStatus:
     diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
     status.features, status.generated = prepare_state(session, list(cells), diagnostics.get("enabled", True))
     return status
+
+
+def _known(cfg, method: str, status: RunStatus) -> bool:
+    """Whether a method of a remembered selection is registered (a plug-in may be gone); if not, say so once."""
+    from bench.config import method_class
+    from bench.grid.selection import SWEEPS_FILE
+
+    try:
+        method_class(cfg, method)
+        return True
+    except KeyError as exc:
+        where = str(status.run_dir / SWEEPS_FILE)
+        if (where, exc.args[0]) not in status.unplanned:
+            status.unplanned.append((where, exc.args[0]))
+        return False
 
 
 def _record_cells(session, status: RunStatus) -> list[Cell]:
