@@ -48,8 +48,8 @@ def test_local_jobs_write_a_plain_runs_records_and_a_rerun_submits_only_what_is_
     plain = _records(tmp_path / "plain")
     assert set(plain) == CELLS
     work = tmp_path / "w"
-    run = _args(tiny_config, work, "--slurm", "cluster=local", "--shards", "2", "--cfg-options",
-                "slurm.report_formats=[md]")
+    run = _args(tiny_config, work, "--slurm", "cluster=local,prepare.tasks_per_node=2", "--shards", "2",
+                "--cfg-options", "slurm.report_formats=[md]")
     # shard 0 runs zsclip and probe r0.5, shard 1 probe r0.3 then r0.9: a probe cell makes 9 loss calls (3 epochs
     # x 3 batches), so at the 10th loss call of its process shard 1 is killed, in its second cell; shard 0 never is
     monkeypatch.setenv("BENCH_PROBE_INTERRUPT_AT", "10")
@@ -62,6 +62,10 @@ def test_local_jobs_write_a_plain_runs_records_and_a_rerun_submits_only_what_is_
     assert set(first) == CELLS - {"probe__partial_r0.9__s1.json"}
     assert all(first[name] == plain[name] for name in first)
     run_dir = work / "tiny"
+    # the prepare job ran on two tasks, ranks of one process group (gloo here)
+    prepare_logs = sorted(p for p in (run_dir / "slurm").glob("*/*_log.err") if "prepare (task" in p.read_text())
+    assert [p.name.split("_")[1] for p in prepare_logs] == ["0", "1"]
+    assert "prepare (task 2 of 2): done" in prepare_logs[1].read_text()
     # the finishing job ran after every shard ended, the killed one included: diagnostics, report, its mark
     assert (run_dir / "records" / "coco2014" / "diagnostics__real.json").is_file()
     assert (run_dir / "report" / "README.md").is_file() and (run_dir / "finished.json").is_file()
@@ -201,3 +205,27 @@ def test_job_parameters_take_each_jobs_overrides():
         "job_name": "f", "time": 30, "nodes": 1, "ntasks_per_node": 1, "partition": "gpu", "cpus_per_task": 4,
         "setup": ["a b"], "additional_parameters": {"constraint": "a100"}}
     assert job_parameters(slurm, "cells", "c")["ntasks_per_node"] == 1  # a shard is one process
+
+
+def test_cells_running_now_are_not_submitted_again(tmp_path, tiny_config, capsys):
+    from bench.locking import exclusive
+
+    work = tmp_path / "w"
+    lock = work / "tiny" / "cells" / "coco2014" / "zsclip__zero-shot__s1.lock"
+    with exclusive(lock, "cell"):  # as a shard of an earlier submission would hold it
+        assert main(["run", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet", "--methods",
+                     "zsclip", "--slurm", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["1 cells: 0 done, 0 to run, 1 running now (their locks are held; not submitted again: "
+                   "zsclip__zero-shot__s1)", "nothing to submit: rerun when the running cells are done"]
+
+
+def test_a_job_on_a_node_without_a_gpu_refuses_amp(tmp_path, tiny_config):
+    from bench.config import load_config
+    from bench.grid import slurm_jobs
+
+    cfg = load_config(str(tiny_config), {"runtime.amp": "fp16"})  # accepted where it was submitted (a login node)
+    spec = {"config": cfg.to_dict(), "work_dir": str(tmp_path / "w" / "tiny"), "device": "cpu", "cells": []}
+    with pytest.raises(ValueError, match=r"^--amp / runtime.amp=fp16 needs --device cuda \(autocast runs on CUDA "):
+        slurm_jobs.cells_job(spec, [])
+    assert not (tmp_path / "w").exists()  # refused before anything was written

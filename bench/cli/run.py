@@ -10,7 +10,14 @@ def cmd_run(args) -> int:
     from bench.cell.session import Session
     from bench.config import load_config
     from bench.grid.selection import feature_needs, remember_selection, selection, selection_cells
-    from bench.grid.sweep import distributed_context, parse_shard, prepare_features, run_cells, shard_cells
+    from bench.grid.sweep import (
+        check_device,
+        distributed_context,
+        parse_shard,
+        prepare_features,
+        run_cells,
+        shard_cells,
+    )
     from bench.schema import check_config
 
     if args.threads:
@@ -133,16 +140,3 @@ def check_run_options(args, settings: list[str]) -> None:
         raise ValueError(f"unknown --settings {', '.join(unknown) or '(empty)'}; valid: {', '.join(SETTINGS)}")
     if not [m for m in str(args.methods).split(",") if m.strip()]:
         raise ValueError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")
-
-
-def check_device(device: str, amp: str | None) -> None:
-    """--device cuda needs a visible GPU; AMP (--amp / runtime.amp) is CUDA-only, so on CPU it is refused
-    rather than recorded as used."""
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
-                         "use --device cpu")
-    if amp and not device.startswith("cuda"):
-        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
-                         "drop it on CPU")

@@ -212,7 +212,7 @@ def _run_locally(jobs: list[SweepJob], folder: Path, echo) -> int:
         echo(f"started {job.kind} ({'pids' if len(submitted) > 1 else 'pid'} {ids}); log: {submitted[0].paths.stdout}")
         for index, handle in enumerate(submitted):
             try:
-                result = handle.result()
+                result = handle.results()[0]  # one per task (a prepare job may have several): the first speaks
             except Exception as exc:  # noqa: BLE001 -- a job that raised or died: named with its log
                 lines = [line for line in str(exc).strip().splitlines() if line.strip()]
                 what = f"{job.kind}" + (f" shard {index}" if len(submitted) > 1 else "")
@@ -226,5 +226,8 @@ def _run_locally(jobs: list[SweepJob], folder: Path, echo) -> int:
             failures += len((result or {}).get("failed", []))
             for name, error in (result or {}).get("failed", []):
                 echo(f"cell {name} failed: {error}")
+    pattern = folder  # submitit's local controller makes the folder pattern itself ("%j") as an empty folder
+    if pattern.is_dir() and not any(pattern.iterdir()):
+        pattern.rmdir()
     return 1 if failures else 0
 

@@ -39,13 +39,15 @@ def _open(spec: dict, rebuild_features: bool = False):
     from bench.cell.session import Session
     from bench.config import to_plain
     from bench.grid.selection import feature_needs
+    from bench.grid.sweep import check_device
 
+    cfg = Config(spec["config"])
+    device = spec.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_device(device, (cfg.get("runtime", {}) or {}).get("amp"))  # on the node the job got, not where it was sent
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)  # bench's own steps in the job's log; other libraries' warnings only
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
-    cfg = Config(spec["config"])
-    device = spec.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     session = Session(cfg, spec["work_dir"], device=device, progress=False, rebuild_features=rebuild_features)
     session.split(session.eval_split)  # the dataset ready (the toy world is generated on first use)
     cells = [Cell(**c) for c in spec["cells"]]
@@ -146,6 +148,7 @@ def finish_job(spec: dict) -> dict:
                    run_dir.name, "--out", str(run_dir / "report"), "--format", ",".join(formats)]
         code = subprocess.run(command, check=False).returncode
         log.info("bench report exited with %s", code)
-    write_json(run_dir / FINISH_MARK, {"records": records_fingerprint(run_dir), "report_exit_code": code,
-                                       "report": str(run_dir / "report") if formats else None})
+    if code in (None, 0):  # (a failed report leaves the mark out: a rerun submits the finishing job again)
+        write_json(run_dir / FINISH_MARK, {"records": records_fingerprint(run_dir),
+                                           "report": str(run_dir / "report") if formats else None})
     return {"fused": [str(p) for p in fused], "report_exit_code": code}

@@ -55,6 +55,17 @@ def distributed_context() -> tuple[int, int, int]:
     return torch.distributed.get_rank(), world, local_rank
 
 
+def check_device(device: str, amp: str | None) -> None:
+    """--device cuda needs a visible GPU; AMP (--amp / runtime.amp) is CUDA-only, so on CPU it is refused
+    rather than recorded as used."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
+                         "use --device cpu")
+    if amp and not device.startswith("cuda"):
+        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
+                         "drop it on CPU")
+
+
 def prepare_features(session: Session, cells: list[Cell]) -> None:
     """Compute every feature the cells need before any cell runs, split across the ranks of a
     distributed job (each rank fills every n-th chunk). All ranks must call this with the same
