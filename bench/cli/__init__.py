@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "selections it was given, records, cell locks, the feature cache) and say per dataset, "
                             "method and setting how many cells are done, todo, stale (with what changed), failed (with "
                             "their one-line error) or running (a held cell lock), and which feature entries and "
-                            "generated images are present or missing. Nothing is computed, and no image is read.")
+                            "generated images are present or missing. Nothing is trained, encoded or rendered; an "
+                            "image is read only to key a record's data when it changed since a run hashed it (as "
+                            "--dry-run).")
     status.add_argument("--work-dir", default="work_dirs", help="the work dir bench run was given (default: work_dirs)")
     status.add_argument("--run", help="only this run (default: every run folder under --work-dir)")
     status.add_argument("--cells", action="store_true", help="list every cell with its state (default: the counts, "

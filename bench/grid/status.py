@@ -20,7 +20,8 @@ when some set has hashed images. Checks that read whole files (an entry's crc32)
 
 What it costs (``benchmarks/bench_status.py``): loading the dataset's annotations and the config, one ``stat`` per
 image of each image set, one read of each record file, the data digests of the cells whose record holds the current
-config (as ``bench run --dry-run``), and the caption parse of the generated-image methods' plans.
+config (as ``bench run --dry-run``: an image is read only if it changed since a run hashed it), and the caption
+parse of the generated-image methods' plans.
 """
 
 from __future__ import annotations
