@@ -51,3 +51,20 @@ def holder(path: Path) -> str:
         return Path(path).read_text().strip() or "?"
     except OSError:
         return "?"
+
+
+def is_held(path: Path) -> bool:
+    """Whether some process holds the lock on ``path`` now (``bench status``: a running cell). Asks for a shared
+    lock without waiting and gives it back at once, so it never blocks a runner for longer than the call; a
+    missing lock file is not held. Seen only where the locks are (this machine, or an NFS server with locks)."""
+    try:
+        f = open(path, "rb", buffering=0)
+    except OSError:
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False

@@ -3,9 +3,10 @@
 The schema is read from the code, not written twice:
   ``dataset``            the reader's constructor (``DATASETS[type].__init__``): names, annotations
   ``backbone``           the fields of :class:`bench.features.spec.BackboneSpec`
-  ``features``, ``sweep``, ``runtime``, ``diagnostics``
+  ``features``, ``sweep``, ``runtime``, ``diagnostics``, ``slurm``
                          the keys of ``_base_/default_runtime.py`` (the documented defaults), typed by
-                         their default values; ``features.augment`` by :func:`bench.features.augment.augmentation`
+                         their default values; ``features.augment`` by :func:`bench.features.augment.augmentation`;
+                         a Slurm job's resources by ``SLURM_JOB`` where the default (None) says no type
   ``<method>``           the method's constructor over its class hierarchy (as ``Method.hparams``), plus
                          ``train`` (``Method.default_train``'s keys; ``train.optimizer`` by the torch
                          optimizer's own signature), ``backbone``, ``features``, ``protocol``, ``type``,
@@ -22,19 +23,25 @@ from pathlib import Path
 
 from bench.config import to_plain
 
-TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "diagnostics", "config_name")
+TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "diagnostics", "slurm", "config_name")
 METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
 TRAIN_EXTRAS = {"per_setting": dict, "paramwise_cfg": dict, "clip_grad": dict, "num_workers": int,
                 "steps_per_epoch": int}  # an epoch's first N batches only (benchmarks/bench_scale.py)
 SWEEP_EXTRAS = {"variants": list,  # declared by dataset configs (toy.py), not by the defaults
-                "shots": (int, list),  # one K or a list of them (bench.grid.sweep.as_shot_list)
+                "shots": (int, list),  # one K or a list of them (bench.grid.selection.as_shot_list)
                 "method_settings": dict}  # {method: [settings]}: open keys (method names)
+# the resources of one Slurm job (bench.grid.slurm.JOB_KEYS) where the defaults (None) say no type
+SLURM_JOB = {"partition": (str, type(None)), "account": (str, type(None)), "qos": (str, type(None)), "time": int,
+             "mem": (str, type(None)), "cpus_per_task": (int, type(None)), "gpus_per_task": (int, type(None)),
+             "setup": list, "additional_parameters": dict}
+SLURM_EXTRAS = {**SLURM_JOB, "array_parallelism": (int, type(None)), "logs": (str, type(None)),
+                "prepare": {**SLURM_JOB, "nodes": int, "tasks_per_node": int}, "finish": SLURM_JOB}
 PROTOCOLS = ("shared", "reference")
 # values with a fixed set of choices (a default of None says no type): key path (or its tail) -> choices
 CHOICES = {"features.mode": ("cached", "online"), "runtime.amp": (None, "fp16", "bf16"), "protocol": PROTOCOLS,
            "runtime.cache_dir": "path", "backbone.resize_mode": (None, "shortest", "longest", "squash"),
            "backbone.interpolation": (None, "bicubic", "bilinear", "nearest"),
-           "augment.crop": ("random_resized", "squash")}
+           "augment.crop": ("random_resized", "squash"), "slurm.cluster": ("slurm", "local")}
 
 
 class ConfigError(ValueError):
@@ -221,6 +228,18 @@ def check_method_section(name: str, section: dict, cls) -> None:
         check_method_section(f"{name}.per_setting.{setting}", override or {}, cls)
 
 
+def check_slurm_section(slurm: dict, defaults: dict) -> None:
+    """``slurm``: the defaults' keys and types, the job resources typed where a default is None; the keys of
+    ``additional_parameters`` are sbatch's (any), its values strings, numbers or booleans."""
+    check_dict("slurm", slurm, {**defaults, **SLURM_EXTRAS})
+    for where, section in (("slurm", slurm), ("slurm.prepare", slurm.get("prepare") or {}),
+                           ("slurm.finish", slurm.get("finish") or {})):
+        for key, value in (section.get("additional_parameters") or {}).items():
+            check_value(f"{where}.additional_parameters.{key}", value, (str, int, bool))
+        for i, line in enumerate(section.get("setup") or []):
+            check_value(f"{where}.setup[{i}]", line, str)
+
+
 def check_config(cfg) -> None:
     """Check every section of a sweep config (see the module docstring); ConfigError on the first problem."""
     from bench.features.spec import BackboneSpec
@@ -247,6 +266,7 @@ def check_config(cfg) -> None:
     check_dict("sweep", plain.get("sweep") or {}, {**defaults["sweep"], **SWEEP_EXTRAS})
     check_dict("runtime", plain.get("runtime") or {}, {**defaults["runtime"], "jobs": (int, str)})  # or "auto"
     check_dict("diagnostics", plain.get("diagnostics") or {}, defaults["diagnostics"])
+    check_slurm_section(plain.get("slurm") or {}, defaults["slurm"])
     for name in sorted((methods | variants) & set(plain)):
         section = plain[name]
         check_value(name, section, dict)

@@ -20,11 +20,20 @@ from bench.phases import timed
 from bench.registry import DATASETS, build
 
 
+def write_run_config(cfg, work_dir: Path) -> None:
+    """The whole run's config, --cfg-options applied, as ``<run>/config.py`` (``bench status`` reads it); not rewritten
+    when unchanged (a rerun with nothing to compute writes nothing, so it also works in a read-only work dir)."""
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    text, dumped = cfg.dump(), Path(work_dir) / "config.py"
+    if not dumped.is_file() or dumped.read_text() != text:
+        atomic_write_text(dumped, text)
+
+
 class Session:
     """What cells of one run share: datasets, loaded backbones, the feature cache."""
 
     def __init__(self, cfg, work_dir: str | Path, device: str | None = None, progress: bool = True,
-                 rebuild_features: bool = False):
+                 rebuild_features: bool = False, record_config: bool = True):
         self.cfg = cfg
         self.work_dir = Path(work_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -37,19 +46,15 @@ class Session:
         self.dataset = build(DATASETS, to_plain(cfg.dataset))
         if self.eval_split != "test" and not self.dataset.has_split(self.eval_split):
             raise DataError(f"{self.dataset.name} has no {self.eval_split!r} split to evaluate on")
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        # the whole run's config, --cfg-options applied; not rewritten when unchanged (a rerun with nothing to
-        # compute writes nothing, so it also works in a read-only work dir)
-        text, dumped = cfg.dump(), self.work_dir / "config.py"
-        if not dumped.is_file() or dumped.read_text() != text:
-            atomic_write_text(dumped, text)
+        if record_config:  # (not by a reader such as `bench status`)
+            write_run_config(cfg, self.work_dir)
         self._splits: dict[str, Split] = {}
         self._zsl_classes = None
         self._backbones: dict = {}
         # what records are keyed by besides their config: the content of the data (bench.cell.datakey)
         self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
-        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.sweep.feature_needs):
-        # the first encoder pass over a set stores them all, so no later consumer encodes the images again
+        # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.selection's
+        # feature_needs): the first encoder pass over a set stores them all, so no later consumer encodes them again
         self.feature_needs: dict[tuple, set[str]] = {}
         self._parsed: dict[tuple, tuple] = {}
 

@@ -2,10 +2,10 @@
 
 The CLI is thin: it picks a config (one per dataset, ``configs/``), applies a few common
 flags and ``--cfg-options``, and hands over to the grid (:mod:`bench.grid`) or the report
-(:mod:`bench.report`). One module per command: ``run``, ``report``, ``listing`` (``bench list``); the
-parser, the error handling and ``bench toy`` are here. Heavy imports happen after argument parsing, so
-``--help`` is fast and ``--device cpu`` can hide GPUs first. The CLI may import every package; none
-imports it.
+(:mod:`bench.report`). One module per command: ``run`` (with ``submit``: ``bench run --slurm``), ``report``,
+``status``, ``listing`` (``bench list``); the parser, the error handling and ``bench toy`` are here. Heavy imports
+happen after argument parsing, so ``--help`` is fast and ``--device cpu`` can hide GPUs first. The CLI may import
+every package; none imports it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ EPILOG = """examples:
   bench run --methods all --dataset toy                 # the embedded toy world: offline, CPU, minutes
   bench run --methods coop,taidpt --dataset voc2007 --ratios 0.1,0.5,0.9 --seeds 1,2,3
   bench run --methods all --dataset coco --data-root /data/coco --cfg-options backbone.pretrained=/ckpt/RN50.pt
+  bench run --methods all --dataset coco --data-root /data/coco --slurm partition=gpu,gpus_per_task=1 --shards 16
+  bench status                                          # cells done / todo / stale / failed / running per method
   bench report                                          # tables and plots from every finished cell
   bench list methods 'dual*'
 """
@@ -33,6 +35,31 @@ def _ints(text: str) -> list[int]:
 
 def _strings(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _assignment_value(text: str):
+    """A ``--slurm`` value: an integer, true / false, None, else the text as it is (mmengine's DictAction parsing
+    would drop the spaces of a value such as ``"module load cuda"``)."""
+    text = text.strip().strip("'\"")
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text in ("None", "none", "null"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _assignments(text: str) -> dict:
+    """``partition=gpu,time=240,prepare.tasks_per_node=4`` -> ``{"partition": "gpu", "time": 240, ...}``."""
+    out = {}
+    for part in [p for p in text.split(",") if p.strip()]:
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"expected key=value pairs separated by commas, got {part!r}")
+        out[key.strip()] = _assignment_value(value)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "CPU core on CPU, 1 on a GPU); default: the config's runtime.jobs (toy: auto, "
                                     "others: 1). Features and generated images are still computed once")
     run.add_argument("--shard", help="i/n: run only every n-th cell starting at i (array jobs)")
+    run.add_argument("--slurm", nargs="?", const={}, type=_assignments, metavar="KEY=VALUE,...",
+                     help="submit the sweep through submitit instead of running it here: a prepare job (features, "
+                          "generated images), an array of cell shards after it, a finishing job (fused cells, "
+                          "diagnostics, bench report) after the array. Values override the config's slurm section: "
+                          "cluster (slurm, or local: the same jobs as local processes), partition, account, qos, "
+                          "time (minutes), mem, cpus_per_task, gpus_per_task, additional_parameters.<sbatch option>, "
+                          "prepare.<key> / finish.<key> for one job (prepare.tasks_per_node=4: extract on 4 tasks), "
+                          "e.g. --slurm partition=gpu,gpus_per_task=1,cpus_per_task=8,time=240. Rerunning submits "
+                          "only what is not done; with --dry-run, prints the jobs and their sbatch parameters")
+    run.add_argument("--shards", type=int, help="array tasks the cells are shared out to with --slurm (default: the "
+                                                "config's slurm.shards, 8)")
     run.add_argument("--force", action="store_true", help="recompute cells that already have a record")
     run.add_argument("--rebuild-features", action="store_true",
                      help="delete and recompute every cached feature entry the cells read, then the cells "
@@ -76,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="list the cells (done / todo / stale: what changed / failed) and what the ones to run will "
                           "cost: images to encode, cache bytes, images to generate, training steps, text-tower "
-                          "prompt passes, record bytes, per dataset and in total; --dataset may then be a comma list")
+                          "prompt passes, record bytes, per dataset and in total (--dataset may then be a comma "
+                          "list); with --slurm, the jobs it would submit and their sbatch flags")
     run.add_argument("--calibrate", action="store_true",
                      help="with --dry-run: measure the encoder, the text tower and one training step per method on "
                           "this device (about a minute, random weights) and estimate the hours")
@@ -101,6 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--n-boot", type=int, default=1000,
                         help="bootstrap resamples of the test images for significance (default 1000; 0: skip)")
 
+    status = sub.add_parser("status", help="how far a run has come: cells done / todo / stale / failed / running, "
+                                           "feature cache and generated images present / missing",
+                            description="Read a work dir's runs (the config each `bench run` wrote there, the cell "
+                            "selections it was given, records, cell locks, the feature cache) and say per dataset, "
+                            "method and setting how many cells are done, todo, stale (with what changed), failed (with "
+                            "their one-line error) or running (a held cell lock), and which feature entries and "
+                            "generated images are present or missing. Nothing is trained, encoded or rendered; an "
+                            "image is read only to key a record's data when it changed since a run hashed it (as "
+                            "--dry-run).")
+    status.add_argument("--work-dir", default="work_dirs", help="the work dir bench run was given (default: work_dirs)")
+    status.add_argument("--run", help="only this run (default: every run folder under --work-dir)")
+    status.add_argument("--cells", action="store_true", help="list every cell with its state (default: the counts, "
+                                                             "and the failed, running and stale cells)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+
     lister = sub.add_parser("list", help="methods (built-in and plug-ins), datasets, generators, configs")
     lister.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "generators",
                                                                    "configs"])
@@ -119,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     from bench.cli.listing import cmd_list
     from bench.cli.report import cmd_report
     from bench.cli.run import cmd_run
+    from bench.cli.status import cmd_status
     from bench.data.base import DataError
     from bench.features.spec import BackboneError
     from bench.grid.jobs import JobError
     from bench.registry import PluginError
 
     try:
-        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "toy": cmd_toy}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "toy": cmd_toy,
+                "status": cmd_status}[args.command](args)
     except (DataError, BackboneError, PluginError, JobError, KeyError, ValueError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"bench: error: {message}", file=sys.stderr)

@@ -1,15 +1,16 @@
 """``bench run``: plan the cells of a sweep, prepare features, run the cells (in this process, in a pool of
-worker processes, or as one rank of torchrun), then the fused cells, diagnostics and a summary table."""
+worker processes, or as one rank of torchrun), then the fused cells, diagnostics and a summary table; or list
+them and their cost (``--dry-run``), or submit them to Slurm (``--slurm``)."""
 
 from __future__ import annotations
 
 
 def plan_run(args, dataset: str):
-    """(config, cells, work dir, methods) of ``bench run`` on one dataset config, with the flags applied."""
+    """(config, cells, work dir, selection) of ``bench run`` on one dataset config, with the flags applied."""
     from pathlib import Path
 
     from bench.config import load_config
-    from bench.grid.sweep import parse_shard, plan_cells, resolve_methods, shard_cells
+    from bench.grid.selection import selection, selection_cells
     from bench.schema import check_config
 
     cfg = load_config(dataset, args.cfg_options)
@@ -17,41 +18,58 @@ def plan_run(args, dataset: str):
         cfg.merge_from_dict({"dataset.data_root": args.data_root})
     if args.amp:
         cfg.merge_from_dict({"runtime.amp": args.amp})
+    if getattr(args, "slurm", None):  # --slurm key=value,...: the config's slurm section (checked with the rest)
+        cfg.merge_from_dict({f"slurm.{key}": value for key, value in args.slurm.items()})
     check_config(cfg)
-    sweep = cfg.get("sweep", {})
-    settings = args.settings if args.settings is not None else list(sweep.get("settings", ["zero-shot", "partial"]))
-    ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))
-    seeds = args.seeds or list(sweep.get("seeds", [1]))
-    check_run_options(args, settings)
-    methods = resolve_methods(args.methods, cfg)
-    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg, shots=args.shots)
+    chosen = selection(cfg, args.methods, args.settings, args.ratios, args.seeds, args.shots)
+    check_run_options(args, chosen["settings"])
+    methods, settings = chosen["methods"], chosen["settings"]
+    cells = selection_cells(cfg, chosen)
     if not cells:
         raise ValueError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
                          f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")
-    index, count = parse_shard(args.shard)
-    cells = shard_cells(cells, index, count)
     eval_split = (cfg.get("runtime", {}) or {}).get("eval_split", "test")
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
     work_dir = Path(args.work_dir) / (args.run or default_run)
-    return cfg, cells, work_dir, methods
+    return cfg, cells, work_dir, chosen
 
 
 def cmd_run(args) -> int:
     import torch
 
     from bench.cell.session import Session
-    from bench.grid.sweep import distributed_context, feature_needs, prepare_features, run_cells, shard_cells
+    from bench.grid.selection import feature_needs, remember_selection
+    from bench.grid.sweep import (
+        check_device,
+        distributed_context,
+        parse_shard,
+        prepare_features,
+        run_cells,
+        shard_cells,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
     datasets = [d.strip() for d in str(args.dataset).split(",") if d.strip()]
+    slurm = getattr(args, "slurm", None) is not None or getattr(args, "shards", None) is not None
+    if len(datasets) != 1 and (slurm or not args.dry_run):
+        raise ValueError(f"--dataset {args.dataset}: a run takes one dataset (several only with --dry-run)")
+    if slurm:  # submits (or with --dry-run prints) the prepare job, the shard array and the finishing job
+        from bench.cli.submit import submit_sweep
+
+        cfg, cells, work_dir, chosen = plan_run(args, datasets[0])
+        return submit_sweep(args, cfg, cells, chosen, work_dir)
+    planned = []
+    for dataset in datasets:
+        cfg, cells, work_dir, chosen = plan_run(args, dataset)
+        index, count = parse_shard(args.shard)
+        planned.append((cfg, shard_cells(cells, index, count), work_dir, chosen))
     if args.dry_run:
         from bench.cli.dryrun import dry_run
 
-        return dry_run(args, [plan_run(args, dataset) for dataset in datasets])
-    if len(datasets) != 1:
-        raise ValueError(f"--dataset {args.dataset}: a run takes one dataset (several only with --dry-run)")
-    cfg, cells, work_dir, methods = plan_run(args, datasets[0])
+        return dry_run(args, planned)
+    ((cfg, cells, work_dir, chosen),) = planned
+    methods = chosen["methods"]
     rank, world, local_rank = distributed_context()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     runtime = cfg.get("runtime", {}) or {}
@@ -69,6 +87,8 @@ def cmd_run(args) -> int:
     timings, t0 = {}, time.perf_counter()
     session = Session(cfg, work_dir, device=device, progress=not args.quiet and rank == 0,
                       rebuild_features=args.rebuild_features)
+    if rank == 0:  # what `bench status` plans for this run folder
+        remember_selection(work_dir, chosen)
     args.force = args.force or args.rebuild_features
     session.split(session.eval_split)  # the dataset ready (the toy world is generated on first use)
     timings["dataset"] = time.perf_counter() - t0
@@ -91,13 +111,12 @@ def cmd_run(args) -> int:
     if "task_seconds" in outcome:  # --jobs: each task's seconds in its worker (prepare tasks, cells)
         timings["jobs"] = {"jobs": jobs, "threads": threads, "start": outcome.pop("start_method"),
                            "tasks": outcome.pop("task_seconds")}
-    from bench.grid.fusion import fuse_sweep
+    from bench.grid.fusion import fuse_finished
 
     # derived cells (e.g. TaI-DPT + DualCoOp score fusion) and diagnostics: once, by rank 0 (a rerun
     # after all ranks finished fills in what a rank still had running)
-    for spec in to_plain(cfg.get("fusions", [])) if rank == 0 else []:
-        if spec.get("a") in methods and spec.get("b") in methods:
-            outcome["records"] += fuse_sweep(work_dir, cfg.dataset.type, spec, force=args.force)
+    if rank == 0:
+        outcome["records"] += fuse_finished(work_dir, cfg, methods, force=args.force)
     timings["fusion"], mark = time.perf_counter() - mark, time.perf_counter()
     if diagnostics.get("enabled", True) and rank == 0 and not pool:  # modality / domain gaps and leakage
         from bench.grid.diagnostics import write_diagnostics
@@ -135,16 +154,3 @@ def check_run_options(args, settings: list[str]) -> None:
         raise ValueError(f"unknown --settings {', '.join(unknown) or '(empty)'}; valid: {', '.join(SETTINGS)}")
     if not [m for m in str(args.methods).split(",") if m.strip()]:
         raise ValueError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")
-
-
-def check_device(device: str, amp: str | None) -> None:
-    """--device cuda needs a visible GPU; AMP (--amp / runtime.amp) is CUDA-only, so on CPU it is refused
-    rather than recorded as used."""
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
-                         "use --device cpu")
-    if amp and not device.startswith("cuda"):
-        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
-                         "drop it on CPU")

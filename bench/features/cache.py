@@ -36,14 +36,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.features.augment import ImageRows, augmentation
-from bench.features.cache_entry import entry_damage, file_crc32, reserved_memmap
+from bench.features.cache_entry import CACHE_VERSION, entry_damage, file_crc32, image_entry_key, reserved_memmap
 from bench.features.cache_rows import RowIndex, RowSource, family_key
 from bench.features.hashes import FileHashes
 from bench.io import read_json, sha256_json, write_json
 from bench.locking import exclusive
 from bench.phases import timed
 
-CACHE_VERSION = 2  # 2: ResNet image towers run channels-last (features differ by float rounding)
 DEFAULT_CHUNK = 256
 log = logging.getLogger("bench")
 
@@ -146,8 +145,7 @@ class FeatureCache:
             raise ValueError("views must be >= 1, and views > 1 needs an augment setting")
         hashes = self.file_hashes(list(paths))
         images_key = sha256_json(hashes)
-        keys = {kind: sha256_json({"version": CACHE_VERSION, "backbone": backbone.cache_identity(), "kind": kind,
-                                   "images": images_key, "views": views, "augment": augment})
+        keys = {kind: image_entry_key(backbone.cache_identity(), images_key, kind, views, augment)
                 for kind in dict.fromkeys([*kinds, *also])}
         missing = {kind: key for kind, key in keys.items() if not self.is_valid(key)}
         if missing:

@@ -220,6 +220,18 @@ def fuse_sweep(work_dir: str | Path, dataset: str, spec: FusionSpec | dict | Non
     return written
 
 
+def fuse_finished(work_dir: str | Path, cfg, methods: list[str], force: bool = False) -> list[Path]:
+    """Every derived cell of the config's ``fusions`` whose two methods are among ``methods`` (:func:`fuse_sweep`),
+    from the finished cells of the run folder ``work_dir``. Returns the derived record paths."""
+    from bench.config import to_plain
+
+    written = []
+    for spec in to_plain(cfg.get("fusions", []) or []):
+        if spec.get("a") in methods and spec.get("b") in methods:
+            written += fuse_sweep(work_dir, cfg.dataset.type, spec, force=force)
+    return written
+
+
 def _up_to_date(out: Path, path_a: Path, rec_a: dict, path_b: Path, rec_b: dict) -> bool:
     """Whether a derived record was made from the current versions of both source records (read already)."""
     try:

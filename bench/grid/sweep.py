@@ -1,4 +1,5 @@
-"""The grid of cells for a sweep, sharding across array jobs or ranks, and running it with resume."""
+"""Running the grid of cells of a sweep: sharding across array jobs or ranks, the prepare phase of a distributed
+job, the cells in order with resume. Which cells there are and what they read: :mod:`bench.grid.selection`."""
 
 from __future__ import annotations
 
@@ -12,71 +13,15 @@ from bench.cell.plan import Cell, plan_cell, record_state
 from bench.cell.runner import prepare_cell, run_cell
 from bench.cell.session import Session
 from bench.cell.train import NonFiniteLoss
-from bench.cell.zsl import zsl_skip_reason
-from bench.config import method_class
-from bench.data.base import SETTINGS, check_label_ratio, check_shots
+from bench.grid.selection import (  # noqa: F401 -- planning, importable from here as before the split
+    as_shot_list,
+    feature_needs,
+    plan_cells,
+    resolve_methods,
+)
 from bench.locking import holder
-from bench.registry import METHODS, list_names
 
 log = logging.getLogger("bench")
-
-
-def resolve_methods(spec: str | list[str], cfg=None) -> list[str]:
-    """'all' -> every registered method (built-in and plug-in) plus the config's ``sweep.variants``
-    (e.g. T2I-PAL's ablation rows); else the comma list, each checked (registered or a config variant)."""
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [n.strip() for n in names if n.strip()]
-    if names == ["all"]:
-        variants = list((cfg.get("sweep", {}) or {}).get("variants", [])) if cfg is not None else []
-        names = list_names(METHODS) + [v for v in variants if v not in list_names(METHODS)]
-    for name in names:
-        method_class(cfg, name)  # KeyError with the valid names
-    return names
-
-
-def as_shot_list(shots) -> list[int]:
-    """``sweep.shots`` as a list of K: one number (``16``) or a list (``[1, 2, 4, 8, 16]``), each checked."""
-    values = shots if isinstance(shots, (list, tuple)) else [shots]
-    return [check_shots(k) for k in values]
-
-
-def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: list[float],
-               seeds: list[int], cfg=None, shots: list[int] | None = None) -> list[Cell]:
-    """Methods x the settings each supports x points (label ratios for partial, shot counts K for
-    few-shot, one cell otherwise) x seeds.
-
-    ``shots``: default the config's ``sweep.shots`` (16). ``sweep.method_settings`` (``{method: [settings]}``)
-    restricts a method to some of its settings (e.g. ablation variants to zero-shot on the toy world).
-    A method with nothing to train (zero-shot CLIP) gives the same numbers for every seed, so it
-    runs once, with the first seed. In the zsl setting a method that cannot score unseen classes
-    (as configured: e.g. class-specific contexts) is left out with a one-line warning saying why.
-    """
-    sweep = (cfg.get("sweep", {}) or {}) if cfg is not None else {}
-    ratios = [check_label_ratio(r) for r in ratios]
-    unknown = [s for s in settings if s not in SETTINGS]
-    if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
-    shots = as_shot_list(sweep.get("shots", 16) if shots is None else shots)
-    only = sweep.get("method_settings", {}) or {}
-    cells = []
-    for name in methods:
-        cls = method_class(cfg, name)
-        method_seeds = seeds[:1] if cls.trains_on is None else seeds
-        for setting in settings:
-            if name in only and setting not in only[name]:
-                continue
-            if setting == "zsl":
-                reason = zsl_skip_reason(cfg, name, cls)
-                if reason:
-                    log.warning("%s: skipped in the zsl setting: %s", name, reason)
-                    continue
-            elif setting not in cls.settings:
-                continue
-            points = [(r, None) for r in ratios] if setting == "partial" else \
-                [(None, k) for k in shots] if setting == "fewshot" else [(None, None)]
-            cells += [Cell(name, dataset, setting, ratio, seed, shots=k) for ratio, k in points
-                      for seed in method_seeds]
-    return cells
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -110,6 +55,17 @@ def distributed_context() -> tuple[int, int, int]:
     return torch.distributed.get_rank(), world, local_rank
 
 
+def check_device(device: str, amp: str | None) -> None:
+    """--device cuda needs a visible GPU; AMP (--amp / runtime.amp) is CUDA-only, so on CPU it is refused
+    rather than recorded as used."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
+                         "use --device cpu")
+    if amp and not device.startswith("cuda"):
+        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
+                         "drop it on CPU")
+
+
 def prepare_features(session: Session, cells: list[Cell]) -> None:
     """Compute every feature the cells need before any cell runs, split across the ranks of a
     distributed job (each rank fills every n-th chunk). All ranks must call this with the same
@@ -137,36 +93,6 @@ def plans_to_prepare(session: Session, cells: list[Cell]) -> list:
             seen.add(key)
             plans.append(plan)
     return plans
-
-
-def feature_needs(session: Session, cells: list[Cell], diagnostics: bool = True) -> dict[tuple, set[str]]:
-    """(backbone spec, image set, views) -> every image feature kind the cells, and the diagnostics after
-    them, read from that set ("eval": the evaluation split, "train": the train split, "generated": a
-    generated-image method's images). The first encoder pass over a set stores all of them
-    (:meth:`Session.image_features`), so no image goes through the encoder twice for another kind."""
-    from bench.cell.validation import tunes, uses_val_split
-    from bench.registry import construct
-
-    views = int((session.cfg.get("features", {}) or {}).get("views", 1))
-    needs: dict[tuple, set[str]] = {}
-    generated = False
-    for cell in cells:
-        plan = plan_cell(session.cfg, cell)
-        method = construct(plan.method_cls, plan.kwargs, f"method {cell.method!r}")  # kinds may depend on kwargs
-        spec, kinds = session.backbone_spec(plan.backbone_overrides), set(method.image_features.values())
-        needs.setdefault((spec, "eval", 1), set()).update(kinds)
-        if method.trains_on == "images":
-            needs.setdefault((spec, "train", views), set()).update(kinds)
-        if method.trains_on == "generated":
-            needs.setdefault((spec, "generated", 1), set()).update(kinds)
-            generated = True
-        if getattr(method, "fits_features", False) or tunes(method):  # validation images (bench/cell/validation.py)
-            needs.setdefault((spec, "val" if uses_val_split(session) else "train", 1), set()).update(kinds)
-    if diagnostics:  # global features of the real images, and (with generated images) of the rest (bench/diagnostics)
-        spec = session.backbone_spec()
-        for image_set in ("eval", "train", "generated") if generated else ("eval",):
-            needs.setdefault((spec, image_set, 1), set()).add("global")
-    return needs
 
 
 def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:

@@ -34,3 +34,25 @@ fusions = [dict(a="taidpt", b="dualcoop", rate=0.9), dict(a="t2ipal", b="dualcoo
 # Diagnostics records written after the cells (bench/grid/diagnostics.py): image-text modality gaps, the Frechet
 # domain gap between generated and real images, and near duplicates of test images among generated ones.
 diagnostics = dict(enabled=True, leak_threshold=0.95)
+# Submitting the sweep through submitit (`bench run ... --slurm [key=value,...] --shards N`; bench/grid/slurm.py): a
+# prepare job (features and generated images, once), an array of cell shards after it, and a finishing job after the
+# array (fused cells, diagnostics, `bench report` into <run>/report). Every job gets the resources below; `prepare` and
+# `finish` override them for one job (prepare may also take nodes and tasks_per_node: tasks that share the extraction).
+slurm = dict(
+    cluster="slurm",  # "slurm" (sbatch; jobs chained by dependencies) or "local" (the same jobs as local processes)
+    partition=None,
+    account=None,
+    qos=None,
+    time=240,  # minutes per job
+    mem=None,  # memory per node as sbatch takes it, e.g. "64G"
+    cpus_per_task=None,
+    gpus_per_task=None,
+    setup=[],  # shell lines each job's script runs first, e.g. ["module load cuda/12.4"]
+    additional_parameters={},  # any other sbatch option, e.g. dict(constraint="a100", mail_type="END")
+    shards=8,  # array tasks the cells are shared out to (--shards)
+    array_parallelism=None,  # at most this many shards at once (default: all of them)
+    prepare=dict(nodes=1, tasks_per_node=1),
+    finish=dict(),
+    report_formats=["md", "tex", "csv", "png", "pdf"],  # what the finishing job's `bench report` writes; [] for none
+    logs=None,  # where submitit writes each job's script, pickles and logs; default <work-dir>/<run>/slurm
+)
