@@ -77,7 +77,7 @@ def test_standin_rejects_weights_and_unknown_architectures():
         load_standin(resolve_spec({"model": "standin:RN50", "pretrained": "openai"}))
 
 
-def test_standin_records_are_marked_in_the_report(tmp_path, tiny_coco):
+def test_standin_records_are_marked_in_the_report(tmp_path, tiny_coco, capsys):
     """A run with the stand-in says so in its records (backbone standin:...) and the report says so on top."""
     from bench.cli import main
     from bench.testing import write_tiny_config
@@ -94,6 +94,22 @@ def test_standin_records_are_marked_in_the_report(tmp_path, tiny_coco):
     timings = json.loads((tmp_path / "w" / "c" / "timings.json").read_text())["phases"]
     assert {"read annotations", "image features: extract and write", "records and scores",
             "bootstrap resamples"} <= set(timings)
+    # a second report with nothing new writes nothing; a changed record, or --force, writes it all again
+    index = tmp_path / "r" / "README.md"
+    before = index.stat().st_mtime_ns
+    assert main(["report", "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "r"), "--format", "md",
+                 "--timings", str(tmp_path / "t.json")]) == 0
+    assert "bench report: nothing new since the report in" in capsys.readouterr().out
+    assert index.stat().st_mtime_ns == before
+    record.write_text(record.read_text())  # the same bytes, a new mtime: it may have been rewritten
+    assert main(["report", "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "r"), "--format", "md"]) == 0
+    assert "wrote " in capsys.readouterr().out and index.stat().st_mtime_ns != before
+    before = index.stat().st_mtime_ns
+    assert main(["report", "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "r"), "--format", "md",
+                 "--force"]) == 0
+    assert index.stat().st_mtime_ns != before
+    assert main(["report", "--work-dir", str(tmp_path / "w"), "--out", str(tmp_path / "r"), "--format", "md,csv"]) == 0
+    assert (tmp_path / "r" / "results.csv").is_file()  # other options: written
 
 
 # ----- bootstrap resamples, batched and stored ---------------------------------------------------------

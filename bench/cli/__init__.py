@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with hover, two-method comparison, per-class AP, every record) (default: all)")
     report.add_argument("--reference", help="method every other is tested against in each cell "
                                             "(default: the best mean mAP of the cell)")
+    report.add_argument("--force", action="store_true",
+                        help="write the report even when nothing changed since the last one in --out")
     report.add_argument("--timings", help="also write the seconds of each reading and report phase to this JSON file "
                                           "(benchmarks/bench_scale.py)")
     report.add_argument("--n-boot", type=int, default=1000,

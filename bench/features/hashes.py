@@ -31,6 +31,7 @@ class FileHashes:
             log.warning("feature cache index %s is unreadable (%s); recreating it", db_path, exc)
             db_path.unlink()
             self.db = self._open(db_path)
+        self._memo: dict[str, tuple] = {}  # path -> (size, mtime, sha1) read or written by this process
 
     @staticmethod
     def _open(db_path: Path) -> sqlite3.Connection:
@@ -43,6 +44,8 @@ class FileHashes:
     def __call__(self, paths: list[str], progress: bool = True) -> list[str]:
         from tqdm import tqdm
 
+        wanted = [p for p in paths if p not in self._memo]
+        self._memo.update(_lookup(self.db, wanted))  # 900 paths per query: one SELECT per path was most of the cost
         out = []
         fresh = []
         for path in tqdm(paths, desc="hashing images", disable=not progress or len(paths) < 2000, leave=False):
@@ -50,13 +53,14 @@ class FileHashes:
                 st = os.stat(path)
             except FileNotFoundError:
                 raise DataError(f"missing image: {path}") from None
-            row = self.db.execute("SELECT size, mtime, sha1 FROM h WHERE path=?", (path,)).fetchone()
-            if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
-                out.append(row[2])
+            size, mtime, sha1 = self._memo.get(path, (None, None, None))
+            if size == st.st_size and mtime == st.st_mtime_ns:
+                out.append(sha1)
                 continue
             with open(path, "rb") as f:
                 digest = hashlib.sha1(f.read()).hexdigest()
             fresh.append((path, st.st_size, st.st_mtime_ns, digest))
+            self._memo[path] = (st.st_size, st.st_mtime_ns, digest)
             out.append(digest)
         if fresh:
             try:
@@ -65,6 +69,16 @@ class FileHashes:
             except sqlite3.OperationalError as exc:  # read-only or full disk: the memo is an optimisation
                 log.debug("not memoising %d image hashes: %s", len(fresh), exc)
         return out
+
+
+def _lookup(db: sqlite3.Connection, paths: list[str]) -> dict[str, tuple]:
+    """path -> (size, mtime, sha1) of the memo rows of ``paths``, 900 per statement (sqlite's parameter bound)."""
+    memo: dict[str, tuple] = {}
+    for start in range(0, len(paths), 900):
+        chunk = paths[start:start + 900]
+        rows = db.execute(f"SELECT path, size, mtime, sha1 FROM h WHERE path IN ({','.join('?' * len(chunk))})", chunk)
+        memo.update((row[0], row[1:]) for row in rows)
+    return memo
 
 
 def memoised_hashes(db_path: Path, paths: list[str]) -> list[str | None]:
@@ -77,13 +91,8 @@ def memoised_hashes(db_path: Path, paths: list[str]) -> list[str | None]:
         db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
     except sqlite3.Error:
         return [None] * len(paths)
-    memo: dict[str, tuple] = {}
     try:
-        for start in range(0, len(paths), 900):  # sqlite's bound on parameters per statement
-            chunk = paths[start:start + 900]
-            rows = db.execute(f"SELECT path, size, mtime, sha1 FROM h WHERE path IN ({','.join('?' * len(chunk))})",
-                              chunk)
-            memo.update((row[0], row[1:]) for row in rows)
+        memo = _lookup(db, paths)
     except sqlite3.Error:  # damaged: a run recreates it (FileHashes)
         return [None] * len(paths)
     finally:
