@@ -9,15 +9,18 @@ subprocesses, as a user runs it:
 
   ``bench run``     every built-in method in its cells of one seed (zero-shot; partial labels at ratio 0.5;
                     16-shot; for ``nuswide-zsl`` the zsl setting with its 925 seen + 81 unseen classes), one
-                    training epoch each (Tip-Adapter-F: one fine-tuning epoch), T2I-PAL on the toy renderer
-                    with ``--generated-share`` of the train images' captions rendered, one worker process;
+                    training epoch each of at most ``--max-steps`` batches (seconds per step are measured; an
+                    epoch is that times its steps: CoCoOp's batch of one makes 82,081 steps at full COCO),
+                    Tip-Adapter-F one fine-tuning epoch, the linear probe 20 L-BFGS iterations at one C,
+                    T2I-PAL on the toy renderer with ``--generated-share`` of the train images' captions
+                    rendered, one worker process;
                     the image encoder is the stand-in (``bench.features.standin``: the real architecture's
                     output shapes at memory speed), so the harness's own cost is measured, not the
                     encoder's (that is ``benchmarks/bench_features.py --model``'s, added per image);
   ``bench report``  every section, with the bootstrap (1000 resamples).
 
 It prints, per phase, the seconds at each size and the growth exponent in images between consecutive sizes
-(log t2/t1 / log n2/n1: 1 is linear), then each command's peak anonymous memory (RssAnon summed over the
+(log t2/t1 / log n2/n1: 1 is linear), then each command's peak anonymous memory (Pss_Anon summed over the
 process and its children, sampled every 0.2 s) and the bytes of the feature cache and of the records.
 Phases come from the commands' own clocks: ``<run>/timings.json`` (``bench.phases``) and ``bench report
 --timings``; one training epoch and the evaluation per method come from the records' ``seconds``.
@@ -47,7 +50,9 @@ DATASETS = {  # name -> (synthetic writer, shipped config, settings)
 
 
 def process_tree_anon_mb(pid: int) -> float:
-    """RssAnon of ``pid`` and every descendant (DataLoader workers), in MB, from /proc."""
+    """Anonymous memory of ``pid`` and every descendant (DataLoader workers), in MB, from /proc: each process's
+    proportional share (``Pss_Anon`` of smaps_rollup, so pages a forked worker still shares with its parent
+    count once), else its RssAnon."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -60,12 +65,14 @@ def process_tree_anon_mb(pid: int) -> float:
     while todo:
         current = todo.pop()
         todo += children.get(current, [])
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("RssAnon:"):
-                    total += int(line.split()[1]) / 1024
-        except OSError:
-            pass
+        for source, field in ((f"/proc/{current}/smaps_rollup", "Pss_Anon:"), (f"/proc/{current}/status", "RssAnon:")):
+            try:
+                found = [ln for ln in Path(source).read_text().splitlines() if ln.startswith(field)]
+            except OSError:
+                continue
+            if found:
+                total += int(found[0].split()[1]) / 1024
+                break
     return total
 
 

@@ -233,3 +233,17 @@ def test_gpu_check_runs_its_steps_on_the_cpu(tmp_path, capsys):
     assert "extraction standin:RN50@64 (global + dense):" in out
     found = json.loads((tmp_path / "gpu_check.json").read_text())
     assert set(found["cells"]["none"]["methods"]) == {"zsclip", "coop"}
+
+
+def test_steps_per_epoch_takes_the_first_batches_of_each_epochs_order():
+    """train.steps_per_epoch: each epoch yields the first N x batch indices of the same seeded order as a full
+    epoch (so a capped run times the same batches a full one starts with)."""
+    from bench.cell.train import EpochSampler
+
+    data = list(range(50))
+    full, capped = EpochSampler(data, seed=3), EpochSampler(data, seed=3, limit=12)
+    for epoch in (0, 1):
+        full.set_epoch(epoch)
+        capped.set_epoch(epoch)
+        assert list(capped) == list(full)[:12] and len(capped) == 12
+    assert len(EpochSampler(data, seed=3, limit=80)) == 50

@@ -94,26 +94,30 @@ def data_sizes(dataset, eval_split: str, load) -> Sizes:
             n_captions = None
         return Sizes({eval_split: len(test), "train": len(train)}, len(test.classnames),
                      f"data on disk ({getattr(dataset, 'data_root', '?')})", train.labels, n_captions)
-    except (DataError, OSError) as exc:
+    except (DataError, OSError):
         official = getattr(dataset, "official_sizes", None)
         if not official:
             raise
         return Sizes({eval_split: official["test"], "train": official["train"]}, official["classes"],
-                     f"official sizes of {dataset.name} (the data is not readable here: {str(exc)[:120]})",
+                     f"the released sizes of {dataset.name} (no readable data at {getattr(dataset, 'data_root', '?')})",
                      None, official.get("captions"))
 
 
-def training_size(cell, plan, method, sizes: Sizes, eval_split: str) -> tuple[int, str]:
-    """(rows a cell trains on, what they are); few-shot and zsl counts are exact when the labels were read."""
+def training_size(cell, plan, method, sizes: Sizes, eval_split: str) -> tuple[int | None, str]:
+    """(rows a cell trains on, what they are; None: unknown); few-shot counts are exact when the labels were read."""
     from bench.data.base import few_shot_indices
 
     n_train = sizes.n_images["train"]
+    if not method.trains_on:
+        return 0, "nothing (zero-shot)"
     if method.trains_on in ("captions", "generated"):
-        n = sizes.n_captions or 0
+        what = "captions" if method.trains_on == "captions" else "generated images (+ captions)"
+        if sizes.n_captions is None:
+            return None, what + ": no caption corpus to count (dataset.caption_file(s))"
+        n = sizes.n_captions
         if method.trains_on == "generated" and getattr(method, "max_captions", None):
             n = min(n, int(method.max_captions)) * int(getattr(method, "images_per_caption", 1))
-        what = "captions" if method.trains_on == "captions" else "generated images + captions"
-        return n, what + ("" if sizes.n_captions is not None else " (corpus size unknown)")
+        return n, what
     if cell.setting == "fewshot":
         if sizes.train_labels is not None:
             return len(few_shot_indices(sizes.train_labels, cell.shots, cell.seed)), f"{cell.shots}-shot images"
@@ -143,17 +147,17 @@ def sweep_cost(cfg, cells, sizes: Sizes, prompts_per_forward) -> Cost:
         if method.trains_on == "images":
             sets.setdefault((spec, "train", views), set()).update(kinds)
         n_rows, what = training_size(cell, plan, method, sizes, eval_split)
-        if method.trains_on == "generated" and not any(g["method"] == cell.method for g in cost.generated):
+        if method.trains_on == "generated" and n_rows and not any(g["method"] == cell.method for g in cost.generated):
             cost.generated.append({"method": cell.method, "images": n_rows,
                                    "generator": to_plain(getattr(method, "generator", {}))})
             sets.setdefault((spec, f"generated ({cell.method})", 1), set()).update(kinds)
         epochs, batch = int(plan.train.get("epochs", 0)), int(plan.train.get("batch_size", 32) or 32)
-        steps = epochs * math.ceil(n_rows / batch) if method.trains_on else 0
+        steps = epochs * math.ceil((n_rows or 0) / batch)
         eval_batches = math.ceil(sizes.n_images[eval_split] / eval_batch)
         fixed, per_image = prompts_per_forward(plan)  # per forward pass: fixed + per image of its batch
         n_test = sizes.n_images[eval_split]
         eval_prompts = eval_batches * fixed + per_image * n_test
-        prompts = steps * fixed + per_image * epochs * n_rows * (steps > 0) + eval_prompts
+        prompts = steps * fixed + per_image * epochs * (n_rows or 0) * (steps > 0) + eval_prompts
         n_scores = sizes.n_images[eval_split] * sizes.n_classes
         cost.cells.append({"cell": cell.name, "method": cell.method, "setting": cell.setting, "rows": n_rows,
                            "rows_are": what, "steps": steps, "batch": batch, "eval_batches": eval_batches,
@@ -195,11 +199,11 @@ def format_cost(costs: list[Cost], hours: dict | None = None) -> str:
         for c in cost.cells:
             by_method.setdefault(c["method"], []).append(c)
         for method, cells in by_method.items():
-            rows = sorted({c["rows"] for c in cells})
-            steps = sorted({c["steps"] for c in cells})
+            rows = sorted({c["rows"] for c in cells if c["rows"] is not None}) or ["?"]
+            steps = sorted({c["steps"] for c in cells}) if all(c["rows"] is not None for c in cells) else ["?"]
             fits = " + a fit from features" if cells[0]["fits_features"] else ""
             lines.append(f"| {method} | {len(cells)} | {cells[0]['rows_are']} ({_span(rows)}) | {_span(steps)}{fits} | "
-                         f"{_span(sorted({c['prompt_passes'] for c in cells}))} | "
+                         f"{_span(sorted({c['prompt_passes'] for c in cells})) if steps != ['?'] else '?'} | "
                          f"{max(c['record_bytes'] for c in cells) / 1e6:.1f} MB |")
         images = sum(s["images"] * s["views"] for s in cost.feature_sets)
         cache = sum(s["bytes"] for s in cost.feature_sets)
@@ -216,8 +220,9 @@ def format_cost(costs: list[Cost], hours: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def _span(values: list[int]) -> str:
-    return f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,} to {values[-1]:,}"
+def _span(values: list) -> str:
+    text = [f"{v:,}" if isinstance(v, int) else str(v) for v in (values[0], values[-1])]
+    return text[0] if len(values) == 1 else f"{text[0]} to {text[1]}"
 
 
 def _totals(what: str, t: dict) -> str:
