@@ -156,21 +156,27 @@ class ResampledAP:
         weights = np.asarray(counts[:, None] if single else counts, dtype=np.float32)
         out = np.full((weights.shape[1], self.n_classes), np.nan)
         if len(self.block_class):
-            # resample-major [b, blocks]: the sums below run along contiguous rows
-            seen = self._running(np.asarray((self.blocks @ weights).T, np.float64, order="C"))
-            gained_here = np.asarray((self.positives @ weights).T, np.float64, order="C")  # positive weight per block
-            precision = np.divide(self._running(gained_here), seen, out=np.zeros(seen.shape), where=seen > 0)
+            # resample-major [b, blocks] float64: the sums below run along contiguous rows, in place
+            seen = self._running(np.array((self.blocks @ weights).T, np.float64, order="C"))
+            positives = np.array((self.positives @ weights).T, np.float64, order="C")  # positive weight per block
+            precision = self._running(positives.copy())  # positive weight up to each block's end ...
+            np.divide(precision, np.maximum(seen, 1.0), out=precision)  # ... over all weight (tp <= seen: 0 / 1)
+            precision *= positives
             starts = self.class_first_block[self.classes]
-            n_pos = np.add.reduceat(gained_here, starts, axis=1)
-            gained = np.add.reduceat(gained_here * precision, starts, axis=1)
+            n_pos = np.add.reduceat(positives, starts, axis=1)
+            gained = np.add.reduceat(precision, starts, axis=1)
             out[:, self.classes] = np.divide(gained, n_pos, out=np.full(gained.shape, np.nan), where=n_pos > 0)
         return out[0] if single else out.T
 
     def _running(self, block_sums: np.ndarray) -> np.ndarray:
-        """Cumulative sums along the blocks [b, K], restarting at each class's first block."""
-        total = np.cumsum(block_sums, axis=1)
-        before = np.hstack([np.zeros((len(total), 1)), total])[:, self.class_first_block[self.block_class]]
-        return total - before
+        """Cumulative sums along the blocks [b, K], restarting at each class's first block; in place."""
+        np.cumsum(block_sums, axis=1, out=block_sums)
+        starts = self.class_first_block[self.classes]
+        ends = np.r_[starts[1:], block_sums.shape[1]]
+        for start, end in zip(starts[::-1], ends[::-1]):  # last class first: column start - 1 is still the total
+            if start:
+                block_sums[:, start:end] -= block_sums[:, start - 1:start]
+        return block_sums
 
 
 BATCH = 32  # resamples evaluated together by map_resamples (memory: a few [N, BATCH] and [blocks, BATCH] arrays)
