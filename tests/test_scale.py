@@ -203,11 +203,13 @@ def test_estimated_hours_are_counts_over_rates():
     from bench.grid.cost import Cost, Sizes
 
     cost = Cost("d", Sizes({"test": 10, "train": 20}, 4, "given"))
-    cost.feature_sets = [{"backbone": "B", "images": 300, "views": 2, "bytes": 0, "kinds": ["global"]}]
+    cost.feature_sets = [{"backbone": "B@w", "arch": "B@224", "images": 300, "views": 2, "bytes": 0,
+                          "kinds": ["global"]}]
     cost.cells = [{"method": "coop", "steps": 100, "eval_prompt_passes": 400, "fits_features": False},
                   {"method": "tip", "steps": 0, "eval_prompt_passes": 0, "fits_features": True}]
     cost.generated = [{"method": "t2ipal", "images": 50}]
-    rates = {"device": "cpu", "encoder": {"B": 10.0}, "prompts_per_s": {"B": 200.0}, "step_s": {"coop": 0.5},
+    rates = {"device": "cpu", "encoder": {"B@224": 10.0}, "prompts_per_s": {"B@224": 200.0},
+             "train_prompts_per_s": {"B@224": 50.0}, "step_s": {"coop": 0.5},
              "generate_per_s": {"t2ipal": 5.0}}
     found = estimate_hours([cost], rates)
     assert (found["extract_s"], found["train_s"], found["evaluate_s"], found["generate_s"]) == (60, 50, 2, 10)

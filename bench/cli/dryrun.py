@@ -39,7 +39,7 @@ def dry_run(args, planned: list[tuple]) -> int:
     hours = None
     if calibration:
         rates = {"device": calibration[0]["device"]}
-        for key in ("encoder", "prompts_per_s", "step_s", "generate_per_s"):
+        for key in ("encoder", "prompts_per_s", "train_prompts_per_s", "step_s", "generate_per_s"):
             rates[key] = {k: v for found in calibration for k, v in found[key].items()}
         hours = estimate_hours(costs, rates)
     print(format_cost(costs, hours))

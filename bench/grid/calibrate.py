@@ -96,46 +96,75 @@ def _timed(fn, budget: float, at_most: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def arch_key(spec, side: int) -> str:
+    """How rates and costs name an architecture at an input side: weights do not change speed."""
+    return f"{spec.model}@{side}"
+
+
 def calibrate(cfg, costs, plans: dict, classnames: list[str], device: str = "cpu") -> dict:
-    """Measured rates: ``encoder`` (backbone -> images/s), ``prompts_per_s`` (backbone -> prompts/s),
-    ``step_s`` (method -> seconds per training step), ``generate_per_s`` (method -> images/s or None)."""
+    """Measured rates: ``encoder`` (architecture@side -> images/s), ``prompts_per_s`` and ``train_prompts_per_s``
+    (architecture -> class prompts per second through the text tower: forward; forward and backward),
+    ``step_s`` (method -> seconds per training step), ``generate_per_s`` (method -> images/s or None).
+
+    A step is estimated as the prompts it encodes (counted, :class:`PromptCounter`) over the text tower's
+    forward-and-backward rate, plus the rest of the step measured on the stand-in backbone (features of the
+    real shapes): building a method on a real text tower takes minutes on a CPU (its template prompts), the
+    text tower is what a step costs, and the measuring stays within about a minute."""
     from bench.config import to_plain
     from bench.features.backbone import load_backbone
     from bench.features.spec import resolve_spec
     from bench.features.standin import is_standin, load_standin
+    from bench.grid.cost import backbone_shape
     from bench.registry import construct
 
-    rates: dict = {"encoder": {}, "prompts_per_s": {}, "step_s": {}, "generate_per_s": {}, "device": device}
-    backbones: dict = {}
+    rates: dict = {"encoder": {}, "prompts_per_s": {}, "train_prompts_per_s": {}, "step_s": {},
+                   "generate_per_s": {}, "device": device}
+    counter, standin = PromptCounter(classnames), None
     for method, plan in plans.items():
         spec = resolve_spec({**to_plain(cfg.backbone), **plan.backbone_overrides})
         spec = dataclasses.replace(spec, pretrained=None)  # the architecture, random weights: the same speed
-        if spec not in backbones:
-            backbones[spec] = (load_standin if is_standin(spec.model) else load_backbone)(spec, device=device)
-            kinds = sorted({k for s in costs for f in s.feature_sets if f["backbone"].split("@")[0] == spec.model
-                            for k in f["kinds"]} or {"global"})
-            batch = int((cfg.get("features", {}) or {}).get("batch_size", 64))
-            rates["encoder"][spec.describe()], rates["prompts_per_s"][spec.describe()] = _backbone_rates(
-                backbones[spec], kinds, batch, classnames)
-        backbone = backbones[spec]
+        side = backbone_shape(spec)[1]
+        key = arch_key(spec, side)
+        if key not in rates["encoder"]:
+            backbone = (load_standin if is_standin(spec.model) else load_backbone)(spec, device=device)
+            kinds = sorted({k for c in costs for f in c.feature_sets if f["arch"] == key for k in f["kinds"]}
+                           or {"global"})
+            batch = 8 if device == "cpu" else int((cfg.get("features", {}) or {}).get("batch_size", 64))
+            rates["encoder"][key], rates["prompts_per_s"][key], rates["train_prompts_per_s"][key] = \
+                _backbone_rates(backbone, kinds, batch, classnames, side)
+            del backbone
         instance = construct(plan.method_cls, plan.kwargs, f"method {method!r}")
         if instance.fits_features or not plan.train.get("epochs"):
             rates["step_s"][method] = None
         else:
+            if standin is None:
+                standin = load_standin(resolve_spec({"model": "standin:RN50", "image_size": 64}), device=device)
             batch = int(plan.train.get("batch_size", 32))
-            rates["step_s"][method] = _step_seconds(instance, backbone, classnames, batch)
+            fixed, per_image = counter(plan)
+            rest = _step_seconds(instance, standin, classnames, batch)
+            rates["step_s"][method] = rest + (fixed + per_image * batch) / rates["train_prompts_per_s"][key]
         if instance.trains_on == "generated":
             rates["generate_per_s"][method] = _generation_rate(instance)
     return rates
 
 
-def _backbone_rates(backbone, kinds: list[str], batch: int, classnames: list[str]) -> tuple[float, float]:
-    """(images per second through the image encoder for ``kinds``, class prompts per second through the text tower)."""
-    side = backbone.spec.image_size or _side(backbone)
-    pixels = torch.randn(batch, 3, side, side)
-    images = batch / _timed(lambda: backbone.encode_images(pixels, kinds), 6, 5)
+def _backbone_rates(backbone, kinds: list[str], batch: int, classnames: list[str], side: int
+                    ) -> tuple[float, float, float]:
+    """(images per second through the image encoder for ``kinds``, class prompts per second through the text
+    tower forward, and forward + backward to its input embeddings, as a prompt learner's step runs it)."""
+    pixels = torch.randn(batch, 3, side, side, device=backbone.device)
+    images = batch / _timed(lambda: backbone.encode_images(pixels, kinds), 4, 3)
     prompts = [f"a photo of a {name}." for name in classnames]
-    return images, len(prompts) / _timed(lambda: backbone.encode_text(prompts), 3, 5)
+    forward = len(prompts) / _timed(lambda: backbone.encode_text(prompts), 3, 3)
+    ids = backbone.tokenize(prompts)
+    embeds = backbone.token_embedding(ids).detach()
+
+    def train_pass():
+        x = embeds.clone().requires_grad_(True)
+        with backbone.autocast():
+            backbone.encode_embedded(x, ids).float().sum().backward()
+
+    return images, forward, len(prompts) / _timed(train_pass, 3, 3)
 
 
 def _step_seconds(method, backbone, classnames: list[str], batch: int) -> float:
@@ -154,7 +183,7 @@ def _step_seconds(method, backbone, classnames: list[str], batch: int) -> float:
             loss.backward()
             optimizer.step()
 
-    return _timed(step, 4, 3)
+    return _timed(step, 2, 3)
 
 
 def _generation_rate(method) -> float | None:
@@ -173,7 +202,7 @@ def _generation_rate(method) -> float | None:
 
 def estimate_hours(costs, rates: dict) -> dict:
     """Seconds per phase from the counts and the rates, and the text the dry run prints."""
-    extract = sum(s["images"] * s["views"] / rates["encoder"].get(s["backbone"], float("nan"))
+    extract = sum(s["images"] * s["views"] / rates["encoder"].get(s["arch"], float("nan"))
                   for c in costs for s in c.feature_sets)
     train, uncalibrated = 0.0, set()
     for c in costs:
@@ -197,8 +226,10 @@ def estimate_hours(costs, rates: dict) -> dict:
     total = extract + train + evaluate + generate
     text = [f"estimated on {rates['device']} (rates measured now, random weights):"]
     text += [f"  encoder {name}: {rate:,.1f} images/s" for name, rate in rates["encoder"].items()]
-    text += [f"  text tower {name}: {rate:,.0f} prompts/s" for name, rate in rates["prompts_per_s"].items()]
-    text += [f"  training step {m}: {s:.3f} s" for m, s in rates["step_s"].items() if s is not None]
+    text += [f"  text tower {name}: {rate:,.0f} prompts/s forward, {rates['train_prompts_per_s'].get(name, 0):,.0f} "
+             "forward + backward" for name, rate in rates["prompts_per_s"].items()]
+    text += [f"  training step {m}: {s:.3f} s (its prompts through the text tower + the rest of the step)"
+             for m, s in rates["step_s"].items() if s is not None]
     text += [f"  feature extraction {extract / 3600:.1f} h, training {train / 3600:.1f} h, "
              f"evaluation {evaluate / 3600:.2f} h, generation {generate / 3600:.1f} h: "
              f"about {total / 3600:.1f} h"]

@@ -171,7 +171,8 @@ def sweep_cost(cfg, cells, sizes: Sizes, prompts_per_forward) -> Cost:
         n = sizes.n_images[split] if split else next(g["images"] for g in cost.generated
                                                      if image_set.endswith(f"({g['method']})"))
         values = sum(kind_values(k, dim, grid) for k in kinds)
-        cost.feature_sets.append({"backbone": spec.describe(), "resolution": side, "image_set": image_set,
+        cost.feature_sets.append({"backbone": spec.describe(), "arch": f"{spec.model}@{side}", "resolution": side,
+                                  "image_set": image_set,
                                   "images": n, "views": views, "kinds": sorted(kinds),
                                   "bytes": 2 * values * n * views})
     return cost
