@@ -38,6 +38,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data.base import DataError
+from bench.errors import UsageError
 from bench.features.augment import augmentation
 from bench.features.cache_entry import entry_damage, file_crc32, reserved_memmap
 from bench.features.cache_rows import RowIndex, RowSource, family_key
@@ -180,7 +181,7 @@ class FeatureCache:
         kind already holds (same image content) are copied, not encoded (bench/features/cache_rows.py).
         """
         if views < 1 or (views > 1 and augment is None):
-            raise ValueError("views must be >= 1, and views > 1 needs an augment setting")
+            raise UsageError("views must be >= 1, and views > 1 needs an augment setting")
         hashes = self.file_hashes(list(paths))
         images_key = sha256_json(hashes)
         keys = {kind: sha256_json({"version": CACHE_VERSION, "backbone": backbone.cache_identity(), "kind": kind,
