@@ -82,7 +82,8 @@ class NUSWIDE:
             self.missing = int((~keep).sum())
         return Split(dataset=self.name, split=split, image_paths=[p for p, k in zip(paths, keep) if k],
                      labels=labels[keep], classnames=concepts, captions=[[] for _ in range(int(keep.sum()))],
-                     image_ids=[p for p, k in zip(listed, keep) if k])
+                     image_ids=[p for p, k in zip(listed, keep) if k],
+                     source=str(root / "ImageList" / f"{tag}Imagelist.txt"))
 
     def load_zsl(self, split: str) -> Split:
         """The split labelled with the Flickr tags that are not concepts, then the 81 concepts: the class list
@@ -126,17 +127,21 @@ class NUSWIDE:
         """Captions from ``caption_files`` (TaI-DPT uses OpenImages localized narratives, .jsonl)."""
         import json
 
-        if not self.caption_files:
-            raise DataError("NUS-WIDE has no captions of its own; set dataset.caption_files to OpenImages "
-                            "localized-narratives .jsonl files (TaI-DPT's corpus) or COCO caption json files")
         corpus: list[str] = []
-        for name in self.caption_files:
-            path = require_file(Path(name).expanduser(), "caption file")
+        for name, hint in self.caption_sources():
+            path = require_file(name, "caption file", hint)
             if path.suffix == ".jsonl":
                 corpus += [json.loads(line)["caption"].strip() for line in path.read_text().splitlines() if line]
             else:
-                corpus += coco_captions(path)
+                corpus += coco_captions(path, hint=hint)
         return corpus
+
+    def caption_sources(self) -> list[tuple[Path, str]]:
+        """(file, how to supply it) for each file of ``caption_files``."""
+        if not self.caption_files:
+            raise DataError("NUS-WIDE has no captions of its own; set dataset.caption_files to OpenImages "
+                            "localized-narratives .jsonl files (TaI-DPT's corpus) or COCO caption json files")
+        return [(Path(name).expanduser(), "listed in dataset.caption_files") for name in self.caption_files]
 
 
 def image_key(line: str) -> str:

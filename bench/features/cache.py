@@ -164,7 +164,7 @@ class FeatureCache:
         if not (entry / "manifest.json").is_file():
             raise KeyError(f"feature cache entry {key} is not complete")
         shape = read_json(entry / "manifest.json")["shape"]
-        return np.load(entry / "data.npy", mmap_mode="r").reshape(shape)  # a view: no copy
+        return np.load(entry / "data.npy", mmap_mode="r", allow_pickle=False).reshape(shape)  # a view: no copy
 
     # ----- public API -------------------------------------------------------------------------
     def image_features(self, backbone, paths: list[str], kinds, *, also=(), views: int = 1,
@@ -322,7 +322,7 @@ class FeatureCache:
             done = sum((d / "chunks" / str(c)).exists() for c in range(n_chunks))
             if done != n_chunks:
                 raise RuntimeError(f"feature cache entry {d} has {done}/{n_chunks} chunks after extraction")
-            flat = np.load(d / "data.npy", mmap_mode="r")
+            flat = np.load(d / "data.npy", mmap_mode="r", allow_pickle=False)
             shape = list(lead_shape) + list(flat.shape[1:])
             manifest = dict(meta, key=keys[name], kind=name, shape=shape, dtype=str(flat.dtype), version=CACHE_VERSION,
                             bytes=(d / "data.npy").stat().st_size, crc32=file_crc32(d / "data.npy"))
@@ -341,7 +341,7 @@ class FeatureCache:
         shape = (n_rows, *value.shape[1:])
         if path.is_file():
             try:
-                existing = np.load(path, mmap_mode="r+")
+                existing = np.load(path, mmap_mode="r+", allow_pickle=False)
             except (ValueError, OSError):  # killed while the file was being created: start it again
                 existing = None
             if existing is not None and existing.shape == shape and existing.dtype == dtype:
