@@ -11,6 +11,7 @@ import torch
 from bench.cell.datakey import DataKeys, cache_root
 from bench.config import to_plain
 from bench.data.base import DataError, Split
+from bench.errors import BackboneError
 from bench.features.backbone import load_backbone
 from bench.features.cache import FeatureCache
 from bench.features.spec import resolve_spec
@@ -44,6 +45,7 @@ class Session:
         self._splits: dict[str, Split] = {}
         self._zsl_classes = None
         self._backbones: dict = {}
+        self._backbone_errors: dict = {}
         # what records are keyed by besides their config: the content of the data (bench.cell.datakey)
         self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
         # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.sweep.feature_needs):
@@ -103,11 +105,17 @@ class Session:
 
     def backbone(self, overrides: dict | None = None, spec=None):
         """The config's backbone with a method's ``overrides`` (e.g. another model or input size), or the one of
-        a given ``spec``; loaded once."""
+        a given ``spec``; loaded once (a :class:`~bench.errors.BackboneError` too: raised again, not retried)."""
         spec = spec or self.backbone_spec(overrides)
+        if spec in self._backbone_errors:  # failed once in this run: every cell reading it fails at once, alike
+            raise self._backbone_errors[spec]
         if spec not in self._backbones:
             amp = (self.cfg.get("runtime", {}) or {}).get("amp")
-            self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
+            try:
+                self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
+            except BackboneError as exc:
+                self._backbone_errors[spec] = exc
+                raise
         return self._backbones[spec]
 
     def backbone_spec(self, overrides: dict | None = None):

@@ -3,12 +3,18 @@ worker processes, or as one rank of torchrun), then the fused cells, diagnostics
 
 from __future__ import annotations
 
+import sys
+
+from bench.errors import UsageError
+
 
 def cmd_run(args) -> int:
     import torch
 
     from bench.cell.session import Session
+    from bench.cli import options
     from bench.config import load_config
+    from bench.data.base import SETTINGS
     from bench.grid.sweep import (
         distributed_context,
         feature_needs,
@@ -21,7 +27,7 @@ def cmd_run(args) -> int:
     )
     from bench.schema import check_config
 
-    if args.threads:
+    if options.at_least("--threads", args.threads, 1):
         torch.set_num_threads(args.threads)
     cfg = load_config(args.dataset, args.cfg_options)
     if args.data_root:
@@ -29,15 +35,19 @@ def cmd_run(args) -> int:
     if args.amp:
         cfg.merge_from_dict({"runtime.amp": args.amp})
     check_config(cfg)
-    sweep = cfg.get("sweep", {})
-    settings = args.settings if args.settings is not None else list(sweep.get("settings", ["zero-shot", "partial"]))
-    ratios = args.ratios or list(sweep.get("ratios", [0.1, 0.5, 0.9]))
-    seeds = args.seeds or list(sweep.get("seeds", [1]))
-    check_run_options(args, settings)
+    sweep = cfg.get("sweep", {}) or {}
+    # each list from its option when given (an empty one is an error, never the config's), else from the config;
+    # either way checked, naming where it came from
+    settings = options.choices(*_given(args.settings, "--settings", sweep, "settings", ["zero-shot", "partial"]),
+                               SETTINGS, "settings")
+    ratios = options.ratios(*_given(args.ratios, "--ratios", sweep, "ratios", [0.1, 0.5, 0.9]))
+    seeds = options.seeds(*_given(args.seeds, "--seeds", sweep, "seeds", [1]))
+    shots = options.shots(*_given(args.shots, "--shots", sweep, "shots", 16))
+    check_run_options(args)
     methods = resolve_methods(args.methods, cfg)
-    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg, shots=args.shots)
+    cells = plan_cells(methods, cfg.dataset.type, settings, ratios, seeds, cfg, shots=shots)
     if not cells:
-        raise ValueError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
+        raise UsageError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
                          f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")
     index, count = parse_shard(args.shard)
     cells = shard_cells(cells, index, count)
@@ -79,6 +89,9 @@ def cmd_run(args) -> int:
     timings["dataset"] = time.perf_counter() - t0
     diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
     session.feature_needs = feature_needs(session, cells, diagnostics=diagnostics.get("enabled", True))
+    from bench.grid.preflight import check_resources
+
+    check_resources(session, cells)  # every missing weight, pipeline, corpus, word list or split file, in one line
     mark = time.perf_counter()
     if world > 1:
         # under torchrun: all ranks fill the feature cache together, then each runs every world-th
@@ -107,11 +120,19 @@ def cmd_run(args) -> int:
     if diagnostics.get("enabled", True) and rank == 0 and not pool:  # modality / domain gaps and leakage
         from bench.grid.diagnostics import write_diagnostics
 
-        write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
+        try:
+            write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
+        except Exception as exc:
+            from bench.cell.runner import belongs_to_cell, one_line
+
+            if not belongs_to_cell(exc):
+                raise
+            print(f"bench: warning: diagnostics not written: {one_line(exc)}", file=sys.stderr)
     timings["diagnostics"], mark = time.perf_counter() - mark, time.perf_counter()
     from bench.report import load_records, summary_table
 
-    records = load_records([str(p) for p in outcome["records"]])
+    failed_records = [record for _, _, record in outcome["failed"] if record]  # the summary lists them with why
+    records = load_records([str(p) for p in [*outcome["records"], *failed_records]])
     if len(records):
         print(summary_table(records))
     timings["summary"] = time.perf_counter() - mark
@@ -128,15 +149,15 @@ def cmd_run(args) -> int:
     return 1 if outcome["failed"] else 0
 
 
-def check_run_options(args, settings: list[str]) -> None:
-    """One-line errors for run options that would otherwise plan nothing or fail deep inside."""
-    from bench.data.base import SETTINGS
+def _given(value, option: str, sweep: dict, key: str, default) -> tuple[str, object]:
+    """(where it came from, the value): the option when given on the command line, else ``sweep.<key>``."""
+    return (option, value) if value is not None else (f"sweep.{key}", sweep.get(key, default))
 
-    unknown = [s for s in settings if s not in SETTINGS]
-    if unknown or not settings:
-        raise ValueError(f"unknown --settings {', '.join(unknown) or '(empty)'}; valid: {', '.join(SETTINGS)}")
+
+def check_run_options(args) -> None:
+    """One-line errors for run options that would otherwise plan nothing or fail deep inside."""
     if not [m for m in str(args.methods).split(",") if m.strip()]:
-        raise ValueError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")
+        raise UsageError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")
 
 
 def check_device(device: str, amp: str | None) -> None:
@@ -145,8 +166,8 @@ def check_device(device: str, amp: str | None) -> None:
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
+        raise UsageError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
                          "use --device cpu")
     if amp and not device.startswith("cuda"):
-        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
+        raise UsageError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
                          "drop it on CPU")

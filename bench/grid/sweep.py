@@ -11,10 +11,10 @@ import torch
 from bench.cell.plan import Cell, plan_cell, record_state
 from bench.cell.runner import prepare_cell, run_cell
 from bench.cell.session import Session
-from bench.cell.train import NonFiniteLoss
 from bench.cell.zsl import zsl_skip_reason
 from bench.config import method_class
 from bench.data.base import SETTINGS, check_label_ratio, check_shots
+from bench.errors import CellFailed, UsageError
 from bench.locking import holder
 from bench.registry import METHODS, list_names
 
@@ -55,7 +55,7 @@ def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: li
     ratios = [check_label_ratio(r) for r in ratios]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
+        raise UsageError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
     shots = as_shot_list(sweep.get("shots", 16) if shots is None else shots)
     only = sweep.get("method_settings", {}) or {}
     cells = []
@@ -86,9 +86,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     try:
         index, count = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
     if not 0 <= index < count:
-        raise ValueError(f"--shard {text}: need 0 <= i < n")
+        raise UsageError(f"--shard {text}: need 0 <= i < n")
     return index, count
 
 
@@ -170,10 +170,11 @@ def feature_needs(session: Session, cells: list[Cell], diagnostics: bool = True)
 
 
 def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:
-    """Run cells in order with a progress bar; a cell whose loss turns non-finite is recorded as
-    failed and the sweep goes on. A cell another process is running (its lock is held) is skipped, with
-    one line, and come back to after the others: then this process waits for it, and runs it only if
-    the record it finds is not done. Returns the record paths, and the failures."""
+    """Run cells in order with a progress bar; a cell that fails at run time is recorded as failed (its
+    one-line reason in its record) and the sweep goes on. A cell another process is running (its lock is
+    held) is skipped, with one line, and come back to after the others: then this process waits for it, and
+    runs it only if the record it finds is not done. Returns the record paths, and the failures (cell, reason,
+    failed record)."""
     from tqdm import tqdm
 
     done, failed, later = [], [], []
@@ -193,9 +194,9 @@ def _run_one(session: Session, cell: Cell, force: bool, done: list, failed: list
     """Run a cell into ``done`` or ``failed``; False when skipped (another process holds it, ``wait`` off)."""
     try:
         path = run_cell(session, cell, force=force, wait=wait)
-    except NonFiniteLoss as exc:
+    except CellFailed as exc:  # its failed record is written (bench.cell.runner.run_cell); the sweep goes on
         log.error("cell %s failed: %s", cell.name, exc)
-        failed.append((cell, str(exc)))
+        failed.append((cell, str(exc), exc.record))
         return True
     if path is not None:
         done.append(path)
