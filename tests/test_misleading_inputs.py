@@ -14,7 +14,7 @@ import pytest
 
 from bench.cli import main
 from bench.records import save_scores
-from bench.testing import write_tiny_config, write_voc
+from bench.testing import namespaces_allowed, write_tiny_config, write_voc
 
 
 def _one_line(capsys, argv, code: int = 2) -> str:
@@ -182,15 +182,7 @@ def test_own_config_without_dataset_section_names_the_file_item_7(tmp_path, tiny
                     "data_root=...) (valid types: coco2014, nuswide, toy, voc2007)")
 
 
-def _namespaces_allowed() -> bool:
-    try:
-        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True,
-                              timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-@pytest.mark.skipif(not _namespaces_allowed(), reason="user/mount namespaces not allowed here")
+@pytest.mark.skipif(not namespaces_allowed(), reason="user/mount namespaces not allowed here")
 def test_checkpoint_save_on_a_full_disk_is_one_line_item_8(tmp_path, tiny_config, probe):
     """The cells folder on a 28 KiB tmpfs: the cell's small files fit, its first epoch checkpoint does not (a real
     ENOSPC, in a user + mount namespace). The save goes through bench's writer, so the line names the checkpoint."""
