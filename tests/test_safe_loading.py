@@ -76,6 +76,24 @@ def test_crafted_epoch_checkpoint_never_runs_and_training_resumes_before_it(tmp_
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ  # training set no switch for the process
 
 
+def test_config_code_in_a_plain_checkpoint_is_never_run(tmp_path, tiny_config, probe, monkeypatch):
+    """mmengine's resume executes ``meta["config"]`` as a Python config file: a checkpoint of plain data (it passes
+    weights_only) can still carry code that way. bench drops it unread."""
+    args = ["--methods", "probe", "--settings", "partial", "--ratios", "0.5", "--cfg-options", "probe.train.epochs=4"]
+    monkeypatch.setenv("BENCH_PROBE_INTERRUPT_AT", str(ProbeMethod.loss_calls + 8))  # killed in epoch 3
+    with pytest.raises(KeyboardInterrupt):
+        main(_run(tiny_config, tmp_path / "w", *args))
+    monkeypatch.delenv("BENCH_PROBE_INTERRUPT_AT")
+    [state] = (tmp_path / "w" / "tiny" / "cells" / "coco2014" / "probe__partial_r0.5__s1").iterdir()
+    marker = tmp_path / "pwned"
+    checkpoint = torch.load(state / "epoch_2.pth", weights_only=True)
+    checkpoint["meta"]["config"] = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\ngpu_ids = []\n"
+    torch.save(checkpoint, state / "epoch_2.pth")
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(state / "epoch_2.pth")) == []  # plain data
+    assert main(_run(tiny_config, tmp_path / "w", *args)) == 0
+    assert not marker.exists()
+
+
 def test_crafted_backbone_checkpoint_is_one_line_before_any_work(tmp_path, tiny_config, tiny_rn_cfg, capsys):
     from safetensors.torch import load_file
 

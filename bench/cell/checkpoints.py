@@ -45,12 +45,16 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """A checkpoint's contents, unpickled with ``weights_only=True`` (tensors and plain data only).
     :class:`CheckpointError` naming the file when it is damaged or holds anything else."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
         refused = refused_globals(exc)
         why = f"it would unpickle {refused}, which could run code" if refused else \
             f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
         raise CheckpointError(f"checkpoint {path} is not a plain checkpoint bench can load safely ({why})") from exc
+    if not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("meta"), dict)
+            and isinstance(checkpoint.get("message_hub"), dict) and "state_dict" in checkpoint):
+        raise CheckpointError(f"checkpoint {path} is not a checkpoint of a cell (no meta, message_hub and state_dict)")
+    return checkpoint
 
 
 def _load_from_scheme(filename: str, map_location=None) -> dict:
@@ -110,6 +114,9 @@ class PlainCheckpointHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint["message_hub"] = from_plain(checkpoint["message_hub"])
+        # mmengine's resume runs meta["config"] as a Python config file (Config.fromstring): plain data that is
+        # code. bench never writes it, so one that is there was planted: it is dropped unread
+        checkpoint["meta"].pop("config", None)
 
 
 def clear_checkpoints(cell_dir: Path) -> None:
