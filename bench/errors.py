@@ -59,6 +59,11 @@ class BackboneError(BenchError, RuntimeError):
     """The backbone cannot be built or its weights cannot be loaded; the message says how to fix it."""
 
 
+class SharedBackboneError(BackboneError):
+    """The run's own backbone (the config's ``backbone``, which every cell reads) cannot be loaded: the run stops,
+    rather than every cell failing alike."""
+
+
 class GeneratorError(BenchError, RuntimeError):
     """A generator cannot be loaded; the message says how to supply it."""
 

@@ -35,17 +35,15 @@ def _run(config, work, *extra):
     ("--seeds", "", "--seeds is empty (''); give whole-number seeds in 0 .. 4294967295, e.g. 1,2,3"),
     ("--shots", " , ", "--shots is empty (' , '); give shot counts K >= 1 (images per class), e.g. 1,2,4,8,16"),
     ("--settings", ",", "--settings is empty (','); give settings among zero-shot, partial, fewshot, zsl"),
-    ("--seeds", "-1", "--seeds: seed -1 is outside 0 .. 4294967295 (numpy's seed range); give whole-number seeds "
-                      "in 0 .. 4294967295, e.g. 1,2,3"),
-    ("--seeds", "4294967296", "--seeds: seed 4294967296 is outside 0 .. 4294967295 (numpy's seed range); give "
-                              "whole-number seeds in 0 .. 4294967295, e.g. 1,2,3"),
-    ("--seeds", "1.5", "--seeds: '1.5' is not a whole number; give whole-number seeds in 0 .. 4294967295, e.g. 1,2,3"),
+    ("--seeds", "-1", "--seeds: seeds must be whole numbers in 0 .. 4294967295 (numpy's seed range), got -1"),
+    ("--seeds", "4294967296", "--seeds: seeds must be whole numbers in 0 .. 4294967295 (numpy's seed range), got "
+                              "4294967296"),
+    ("--seeds", "1.5", "--seeds: seeds must be whole numbers in 0 .. 4294967295 (numpy's seed range), got '1.5'"),
     ("--seeds", "1,2,1", "--seeds lists 1 more than once"),
-    ("--ratios", "0.5,1.5", "--ratios: label ratio 1.5 is outside (0, 1]; give label ratios in (0, 1], e.g. "
+    ("--ratios", "0.5,1.5", "--ratios: label ratio must be in (0, 1], got 1.5; give label ratios in (0, 1], e.g. "
                             "0.1,0.5,0.9"),
-    ("--ratios", "half", "--ratios: 'half' is not a number; give label ratios in (0, 1], e.g. 0.1,0.5,0.9"),
-    ("--shots", "0", "--shots: shot count 0 is below 1; give shot counts K >= 1 (images per class), e.g. "
-                     "1,2,4,8,16"),
+    ("--ratios", "half", "--ratios: label ratio must be in (0, 1], got 'half'"),
+    ("--shots", "0", "--shots: shots must be a positive integer (images per class), got 0"),
     ("--threads", "0", "--threads must be at least 1, got 0"),
 ])
 def test_run_list_options_item_2_and_6(tmp_path, tiny_config, capsys, option, value, line):
@@ -59,15 +57,14 @@ def test_run_list_options_item_2_and_6(tmp_path, tiny_config, capsys, option, va
 def test_config_values_are_checked_the_same_way_naming_the_key(tmp_path, tiny_config, capsys):
     work = tmp_path / "w"
     assert _one_line(capsys, _run(tiny_config, work, "--cfg-options", "sweep.seeds=[-1]")) == (
-        "bench: error: sweep.seeds: seed -1 is outside 0 .. 4294967295 (numpy's seed range); give whole-number "
-        "seeds in 0 .. 4294967295, e.g. 1,2,3")
+        "bench: error: sweep.seeds: seeds must be whole numbers in 0 .. 4294967295 (numpy's seed range), got -1")
     assert _one_line(capsys, _run(tiny_config, work, "--cfg-options", "sweep.ratios=[]")) == (
         "bench: error: sweep.ratios is empty ([]); give label ratios in (0, 1], e.g. 0.1,0.5,0.9")
 
 
 def test_report_options(tmp_path, capsys):
     assert _one_line(capsys, ["report", "--work-dir", tmp_path, "--format", "md,docx"]) == \
-        "bench: error: unknown --format docx; valid: md, tex, csv, png, pdf"
+        "bench: error: unknown report format(s) (--format) docx; valid: md, tex, csv, png, pdf"
     assert _one_line(capsys, ["report", "--work-dir", tmp_path, "--n-boot", "-5"]) == \
         "bench: error: --n-boot must be at least 0, got -5"
 

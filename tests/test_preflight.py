@@ -152,3 +152,21 @@ def test_a_generator_that_fails_at_run_time_fails_its_cell_only(tmp_path, tiny_c
                  "--n-boot", "0"]) == 0
     failed = (tmp_path / "rep" / "failed.md").read_text()
     assert failed.count("GeneratorError: cannot load diffusers pipeline") == 2 and "t2ipal" in failed
+
+
+def test_a_methods_own_backbone_that_will_not_load_fails_its_cells_only(tmp_path, tiny_config, tiny_vit_cfg, capsys):
+    """The config's own backbone is every cell's (a checkpoint that does not fit it stops the run, test_cli.py); a
+    method's own backbone is its cells' alone."""
+    work = tmp_path / "w"
+    code = main(["run", "--dataset", str(tiny_config), "--work-dir", str(work), "--quiet", "--methods", "zsclip,coop",
+                 "--settings", "zero-shot,partial", "--cfg-options", "coop.train.epochs=1",
+                 f"coop.backbone.model={tiny_vit_cfg['model']}",
+                 f"coop.backbone.model_config={tiny_vit_cfg['model_config']}"])
+    _, out = _lines(capsys)
+    assert code == 1
+    records = _records(work)
+    assert records["zsclip__zero-shot__s1"]["status"] == "ok"
+    failed = records["coop__partial_r0.5__s1"]
+    assert failed["status"] == "failed" and failed["error"].startswith(
+        "BackboneError: checkpoint ") and "does not fit model tiny-vit: " in failed["error"]
+    assert out.rstrip().endswith(f"1 cells done, 1 failed; records in {work}/tiny/records")

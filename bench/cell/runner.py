@@ -31,7 +31,7 @@ from bench.cell.trainsets import TrainSet, caption_training_data, image_training
 from bench.cell.validation import tune_on_validation
 from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
-from bench.errors import CellFailed, DataError, JobError, MissingResourcesError
+from bench.errors import CellFailed, DataError, JobError, MissingResourcesError, SharedBackboneError
 from bench.io import atomic_write_text, is_write_fault, write_json
 from bench.locking import exclusive
 from bench.method import Method
@@ -54,13 +54,15 @@ class Prepared:
     seconds: dict
 
 
-RUN_ERRORS = (DataError, JobError, MissingResourcesError)  # the run's data or machinery: every cell would fail
+# the run's data, shared backbone or machinery: every cell would fail alike, so the run stops with one line
+RUN_ERRORS = (DataError, SharedBackboneError, JobError, MissingResourcesError)
 
 
 def belongs_to_cell(exc: BaseException) -> bool:
     """Whether ``exc``, raised while a cell ran, is that cell's failure (its record says so and the sweep goes on)
-    rather than the run's: bad data (:class:`~bench.errors.DataError`), a dead worker, missing resources, a full
-    disk or a read-only folder (:func:`bench.io.is_write_fault`), Ctrl-C and exits end the run."""
+    rather than the run's: bad data (:class:`~bench.errors.DataError`), the config's own backbone not loading, a dead
+    worker, missing resources, a full disk or a read-only folder (:func:`bench.io.is_write_fault`), Ctrl-C and exits
+    end the run."""
     return isinstance(exc, Exception) and not isinstance(exc, RUN_ERRORS) and not is_write_fault(exc)
 
 

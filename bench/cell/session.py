@@ -11,7 +11,7 @@ import torch
 from bench.cell.datakey import DataKeys, cache_root
 from bench.config import to_plain
 from bench.data.base import DataError, Split
-from bench.errors import BackboneError
+from bench.errors import BackboneError, SharedBackboneError
 from bench.features.backbone import load_backbone
 from bench.features.cache import FeatureCache
 from bench.features.spec import resolve_spec
@@ -105,7 +105,8 @@ class Session:
 
     def backbone(self, overrides: dict | None = None, spec=None):
         """The config's backbone with a method's ``overrides`` (e.g. another model or input size), or the one of
-        a given ``spec``; loaded once (a :class:`~bench.errors.BackboneError` too: raised again, not retried)."""
+        a given ``spec``; loaded once (a :class:`~bench.errors.BackboneError` too: raised again, not retried; for the
+        config's own backbone a :class:`~bench.errors.SharedBackboneError`, which stops the run)."""
         spec = spec or self.backbone_spec(overrides)
         if spec in self._backbone_errors:  # failed once in this run: every cell reading it fails at once, alike
             raise self._backbone_errors[spec]
@@ -114,8 +115,11 @@ class Session:
             try:
                 self._backbones[spec] = load_backbone(spec, device=self.device, amp=amp)
             except BackboneError as exc:
-                self._backbone_errors[spec] = exc
-                raise
+                shared = spec == self.backbone_spec()  # the config's own: every cell needs it, so the run stops
+                self._backbone_errors[spec] = SharedBackboneError(str(exc)) if shared else exc
+                if not shared:
+                    raise
+                raise self._backbone_errors[spec] from exc
         return self._backbones[spec]
 
     def backbone_spec(self, overrides: dict | None = None):

@@ -41,50 +41,50 @@ def _unique(option: str, values: list) -> list:
     return values
 
 
-def _number(option: str, item, what: str, integer: bool):
-    if isinstance(item, bool):
-        raise UsageError(f"{option}: {item!r} is not a number; give {WHAT[what]}")
+def _number(option: str, item, rule: str, integer: bool):
+    """``item`` as a number (a whole one with ``integer``), else a UsageError: ``<option>: <rule>, got <item>``."""
     try:
-        value = float(item)
+        value = float(item) if not isinstance(item, bool) else None
     except (TypeError, ValueError):
-        raise UsageError(f"{option}: {item!r} is not a number; give {WHAT[what]}") from None
-    if integer:
-        if value != int(value):
-            raise UsageError(f"{option}: {item!r} is not a whole number; give {WHAT[what]}")
-        return int(value)
-    return value
+        value = None
+    if value is None or (integer and value != int(value)):
+        raise UsageError(f"{option}: {rule}, got {item!r}")
+    return int(value) if integer else value
 
 
 def ratios(option: str, values) -> list[float]:
-    out = [_number(option, x, "ratios", integer=False) for x in comma_list(option, values, "ratios")]
+    rule = "label ratio must be in (0, 1]"
+    out = [_number(option, x, rule, integer=False) for x in comma_list(option, values, "ratios")]
     for r in out:
         if not 0.0 < r <= 1.0:
-            raise UsageError(f"{option}: label ratio {r:g} is outside (0, 1]; give {WHAT['ratios']}")
+            raise UsageError(f"{option}: {rule}, got {r:g}; give {WHAT['ratios']}")
     return _unique(option, out)
 
 
 def seeds(option: str, values) -> list[int]:
-    out = [_number(option, x, "seeds", integer=True) for x in comma_list(option, values, "seeds")]
+    rule = f"seeds must be whole numbers in 0 .. {SEED_MAX} (numpy's seed range)"
+    out = [_number(option, x, rule, integer=True) for x in comma_list(option, values, "seeds")]
     for s in out:
         if not 0 <= s <= SEED_MAX:
-            raise UsageError(f"{option}: seed {s} is outside 0 .. {SEED_MAX} (numpy's seed range); "
-                             f"give {WHAT['seeds']}")
+            raise UsageError(f"{option}: {rule}, got {s}")
     return _unique(option, out)
 
 
 def shots(option: str, values) -> list[int]:
-    out = [_number(option, x, "shots", integer=True) for x in comma_list(option, values, "shots")]
+    rule = "shots must be a positive integer (images per class)"
+    out = [_number(option, x, rule, integer=True) for x in comma_list(option, values, "shots")]
     for k in out:
         if k < 1:
-            raise UsageError(f"{option}: shot count {k} is below 1; give {WHAT['shots']}")
+            raise UsageError(f"{option}: {rule}, got {k}")
     return _unique(option, out)
 
 
-def choices(option: str, values, valid: tuple[str, ...], what: str) -> list[str]:
+def choices(option: str, values, valid: tuple[str, ...], what: str, noun: str | None = None) -> list[str]:
+    """Names among ``valid``; an unknown one is ``unknown <noun or option> <names>; valid: ...``."""
     out = [str(x) for x in comma_list(option, values, what)]
     unknown = [x for x in out if x not in valid]
     if unknown:
-        raise UsageError(f"unknown {option} {', '.join(unknown)}; valid: {', '.join(valid)}")
+        raise UsageError(f"unknown {noun or option} {', '.join(unknown)}; valid: {', '.join(valid)}")
     return _unique(option, out)
 
 

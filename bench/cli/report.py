@@ -13,7 +13,7 @@ def cmd_report(args) -> int:
     from bench.cli.options import at_least, choices
     from bench.report import FORMATS, find_records, read_records, summary_table, write_report
 
-    formats = choices("--format", args.format, FORMATS, "format")
+    formats = choices("--format", args.format, FORMATS, "format", noun="report format(s) (--format)")
     at_least("--n-boot", args.n_boot, 0)
     paths = find_records(Path(args.work_dir), args.run)
     if not paths:

@@ -72,7 +72,7 @@ def load_synonyms(name_or_path: str) -> dict:
     path = synonym_path(name_or_path)
     if not path.is_file():
         known = sorted(p.stem for p in SYNONYM_DIR.glob("*.json"))
-        raise DataError(f"synonym file not found: {path} (dataset.synonyms: built-in {', '.join(known)}, or a path "
+        raise DataError(f"synonym file not found: {path} (dataset.synonyms; built-in: {', '.join(known)}; or a path "
                         "to a json file {\"classes\": [{\"name\": ..., \"synonyms\": [...]}]})")
     data = json.loads(path.read_text())
     classes = data.get("classes")

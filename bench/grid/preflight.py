@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bench.cell.session import Session
 from bench.data.base import require_file
-from bench.data.captions import synonym_path
+from bench.data.captions import load_synonyms, synonym_path
 from bench.errors import DataError, MissingResourcesError
 from bench.features.weights import weights_problem
 from bench.registry import construct
@@ -95,7 +95,7 @@ def _caption_problems(dataset) -> list[str]:
         problems.append(str(exc))
     synonyms = synonym_path(dataset.synonyms)
     if not synonyms.is_file():
-        problems.append(f"synonym file not found: {synonyms} (dataset.synonyms: a built-in name or a json path)")
+        problems.append(_data_problem(lambda: load_synonyms(dataset.synonyms)))
     return problems
 
 
