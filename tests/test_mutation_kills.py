@@ -1,0 +1,142 @@
+"""Tests for what the mutation run (scripts/mutation.sh, README "Development") found unchecked: each asserts a value
+computed independently (scikit-learn, a pure-Python reference, a hand-worked case, a pinned value that records
+rely on), for a line whose change would have left every other test green."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score
+
+from bench.analysis.metrics import top_k_prf, zsl_metrics
+from bench.analysis.stats import pareto_front
+from bench.data.base import (
+    NEGATIVE,
+    POSITIVE,
+    UNKNOWN,
+    DataError,
+    Split,
+    apply_partial_labels,
+    few_shot_indices,
+    partial_label_mask,
+)
+
+# ----- bench/analysis/metrics.py ----------------------------------------------------------------------------------
+
+def test_top_k_prf_without_positives_or_images():
+    """Recall of a set without positives is undefined (NaN), precision still counts the k false positives; an
+    empty set has neither (DualCoOp's calc_F1 divides by zero there)."""
+    scores = np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.4]])
+    none_positive = top_k_prf(scores, np.full((2, 3), NEGATIVE), 2)
+    assert none_positive["P"] == 0.0 and np.isnan(none_positive["R"]) and none_positive["F1"] == 0.0
+    empty = top_k_prf(np.zeros((0, 3)), np.zeros((0, 3)), 2)
+    assert np.isnan(empty["P"]) and np.isnan(empty["R"]) and empty["F1"] == 0.0
+
+
+def test_zsl_block_per_class_ap_and_empty_classes_against_sklearn():
+    rng = np.random.default_rng(3)
+    scores = rng.random((12, 3))
+    labels = np.where(rng.random((12, 3)) < 0.4, POSITIVE, NEGATIVE)
+    labels[:, 2] = NEGATIVE  # no positive: excluded from mAP and listed
+    labels[0, :2] = POSITIVE
+    block = zsl_metrics(scores, labels, ["cat", "dog", "owl"], ks=(2,))
+    expected = {c: 100.0 * average_precision_score(labels[:, i] == POSITIVE, scores[:, i])
+                for i, c in enumerate(["cat", "dog"])}
+    assert block["per_class_AP"]["owl"] is None and block["empty_classes"] == ["owl"]
+    assert block["per_class_AP"]["cat"] == pytest.approx(expected["cat"])
+    assert block["per_class_AP"]["dog"] == pytest.approx(expected["dog"])
+    assert block["mAP"] == pytest.approx((expected["cat"] + expected["dog"]) / 2)
+    assert (block["n_images"], block["n_classes"]) == (12, 3)
+
+
+# ----- bench/analysis/stats.py ------------------------------------------------------------------------------------
+
+def test_pareto_front_missing_values_and_ties_in_cost():
+    # a record without a cost or an accuracy (None) is never optimal and dominates nothing
+    np.testing.assert_array_equal(pareto_front([1.0, None, 2.0, 3.0], [0.5, 0.9, None, 0.7]),
+                                  [True, False, False, True])
+    # same cost: the more accurate one dominates
+    np.testing.assert_array_equal(pareto_front([1.0, 1.0], [0.5, 0.6]), [False, True])
+    for cost, accuracy in (([1.0, 2.0], [0.5]), ([[1.0, 2.0]], [[0.5, 0.6]])):
+        with pytest.raises(ValueError, match=r"must be 1-D of the same length"):
+            pareto_front(cost, accuracy)
+
+
+# ----- bench/data/base.py -----------------------------------------------------------------------------------------
+
+def test_partial_label_mask_is_pinned():
+    """The mask of a seed is part of what a record means (same seed, same labels kept): a change of the draw (its
+    seed words, its comparison) would silently change every partial-label cell. Pinned here."""
+    np.testing.assert_array_equal(partial_label_mask((3, 4), 0.5, seed=1).astype(int),
+                                  [[0, 0, 1, 1], [1, 0, 1, 1], [0, 1, 1, 1]])
+
+
+def test_apply_partial_labels_keeps_int8_labels():
+    labels = np.array([[1, -1, 1], [-1, 1, -1]], np.int8)
+    split = Split("d", "train", ["a.jpg", "b.jpg"], labels, ["x", "y", "z"])
+    out = apply_partial_labels(split, 0.5, seed=1).labels
+    assert out.dtype == np.int8
+    keep = partial_label_mask(labels.shape, 0.5, seed=1)
+    np.testing.assert_array_equal(out, np.where(keep, labels, UNKNOWN))
+
+
+def _few_shot_reference(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
+    """The documented rule in plain Python: one seeded priority order of the images; for k = 1..shots, classes
+    rarest first (ties by class index), each topped up to k positives with its best images not chosen yet."""
+    positives = labels == POSITIVE
+    priority = np.random.default_rng([seed, 16]).permutation(len(labels)).tolist()
+    counts = positives.sum(0).tolist()
+    classes = sorted(range(labels.shape[1]), key=lambda c: counts[c])  # stable: ties by index
+    chosen: list[int] = []
+    for k in range(1, shots + 1):
+        for c in classes:
+            have = sum(positives[i, c] for i in chosen)
+            for i in priority:
+                if have >= k:
+                    break
+                if positives[i, c] and i not in chosen:
+                    chosen.append(i)
+                    have += 1
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_few_shot_indices_match_the_documented_rule_with_many_tied_classes(seed):
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random((300, 40)) < 0.05, POSITIVE, NEGATIVE)  # 40 classes: many equal counts
+    for shots in (1, 2, 4):
+        np.testing.assert_array_equal(few_shot_indices(labels, shots, seed), _few_shot_reference(labels, shots, seed))
+
+
+def test_split_subset_and_errors_name_their_source():
+    labels = np.array([[1, -1], [-1, -1], [-1, 1]], np.int8)
+    split = Split("d", "test", ["a.jpg", "b.jpg", "c.jpg"], labels, ["x", "y"], captions=[["a"], ["b"], ["c"]],
+                  image_ids=[10, 11, 12], source="/data/list.txt")
+    part = split.subset([2, 0])
+    assert part.image_paths == ["c.jpg", "a.jpg"] and part.image_ids == [12, 10] and part.captions == [["c"], ["a"]]
+    np.testing.assert_array_equal(part.labels, labels[[2, 0]])
+    assert part.source == "/data/list.txt" and part.classnames == ["x", "y"]
+    with pytest.raises(DataError) as info:
+        split.subset([1]).check_evaluable()
+    assert str(info.value) == ("d/test: no image has a positive label, so there is nothing to evaluate (mAP "
+                               "undefined); check the split's annotation files (/data/list.txt)")
+    split.check_evaluable()  # one positive is enough
+    with pytest.raises(DataError) as info:
+        Split("d", "test", ["a.jpg"], labels, ["x", "y"], source="/data/list.txt")
+    assert str(info.value) == ("d/test: label matrix (3, 2) does not match 1 images x 2 classes (read from "
+                               "/data/list.txt)")
+
+
+# ----- the methods' logits ----------------------------------------------------------------------------------------
+
+def test_linear_probe_logits_by_hand():
+    from bench.methods.linear_probe import LinearProbe
+
+    probe = LinearProbe()
+    probe.weight = torch.nn.Parameter(torch.tensor([[1.0, 0.0], [0.5, -2.0]]))
+    probe.bias = torch.nn.Parameter(torch.tensor([0.25, -1.0]))
+    x = torch.tensor([[3.0, 4.0], [0.0, -2.0]], dtype=torch.float64)
+    unit = x.numpy() / np.linalg.norm(x.numpy(), axis=1, keepdims=True)  # [[0.6, 0.8], [0, -1]]
+    expected = unit @ np.array([[1.0, 0.0], [0.5, -2.0]]).T + [0.25, -1.0]
+    out = probe.logits({"global": x})
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-6)
