@@ -140,3 +140,52 @@ def test_linear_probe_logits_by_hand():
     out = probe.logits({"global": x})
     assert out.dtype == torch.float32
     np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-6)
+
+
+def test_zsclip_logits_global_and_dense_by_hand():
+    from bench.methods.zsclip import ZSCLIP
+
+    text = np.array([[1.0, 0.0], [0.6, 0.8]])
+    image = np.array([[3.0, 4.0], [1.0, 0.0]])
+    dense = np.array([[[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], [[0.0, 1.0], [2.0, 0.0], [-1.0, 0.0]]])  # [B, P, D]
+
+    def unit(a):
+        return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+    scale = 2.5
+    glob = scale * unit(image) @ text.T
+    sims = scale * unit(dense) @ text.T  # [B, P, C]
+    weights = np.exp(sims) / np.exp(sims).sum(axis=1, keepdims=True)  # softmax over the positions
+    local = (weights * sims).sum(axis=1)
+    for dense_weight in (0.0, 0.3):
+        method = ZSCLIP(dense_weight=dense_weight)
+        method.text_features, method.logit_scale = torch.tensor(text, dtype=torch.float32), scale
+        out = method.logits({"global": torch.tensor(image, dtype=torch.float32),
+                             "dense": torch.tensor(dense, dtype=torch.float32)})
+        assert out["global"].dtype == torch.float32
+        np.testing.assert_allclose(out["global"].numpy(), glob, rtol=1e-5)
+        expected = (1 - dense_weight) * glob + dense_weight * local if dense_weight else glob
+        np.testing.assert_allclose(out["score"].numpy(), expected, rtol=1e-5)
+        if dense_weight:
+            np.testing.assert_allclose(out["local"].numpy(), local, rtol=1e-5)
+
+
+def test_clip_adapter_loss_uses_its_margin():
+    from bench.methods.clip_adapter import CLIPAdapter
+
+    logits = torch.tensor([[1.0, 1.2, 0.0]])
+    targets = torch.tensor([[1, -1, -1]])
+    # pairs (positive 0, negative 1) and (0, 2): max(0, m - 1.0 + 1.2) + max(0, m - 1.0 + 0.0)
+    assert CLIPAdapter(ranking_margin=0.5).loss(logits, targets).item() == pytest.approx(0.7)
+    assert CLIPAdapter(ranking_margin=1.0).loss(logits, targets).item() == pytest.approx(1.2)
+
+
+def test_first_synonyms_fall_back_to_the_name(tmp_path):
+    import json
+
+    from bench.methods._parts.names import first_synonyms
+
+    path = tmp_path / "words.json"
+    path.write_text(json.dumps({"classes": [{"name": "cat", "synonyms": []},
+                                            {"name": "dog", "synonyms": ["puppy", "dog"]}]}))
+    assert first_synonyms(str(path), ["cat", "dog"]) == ["cat", "puppy"]
