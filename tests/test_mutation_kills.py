@@ -189,3 +189,42 @@ def test_first_synonyms_fall_back_to_the_name(tmp_path):
     path.write_text(json.dumps({"classes": [{"name": "cat", "synonyms": []},
                                             {"name": "dog", "synonyms": ["puppy", "dog"]}]}))
     assert first_synonyms(str(path), ["cat", "dog"]) == ["cat", "puppy"]
+
+
+def test_a_fused_record_is_up_to_date_only_with_its_sources_as_they_are(tmp_path):
+    """Derived (fused) records are recomputed when a source's config, data or file changed, or their own scores
+    are gone; kept when everything matches (equal modification times included)."""
+    import json
+    import os
+
+    from bench.grid.fusion import _up_to_date
+    from bench.records import scores_path
+
+    def write(name, record):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(record))
+        return path
+
+    rec_a = {"config_hash": "ha", "data_key": "da"}
+    rec_b = {"config_hash": "hb", "data_key": "db"}
+    path_a, path_b = write("a", rec_a), write("b", rec_b)
+    sources = [{"path": str(path_a), "config_hash": "ha", "data_key": "da"},
+               {"path": str(path_b), "config_hash": "hb", "data_key": "db"}]
+    out = write("fused", {"status": "ok", "derived_from": sources})
+    scores_path(out).write_bytes(b"scores")
+    stamp = os.path.getmtime(path_b)
+    for p in (path_a, path_b, out):
+        os.utime(p, (stamp, stamp))  # same second: still up to date
+    assert _up_to_date(out, path_a, rec_a, path_b, rec_b)
+    assert not _up_to_date(out, path_a, {**rec_a, "data_key": "other"}, path_b, rec_b)  # source data changed
+    assert not _up_to_date(out, path_a, rec_a, path_b, {**rec_b, "data_key": "other"})
+    assert not _up_to_date(out, path_a, {**rec_a, "config_hash": "new"}, path_b, rec_b)
+    assert not _up_to_date(out, path_b, rec_a, path_a, rec_b)  # the sources' order matters (a + b)
+    os.utime(path_a, (stamp + 10, stamp + 10))  # a source rewritten after the fused record
+    assert not _up_to_date(out, path_a, rec_a, path_b, rec_b)
+    os.utime(out, (stamp + 20, stamp + 20))
+    assert _up_to_date(out, path_a, rec_a, path_b, rec_b)
+    scores_path(out).unlink()  # its scores are gone
+    assert not _up_to_date(out, path_a, rec_a, path_b, rec_b)
+    assert not _up_to_date(tmp_path / "none.json", path_a, rec_a, path_b, rec_b)  # no derived record yet
+    assert not _up_to_date(out, path_a, {"data_key": "da"}, path_b, rec_b)  # a source without a config hash
