@@ -70,14 +70,16 @@ def test_every_missing_resource_in_one_line(tmp_path, tiny_coco, offline_hub, ca
         "there is internet (e.g. huggingface-cli download timm/resnet50_clip.openai/) or pass a checkpoint file: "
         "--cfg-options backbone.pretrained=/path/to/RN50.pt",
         f"2) CLIP checkpoint {tmp_path / 'nope.pt'} not found (coop.backbone.pretrained)",
-        f"3) synonym file not found: {SYNONYM_DIR / 'missing.json'} (dataset.synonyms: a built-in name or a json path)"]
+        f"3) synonym file not found: {SYNONYM_DIR / 'missing.json'} (dataset.synonyms; built-in: coco, nuswide, toy, "
+        'voc2007; or a path to a json file {"classes": [{"name": ..., "synonyms": [...]}]})']
 
 
 def test_a_missing_zsl_split_names_its_key(tmp_path, tiny_config, capsys):
     assert main(["run", "--dataset", str(tiny_config), "--work-dir", str(tmp_path / "w"), "--quiet", "--methods",
                  "zsclip", "--settings", "zsl", "--cfg-options", "dataset.zsl_split=nope"]) == 2
     [line], _ = _lines(capsys)
-    assert line.startswith("bench: error: zsl split file not found: ") and "/nope.json (dataset.zsl_split: " in line
+    assert line.startswith("bench: error: zsl split file not found: ")
+    assert "/nope.json (dataset.zsl_split; built-in: " in line
 
 
 def test_a_local_pipeline_folder_without_model_index(tmp_path, tiny_coco, tiny_rn_cfg, capsys):
