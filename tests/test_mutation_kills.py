@@ -228,3 +228,50 @@ def test_a_fused_record_is_up_to_date_only_with_its_sources_as_they_are(tmp_path
     assert not _up_to_date(out, path_a, rec_a, path_b, rec_b)
     assert not _up_to_date(tmp_path / "none.json", path_a, rec_a, path_b, rec_b)  # no derived record yet
     assert not _up_to_date(out, path_a, {"data_key": "da"}, path_b, rec_b)  # a source without a config hash
+
+
+def _asl_reference(logits, targets, gamma_neg=2.0, gamma_pos=1.0, clip=0.05, eps=1e-8) -> float:
+    """Asymmetric loss written out per entry (Ridnik et al. 2021, DualCoOp utils/asymmetric_loss.py): -log(p) *
+    (1 - p)^gamma_pos for a positive, -log(p_neg) * (1 - p_neg)^gamma_neg for a negative, where p_neg = min(1 - p +
+    clip, 1); probabilities clamped at eps; unknown entries left out; summed."""
+    total = 0.0
+    for x, t in zip(np.ravel(logits), np.ravel(targets)):
+        if t == 0:
+            continue
+        p = 1.0 / (1.0 + np.exp(-x))
+        if t > 0:
+            total += -np.log(max(p, eps)) * (1.0 - p) ** gamma_pos
+        else:
+            q = min(1.0 - p + clip, 1.0) if clip else 1.0 - p
+            total += -np.log(max(q, eps)) * (1.0 - q) ** gamma_neg
+    return total
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"gamma_neg": 2.0, "gamma_pos": 0.0}, {"gamma_neg": 1.0, "gamma_pos": 0.0},
+                                    {"gamma_neg": 0.0, "gamma_pos": 1.0}, {"clip": None}, {"clip": 0.2, "eps": 0.3}])
+def test_asymmetric_loss_against_the_formula(kwargs):
+    from bench.methods._parts.losses import asymmetric_loss
+
+    logits = torch.tensor([[0.0, 2.0, -3.0, 1.0], [-1.0, 0.5, 4.0, -6.0]], dtype=torch.float64)
+    targets = torch.tensor([[1, -1, 1, 0], [-1, 1, -1, 1]])
+    assert asymmetric_loss(logits, targets, **kwargs).item() == pytest.approx(
+        _asl_reference(logits.numpy(), targets.numpy(), **kwargs), rel=1e-9)
+
+
+def test_dualcoop_loss_passes_its_own_asl_settings():
+    from bench.methods.dualcoop import DualCoOp
+
+    logits = torch.tensor([[0.0, 2.0, -3.0], [-1.0, 0.5, -4.0]])
+    targets = torch.tensor([[1, -1, 1], [-1, 1, 1]])
+    method = DualCoOp(loss_w=0.5, gamma_neg=3.0, gamma_pos=0.5, clip=0.1, eps=0.2)
+    expected = 0.5 * _asl_reference(logits.numpy(), targets.numpy(), gamma_neg=3.0, gamma_pos=0.5, clip=0.1, eps=0.2)
+    assert method.loss({"score": logits}, targets).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_taidpt_loss_uses_its_margin_on_both_branches():
+    from bench.methods.taidpt import TaIDPT
+
+    glob, local = torch.tensor([[1.0, 1.2, 0.0]]), torch.tensor([[0.0, 0.3, 0.1]])
+    targets = torch.tensor([[1, -1, -1]])
+    # margin 0.5: global 0.7 + 0.0, local (0.5 + 0.3) + (0.5 + 0.1)
+    assert TaIDPT(ranking_margin=0.5).loss({"global": glob, "local": local}, targets).item() == pytest.approx(0.7 + 1.4)
