@@ -275,3 +275,78 @@ def test_taidpt_loss_uses_its_margin_on_both_branches():
     targets = torch.tensor([[1, -1, -1]])
     # margin 0.5: global 0.7 + 0.0, local (0.5 + 0.3) + (0.5 + 0.1)
     assert TaIDPT(ranking_margin=0.5).loss({"global": glob, "local": local}, targets).item() == pytest.approx(0.7 + 1.4)
+
+
+# ----- bench/grid/fusion.py ---------------------------------------------------------------------------------------
+
+def _fusion_record(folder, stem, method, setting, ratio, seed, scores, *, shots=None, status="ok"):
+    import json
+    from types import SimpleNamespace
+
+    from bench.records import save_scores
+
+    labels = np.array([[1, -1], [-1, 1], [1, -1]], np.int8)
+    path = folder / f"{stem}.json"
+    save_scores(path, {"score": scores}, SimpleNamespace(labels=labels, image_ids=[7, 8, 9]))
+    path.write_text(json.dumps({
+        "status": status, "method": method, "dataset": "coco2014", "setting": setting, "label_ratio": ratio,
+        "shots": shots, "seed": seed, "config_hash": f"hash-{stem}", "mAP": 50.0 if status == "ok" else None,
+        "per_class_AP": {"cat": 50.0, "dog": 50.0}, "backbone": {"spec": {"model": "RN50", "pretrained": "openai"}}}))
+    return path
+
+
+def test_fuse_sweep_pairs_seeds_few_shot_cells_force_and_skips(tmp_path):
+    import json
+
+    from bench.grid.fusion import FusionSpec, fuse_sweep
+
+    folder = tmp_path / "records" / "coco2014"
+    folder.mkdir(parents=True)
+    a_scores, b_scores = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([[0.0, 9.0], [5.0, 0.0], [9.0, 5.0]])
+    for seed in (1, 2):
+        _fusion_record(folder, f"taidpt__zero-shot__s{seed}", "taidpt", "zero-shot", None, seed, a_scores * seed)
+    (folder / "dualcoop__partial_r0.1__s1.json").write_text("{ cut short")  # sorts first: skipped, not the end
+    (folder / "dualcoop__partial_r0.2__s1 copy.json").write_text("{}")  # not a runner's name: skipped
+    _fusion_record(folder, "dualcoop__partial_r0.3__s1", "dualcoop", "partial", 0.3, 1, b_scores, status="failed")
+    _fusion_record(folder, "dualcoop__partial_r0.5__s2", "dualcoop", "partial", 0.5, 2, b_scores)
+    written = fuse_sweep(tmp_path, "coco2014")  # the default spec: TaI-DPT + DualCoOp at 0.9
+    assert written == [folder / "taidpt+dualcoop__partial_r0.5__s2.json"]  # the failed cell is not fused
+    fused = json.loads(written[0].read_text())
+    assert fused["method"] == "taidpt+dualcoop" and fused["fusion"]["pairing"] == "same seed"
+    assert fused["derived_from"][0]["path"] == str(folder / "taidpt__zero-shot__s2.json")  # seed 2 with seed 2
+    before = written[0].stat().st_mtime_ns
+    fuse_sweep(tmp_path, "coco2014", force=True)  # forced: rewritten although up to date
+    assert written[0].stat().st_mtime_ns != before
+
+    for k in (1, 4):  # few-shot cells fuse per K
+        _fusion_record(folder, f"dualcoop__fewshot_k{k}__s1", "dualcoop", "fewshot", None, 1, b_scores, shots=k)
+    shots = fuse_sweep(tmp_path, "coco2014", FusionSpec(setting_b="fewshot", name="tai+dual"))
+    assert sorted(p.name for p in shots) == ["tai+dual__fewshot_k1__s1.json", "tai+dual__fewshot_k4__s1.json"]
+    assert json.loads((folder / "tai+dual__fewshot_k4__s1.json").read_text())["shots"] == 4
+
+
+def test_fuse_records_names_what_it_cannot_fuse(tmp_path):
+    import json
+
+    from bench.errors import RecordError
+    from bench.grid.fusion import fuse_records
+    from bench.records import scores_path
+
+    scores = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    a = _fusion_record(tmp_path, "a", "taidpt", "zero-shot", None, 1, scores)
+    b = _fusion_record(tmp_path, "b", "dualcoop", "partial", 0.5, 1, scores)
+    out = fuse_records(a, b, 0.5, tmp_path / "fused.json", "f", pairing="first seed of taidpt (1)")
+    assert json.loads(out.read_text())["fusion"]["pairing"] == "first seed of taidpt (1)"
+    failed = _fusion_record(tmp_path, "c", "dualcoop", "partial", 0.5, 1, scores, status="failed")
+    with pytest.raises(RecordError) as info:
+        fuse_records(a, failed, 0.5, tmp_path / "x.json", "f")
+    assert str(info.value) == f"record {failed} has status 'failed'; only finished ('ok') cells fuse"
+    scores_path(b).unlink()
+    with pytest.raises(RecordError) as info:
+        fuse_records(a, b, 0.5, tmp_path / "x.json", "f")
+    assert str(info.value) == (f"no saved test scores beside {b} (expected {scores_path(b)}); re-run that cell with "
+                               "--force to write them")
+    b.write_text("{ cut")
+    with pytest.raises(RecordError) as info:
+        fuse_records(a, b, 0.5, tmp_path / "x.json", "f")
+    assert str(info.value).startswith(f"cannot read record {b}: Expecting property name enclosed in double quotes")
