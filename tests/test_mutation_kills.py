@@ -350,3 +350,38 @@ def test_fuse_records_names_what_it_cannot_fuse(tmp_path):
     with pytest.raises(RecordError) as info:
         fuse_records(a, b, 0.5, tmp_path / "x.json", "f")
     assert str(info.value).startswith(f"cannot read record {b}: Expecting property name enclosed in double quotes")
+
+
+def test_split_refusals_say_what_and_where():
+    from bench.data.base import repeated_values, require_dir, require_file
+
+    assert repeated_values([3, 1, 3, 2, 1, 3]) == [3, 1]
+    labels = np.ones((14, 1), np.int8)
+    ids = list(range(12)) + [0, 1]  # ids 0 and 1 twice
+    with pytest.raises(DataError) as info:
+        Split("d", "train", [f"{i}.jpg" for i in range(14)], labels, ["x"], image_ids=ids, source="/d/list.txt")
+    assert str(info.value) == ("d/train: the split lists the same image id more than once: 0, 1; remove the repeated "
+                               "entries from /d/list.txt")
+    paths = [f"{i}.jpg" for i in range(12)] + ["0.jpg", "1.jpg"]  # the same files twice, no source known
+    with pytest.raises(DataError) as info:
+        Split("d", "train", paths, labels, ["x"])
+    assert str(info.value) == ("d/train: the split lists the same image file more than once: 0.jpg, 1.jpg; remove "
+                               "the repeated entries")
+    many = [f"{i}.jpg" for i in range(12)] * 2  # 12 repeated files: ten shown, the rest counted
+    with pytest.raises(DataError) as info:
+        Split("d", "train", many, np.ones((24, 1), np.int8), ["x"])
+    assert str(info.value) == ("d/train: the split lists the same image file more than once: "
+                               + ", ".join(f"{i}.jpg" for i in range(10)) + " (+2 more); remove the repeated entries")
+    for source, tail in (("", ""), ("/d/empty.txt", " /d/empty.txt")):
+        with pytest.raises(DataError) as info:
+            Split("d", "test", [], np.zeros((0, 1), np.int8), ["x"], source=source)
+        assert str(info.value) == f"d/test: the split has no images; check its image list / annotation file{tail}"
+    with pytest.raises(DataError) as info:
+        require_file("/nowhere/file.json", "caption file")
+    assert str(info.value) == "missing caption file: /nowhere/file.json"
+    with pytest.raises(DataError) as info:
+        require_dir("/nowhere", "data root", "pass --data-root")
+    assert str(info.value) == "missing data root: /nowhere (pass --data-root)"
+    with pytest.raises(DataError) as info:
+        require_dir("/nowhere", "data root")
+    assert str(info.value) == "missing data root: /nowhere"
