@@ -385,3 +385,69 @@ def test_split_refusals_say_what_and_where():
     with pytest.raises(DataError) as info:
         require_dir("/nowhere", "data root")
     assert str(info.value) == "missing data root: /nowhere"
+
+
+def test_multilabel_metrics_default_names_all_empty_and_f1_arguments():
+    from bench.analysis.metrics import f1_scores, multilabel_metrics
+
+    scores, labels = np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[1, -1], [-1, 1]])
+    assert list(multilabel_metrics(scores, labels)["per_class_AP"]) == ["0", "1"]  # no class names: indices
+    empty = multilabel_metrics(scores, np.full((2, 2), NEGATIVE))
+    assert np.isnan(empty["mAP"]) and empty["empty_classes"] == ["0", "1"]
+    for kwargs in ({}, {"top_k": 1, "threshold": 0.5}):
+        with pytest.raises(ValueError, match="give exactly one of top_k or threshold"):
+            f1_scores(scores, labels, **kwargs)
+
+
+@pytest.mark.parametrize("objective", ["ranking", "asl"])
+def test_coop_loss_uses_its_own_settings(objective):
+    from bench.methods.coop import CoOp
+
+    logits = torch.tensor([[1.0, 1.2, -2.0], [0.5, -1.0, 3.0]])
+    targets = torch.tensor([[1, -1, -1], [-1, 1, 1]])
+    method = CoOp(objective=objective, loss_w=0.5, ranking_margin=0.5, gamma_neg=3.0, gamma_pos=0.5, clip=0.1, eps=0.2)
+    if objective == "ranking":
+        # image 0, positive 0 vs negatives 1, 2: max(0, 0.5 - 1.0 + 1.2) + max(0, 0.5 - 1.0 - 2.0) = 0.7
+        # image 1, positives 1, 2 vs negative 0: max(0, 0.5 + 1.0 + 0.5) + max(0, 0.5 - 3.0 + 0.5) = 2.0
+        expected = 0.5 * (0.7 + 2.0) / 2  # loss_w x the batch mean
+    else:
+        expected = 0.5 * _asl_reference(logits.numpy(), targets.numpy(), gamma_neg=3.0, gamma_pos=0.5, clip=0.1,
+                                        eps=0.2)
+    assert method.loss(logits, targets).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_clip_lora_loss_uses_its_margin():
+    from bench.methods.clip_lora import CLIPLoRA
+
+    logits, targets = torch.tensor([[1.0, 1.2, 0.0]]), torch.tensor([[1, -1, -1]])
+    assert CLIPLoRA(ranking_margin=0.5).loss(logits, targets).item() == pytest.approx(0.7)
+
+
+def test_tip_adapter_logits_by_hand():
+    from bench.methods.tip_adapter import TipAdapter
+
+    method = TipAdapter(clip_scale=10.0)
+    method.text_features = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    method.cache_keys = torch.tensor([[0.6, 0.8], [1.0, 0.0]])
+    method.cache_values = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    method.alpha, method.beta = 2.0, 3.0
+    x = np.array([[3.0, 4.0], [0.0, 2.0]])
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # each image on its own: [[0.6, 0.8], [0, 1]]
+    clip = 10.0 * unit @ np.eye(2)
+    cache = np.exp(-3.0 * (1.0 - unit @ np.array([[0.6, 0.8], [1.0, 0.0]]).T)) @ np.eye(2)
+    out = method.logits({"global": torch.tensor(x, dtype=torch.float32)})
+    np.testing.assert_allclose(out["clip"].numpy(), clip, rtol=1e-6)
+    np.testing.assert_allclose(out["score"].numpy(), clip + 2.0 * cache, rtol=1e-6)
+
+
+def test_prompt_learner_prompts_names_with_spaces_and_refuses_new_names_with_csc(tiny_rn):
+    from bench.errors import UsageError
+    from bench.methods._parts.prompt import PromptLearner
+
+    learner = PromptLearner(tiny_rn, ["cat"], n_ctx=2, ctx_init=None)
+    learner.set_classnames(["traffic_light", "dog"])
+    expected = tiny_rn.tokenize([f"{learner.prefix_words} traffic light.", f"{learner.prefix_words} dog."])
+    assert torch.equal(learner.ids, expected)
+    with pytest.raises(UsageError) as info:
+        PromptLearner(tiny_rn, ["cat"], n_ctx=2, csc=True).set_classnames(["dog"])
+    assert str(info.value) == "class-specific contexts (csc=True) cannot prompt classes they were not built for"
