@@ -451,3 +451,24 @@ def test_prompt_learner_prompts_names_with_spaces_and_refuses_new_names_with_csc
     with pytest.raises(UsageError) as info:
         PromptLearner(tiny_rn, ["cat"], n_ctx=2, csc=True).set_classnames(["dog"])
     assert str(info.value) == "class-specific contexts (csc=True) cannot prompt classes they were not built for"
+
+
+def test_f1_scores_hand_worked_edges():
+    """DualCoOp's CP/CR/CF1 and OP/OR/OF1 on cases worked by hand: a class never predicted (precision 0, still in
+    the mean), a class without positives, a score exactly at the threshold (not predicted), one prediction and one
+    positive overall, nothing predicted at all."""
+    from bench.analysis.metrics import f1_scores
+
+    scores = np.array([[0.5, 0.9, 0.1], [0.2, 0.7, 0.3]])
+    labels = np.array([[1, -1, -1], [-1, 1, -1]])
+    # > 0.5 predicts class 1 in both rows. Class 0: tp 0, 0 predicted, 1 positive -> P 0, R 0. Class 1: tp 1 of 2
+    # predicted, 1 positive -> P 1/2, R 1. Class 2: nothing -> 0, 0. CP 1/6, CR 1/3, CF1 2/9; OP = OR = OF1 = 1/2
+    out = f1_scores(scores, labels, threshold=0.5)
+    expected = {"CP": 100 / 6, "CR": 100 / 3, "CF1": 200 / 9, "OP": 50.0, "OR": 50.0, "OF1": 50.0}
+    assert out == pytest.approx(expected)
+    # > 0.8: one prediction (row 0, class 1), now the one positive: OP = OR = 1 (not halved), CP = CR = 1/3
+    one = f1_scores(scores, np.array([[-1, 1, -1], [-1, -1, -1]]), threshold=0.8)
+    assert one == pytest.approx({"CP": 100 / 3, "CR": 100 / 3, "CF1": 100 / 3, "OP": 100.0, "OR": 100.0,
+                                 "OF1": 100.0})
+    nothing = f1_scores(scores, labels, threshold=0.95)  # no prediction: every F1 is 0, not NaN or 1
+    assert nothing == {"CP": 0.0, "CR": 0.0, "CF1": 0.0, "OP": 0.0, "OR": 0.0, "OF1": 0.0}
