@@ -472,3 +472,89 @@ def test_f1_scores_hand_worked_edges():
                                  "OF1": 100.0})
     nothing = f1_scores(scores, labels, threshold=0.95)  # no prediction: every F1 is 0, not NaN or 1
     assert nothing == {"CP": 0.0, "CR": 0.0, "CF1": 0.0, "OP": 0.0, "OR": 0.0, "OF1": 0.0}
+
+
+def test_fused_record_in_full(tmp_path):
+    """Every field of a derived record, written out by hand (the report and a rerun read all of them)."""
+    import json
+    from types import SimpleNamespace
+
+    from bench.analysis.metrics import f1_block, multilabel_metrics
+    from bench.grid.fusion import fuse_records
+    from bench.io import sha256_json
+    from bench.records import RECORD_VERSION, save_scores, saved_scores
+
+    labels = np.array([[1, -1], [-1, 1], [1, -1]], np.int8)
+    a_scores = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    b_scores = np.array([[0.0, 10.0], [5.0, 0.0], [10.0, 5.0]])
+
+    def source(stem, scores, **fields):
+        path = tmp_path / f"{stem}.json"
+        save_scores(path, {"score": scores}, SimpleNamespace(labels=labels, image_ids=[7, 8, 9]))
+        record = {"status": "ok", "dataset": "voc2007", "config_hash": f"h-{stem}", "data_key": f"d-{stem}",
+                  "per_class_AP": {"cat": 1.0, "dog": 2.0}, "config": {"eval_split": "test"}, **fields}
+        path.write_text(json.dumps(record))
+        return path, record
+
+    path_a, rec_a = source("a", a_scores, method="taidpt", setting="zero-shot", label_ratio=None, seed=1, mAP=40.0,
+                           backbone={"spec": {"model": "RN50", "pretrained": "openai"}},
+                           image_protocol={"mode": "cached", "views": 1})
+    path_b, rec_b = source("b", b_scores, method="dualcoop", setting="fewshot", label_ratio=None, shots=4, seed=2,
+                           mAP=45.0, backbone={"spec": {"model": "RN101", "pretrained": "/w/rn101.pt"}})
+    out = fuse_records(path_a, path_b, 0.75, tmp_path / "fused.json", "tai+dual", pairing="same seed")
+    record = json.loads(out.read_text())
+    fused = 0.25 * (a_scores - 1.0) / 5.0 + 0.75 * b_scores / 10.0
+    metrics = multilabel_metrics(fused, labels, ["cat", "dog"])
+    fusion = {"rate": 0.75, "normalisation": "global min-max", "weights": {"taidpt": 0.25, "dualcoop": 0.75},
+              "scores": "score", "reference": "TaI-DPT ensemble_score.py", "pairing": "same seed"}
+    sources = [{"path": str(path_a), "method": "taidpt", "setting": "zero-shot", "label_ratio": None, "shots": None,
+                "seed": 1, "config_hash": "h-a", "data_key": "d-a"},
+               {"path": str(path_b), "method": "dualcoop", "setting": "fewshot", "label_ratio": None, "shots": 4,
+                "seed": 2, "config_hash": "h-b", "data_key": "d-b"}]
+    config = {"fusion": fusion, "eval_split": "test", "derived_from": [
+        {"method": "taidpt", "config_hash": "h-a"}, {"method": "dualcoop", "config_hash": "h-b"}]}
+    assert record.pop("environment")
+    assert record == json.loads(json.dumps({
+        "status": "ok", "record_version": RECORD_VERSION, "method": "tai+dual", "dataset": "voc2007",
+        "setting": "fewshot", "label_ratio": None, "shots": 4, "seed": 2, "config_hash": sha256_json(config)[:16],
+        "config": config, "mAP": metrics["mAP"], "per_class_AP": metrics["per_class_AP"],
+        "empty_classes": [], "f1": f1_block(metrics),
+        "branches": {"score": metrics["mAP"], "taidpt": 40.0, "dualcoop": 45.0},
+        "backbone": {"spec": {"model": "RN50+RN101", "pretrained": "openai+/w/rn101.pt"},
+                     "parts": [rec_a["backbone"], rec_b["backbone"]]},
+        "image_protocol": {"mode": "cached", "views": 1},  # b has none: a's
+        "derived_from": sources, "fusion": fusion, "train_data": None, "n_test": 3,
+        "seconds": {"train": 0.0, "eval": 0.0}}))
+    scores, saved_labels, ids = saved_scores(out)
+    np.testing.assert_allclose(scores, fused, rtol=1e-6)
+    np.testing.assert_array_equal(saved_labels, labels)
+    assert ids.tolist() == ["7", "8", "9"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"dataset": "coco2014"}, "cannot fuse cells of different datasets or splits: coco2014/test ({a}) and "
+                              "voc2007/test ({b})"),
+    ({"config": {"eval_split": "val"}}, "cannot fuse cells of different datasets or splits: voc2007/val ({a}) and "
+                                        "voc2007/test ({b})"),
+    ({"per_class_AP": {"dog": 1.0, "cat": 2.0}}, "{a} and {b} list different classes"),
+])
+def test_fusion_refusals_name_both_cells(tmp_path, change, message):
+    import json
+    from types import SimpleNamespace
+
+    from bench.grid.fusion import fuse_records
+    from bench.records import save_scores
+
+    labels = np.array([[1, -1], [-1, 1]], np.int8)
+    paths = []
+    for stem, extra in (("a", change), ("b", {})):
+        path = tmp_path / f"{stem}.json"
+        save_scores(path, {"score": np.eye(2)}, SimpleNamespace(labels=labels, image_ids=[1, 2]))
+        path.write_text(json.dumps({"status": "ok", "method": stem, "dataset": "voc2007", "setting": "zero-shot",
+                                    "label_ratio": None, "seed": 1, "config_hash": stem, "mAP": 50.0,
+                                    "per_class_AP": {"cat": 1.0, "dog": 2.0},
+                                    "config": {"eval_split": "test"}, **extra}))
+        paths.append(path)
+    with pytest.raises(ValueError) as info:
+        fuse_records(paths[0], paths[1], 0.5, tmp_path / "out.json", "f")
+    assert str(info.value) == message.format(a=paths[0], b=paths[1])
