@@ -558,3 +558,46 @@ def test_fusion_refusals_name_both_cells(tmp_path, change, message):
     with pytest.raises(ValueError) as info:
         fuse_records(paths[0], paths[1], 0.5, tmp_path / "out.json", "f")
     assert str(info.value) == message.format(a=paths[0], b=paths[1])
+
+
+# ----- methods/_parts/lora.py -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_split_attention_equals_multihead_attention_with_a_boolean_mask(batch_first):
+    from bench.methods._parts.lora import SplitAttention
+
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=batch_first).eval()
+    x = torch.randn(3, 5, 8) if batch_first else torch.randn(5, 3, 8)
+    causal = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)  # True: may not attend
+    split = SplitAttention(mha).eval()
+    with torch.no_grad():
+        expected = mha(x, x, x, need_weights=False, attn_mask=causal)[0]
+        np.testing.assert_allclose(split(x, x, x, attn_mask=causal)[0].numpy(), expected.numpy(), atol=1e-6)
+        as_float = torch.zeros(5, 5).masked_fill(causal, float("-inf"))
+        np.testing.assert_allclose(split(x, x, x, attn_mask=as_float)[0].numpy(), expected.numpy(), atol=1e-6)
+    for kwargs in ({"need_weights": True}, {"key_padding_mask": torch.zeros(3, 5, dtype=torch.bool)}):
+        with pytest.raises(NotImplementedError) as info:
+            split(x, x, x, **kwargs)
+        assert str(info.value) == "SplitAttention supports neither key_padding_mask nor need_weights"
+
+
+def test_split_attention_layers_and_lora_params_are_checked(tiny_rn_cfg):
+    import open_clip
+
+    from bench.errors import UsageError
+    from bench.methods._parts.lora import SplitAttention, inject_lora, split_attention
+
+    model = open_clip.create_model(tiny_rn_cfg["model"], pretrained=None)  # one text block
+    with pytest.raises(UsageError) as info:
+        split_attention(model.transformer, [1])
+    assert str(info.value) == "LoRA layer index 1 out of range: the transformer has 1 blocks"
+    assert split_attention(model.transformer, ["0"]) == ["0"]
+    assert isinstance(model.transformer.resblocks[0].attn, SplitAttention)
+    for params in ([], ["q", "x"]):
+        with pytest.raises(UsageError) as info:
+            inject_lora(model, {"transformer": ["0"]}, params, rank=2, alpha=1.0, dropout=0.0)
+        assert str(info.value) == f"clip_lora.params must be a non-empty subset of ['k', 'o', 'q', 'v'], got {params}"
+    lora = inject_lora(model, {"transformer": ["0"], "visual.transformer": []}, ["q", "v"], rank=2, alpha=1.0,
+                       dropout=0.0)
+    assert sorted({name.split(".attn.")[1].split(".")[0] for name in lora}) == ["q_proj", "v_proj"]
