@@ -74,7 +74,10 @@ def load_synonyms(name_or_path: str) -> dict:
         known = sorted(p.stem for p in SYNONYM_DIR.glob("*.json"))
         raise DataError(f"synonym file not found: {path} (dataset.synonyms; built-in: {', '.join(known)}; or a path "
                         "to a json file {\"classes\": [{\"name\": ..., \"synonyms\": [...]}]})")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"corrupt synonym file {path}: {exc} (dataset.synonyms)") from exc
     classes = data.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, dict) and "name" in c for c in classes):
         raise DataError(f"{path}: expected {{\"classes\": [{{\"name\": ..., \"synonyms\": [...]}}, ...]}}")

@@ -86,7 +86,7 @@ class COCO2014:
         annotated = np.zeros(len(images), dtype=bool)
         for a in ann["annotations"]:
             if a["image_id"] not in row or a["category_id"] not in column:
-                raise DataError(f"annotation {a.get('id')} in instances_{stem}.json refers to an unknown "
+                raise DataError(f"annotation {a.get('id')} in {ann_path} refers to an unknown "
                                 f"image {a['image_id']} or category {a['category_id']}")
             labels[row[a["image_id"]], column[a["category_id"]]] = POSITIVE
             annotated[row[a["image_id"]]] = True

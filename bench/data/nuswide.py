@@ -100,7 +100,8 @@ class NUSWIDE:
         row_of = {key: i for i, key in enumerate(everything)}
         missing = [p for p in base.image_ids if image_key(p) not in row_of]
         if missing:
-            raise DataError(f"{len(missing)} {split} image(s) not in ImageList/Imagelist.txt, e.g. {missing[0]}")
+            raise DataError(f"{len(missing)} {split} image(s) not in {self.data_root / 'ImageList' / 'Imagelist.txt'}, "
+                            f"e.g. {missing[0]}")
         wanted = {row_of[image_key(p)]: j for j, p in enumerate(base.image_ids)}
         matrix_path = require_file(tag_dir / "AllTags1k.txt", "NUS-WIDE tag matrix", hint)
         values = np.zeros((len(base), len(tags)), dtype=np.int8)
