@@ -47,17 +47,28 @@ def test_no_process_wide_switch_in_the_code():
     assert found.returncode == 1 and found.stdout == ""
 
 
+PROBE_ARGS = ["--methods", "probe", "--settings", "partial", "--ratios", "0.5", "--cfg-options",
+              "probe.train.epochs=4"]
+
+
+def _killed_in_epoch_3(config, work, args, monkeypatch):
+    """Run the probe cell and kill it in its third epoch (12 images, batch 4: 3 steps an epoch); its state folder,
+    holding epoch_1.pth and epoch_2.pth."""
+    monkeypatch.setenv("BENCH_PROBE_INTERRUPT_AT", str(ProbeMethod.loss_calls + 8))
+    with pytest.raises(KeyboardInterrupt):
+        main(_run(config, work, *args))
+    monkeypatch.delenv("BENCH_PROBE_INTERRUPT_AT")
+    [state] = (work / "tiny" / "cells" / "coco2014" / "probe__partial_r0.5__s1").iterdir()
+    return state
+
+
 def test_crafted_epoch_checkpoint_never_runs_and_training_resumes_before_it(tmp_path, tiny_config, probe,
                                                                            monkeypatch, caplog):
-    args = ["--methods", "probe", "--settings", "partial", "--ratios", "0.5", "--cfg-options", "probe.train.epochs=4"]
+    args = PROBE_ARGS
     assert main(_run(tiny_config, tmp_path / "clean", *args)) == 0
     [clean] = [json.loads(p.read_text()) for p in (tmp_path / "clean").glob("**/records/**/probe*.json")]
 
-    monkeypatch.setenv("BENCH_PROBE_INTERRUPT_AT", str(ProbeMethod.loss_calls + 8))  # killed in epoch 3
-    with pytest.raises(KeyboardInterrupt):
-        main(_run(tiny_config, tmp_path / "w", *args))
-    monkeypatch.delenv("BENCH_PROBE_INTERRUPT_AT")
-    [state] = (tmp_path / "w" / "tiny" / "cells" / "coco2014" / "probe__partial_r0.5__s1").iterdir()
+    state = _killed_in_epoch_3(tiny_config, tmp_path / "w", args, monkeypatch)
     real = state / "epoch_2.pth"
     # what bench writes is plain data: nothing a weights_only load refuses (mmengine's HistoryBuffers, numpy)
     assert torch.serialization.get_unsafe_globals_in_checkpoint(str(real)) == []
@@ -79,12 +90,8 @@ def test_crafted_epoch_checkpoint_never_runs_and_training_resumes_before_it(tmp_
 def test_config_code_in_a_plain_checkpoint_is_never_run(tmp_path, tiny_config, probe, monkeypatch):
     """mmengine's resume executes ``meta["config"]`` as a Python config file: a checkpoint of plain data (it passes
     weights_only) can still carry code that way. bench drops it unread."""
-    args = ["--methods", "probe", "--settings", "partial", "--ratios", "0.5", "--cfg-options", "probe.train.epochs=4"]
-    monkeypatch.setenv("BENCH_PROBE_INTERRUPT_AT", str(ProbeMethod.loss_calls + 8))  # killed in epoch 3
-    with pytest.raises(KeyboardInterrupt):
-        main(_run(tiny_config, tmp_path / "w", *args))
-    monkeypatch.delenv("BENCH_PROBE_INTERRUPT_AT")
-    [state] = (tmp_path / "w" / "tiny" / "cells" / "coco2014" / "probe__partial_r0.5__s1").iterdir()
+    args = PROBE_ARGS
+    state = _killed_in_epoch_3(tiny_config, tmp_path / "w", args, monkeypatch)
     marker = tmp_path / "pwned"
     checkpoint = torch.load(state / "epoch_2.pth", weights_only=True)
     checkpoint["meta"]["config"] = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\ngpu_ids = []\n"
