@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from bench.errors import ConfigError, UnknownNameError, UsageError
 from bench.features.spec import planned_quick_gelu
 from bench.io import sha256_json
 
@@ -47,12 +48,12 @@ def config_path(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.suffix == ".py":
         if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
+            raise UsageError(f"config file not found: {path} (--dataset takes a dataset name or a config .py path)")
         return path
     name = ALIASES.get(name_or_path, name_or_path)
     path = CONFIG_DIR / f"{name}.py"
     if not path.is_file():
-        raise KeyError(f"unknown dataset {name_or_path!r}; valid names: {', '.join(config_names())} "
+        raise UnknownNameError(f"unknown dataset {name_or_path!r}; valid names: {', '.join(config_names())} "
                        "(or a path to your own config .py)")
     return path
 
@@ -63,7 +64,7 @@ def load_config(name_or_path: str, cfg_options: dict | None = None) -> Config:
     try:
         cfg = Config.fromfile(str(path))
     except Exception as exc:  # mmengine raises many kinds on a malformed file; name the file
-        raise ValueError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from exc
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.config_name = path.stem
@@ -104,7 +105,7 @@ def method_class(cfg: Config | None, name: str) -> type:
         return lookup(METHODS, base)
     if name not in list_names(METHODS):
         variants = variant_names(cfg) if cfg is not None else []
-        raise KeyError(f"unknown method {name!r}; valid names: {', '.join(list_names(METHODS) + variants)}")
+        raise UnknownNameError(f"unknown method {name!r}; valid names: {', '.join(list_names(METHODS) + variants)}")
     return lookup(METHODS, name)
 
 

@@ -7,12 +7,20 @@ Standard library only.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+WRITE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def is_write_fault(exc: BaseException) -> bool:
+    """A fault on the user's side of a write: a full disk or quota, a read-only or unwritable folder."""
+    return isinstance(exc, OSError) and exc.errno in WRITE_FAULTS
 
 
 def sha256_json(obj) -> str:

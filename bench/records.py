@@ -8,6 +8,7 @@ Pure numpy: no torch, no pandas.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import zipfile
 import zlib
@@ -16,9 +17,60 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import RecordError, ScoresError
 from bench.io import atomic_path
 
 RECORD_VERSION = 1  # the layout of a cell record; bump when a field changes meaning
+
+
+NUMBER, TEXT, WHOLE = "number", "text", "whole number"
+# the cell record contract (DESIGN "Result records"): field -> (kind, may it be null); checked whenever a record
+# is read (bench report, a rerun deciding what is done, fusion), so a bad one is named and left out, never
+# half-used (a text mAP ended in a pandas traceback in the report)
+CELL_FIELDS = {
+    "method": (TEXT, False), "dataset": (TEXT, False), "setting": (TEXT, False), "status": (TEXT, False),
+    "seed": (WHOLE, False), "label_ratio": (NUMBER, True), "shots": (WHOLE, True), "config_hash": (TEXT, False),
+    "mAP": (NUMBER, True), "n_test": (WHOLE, True), "n_trainable_params": (WHOLE, True),
+}
+OPTIONAL = {"shots", "n_test", "n_trainable_params", "mAP"}
+OBJECTS = ("per_class_AP", "seconds", "config", "backbone", "train_data", "peak_memory_mb", "f1", "branches")
+
+
+def _kind_ok(kind: str, value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind == TEXT:
+        return isinstance(value, str)
+    if kind == WHOLE:
+        return isinstance(value, int)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_record(record) -> None:
+    """A cell record against :data:`CELL_FIELDS`: a JSON object, every required field present with its kind
+    (numbers finite), ``status`` "ok" or "failed", an ok record's ``mAP`` a number, the per-class APs and
+    seconds numbers or null, the nested sections objects. :class:`RecordError` naming the first bad field."""
+    if not isinstance(record, dict):
+        raise RecordError(f"a record is a JSON object, got {type(record).__name__}")
+    for name, (kind, nullable) in CELL_FIELDS.items():
+        if name not in record:
+            if name in OPTIONAL:
+                continue
+            raise RecordError(f"field {name!r} is missing")
+        value = record[name]
+        if not (value is None and nullable) and not _kind_ok(kind, value):
+            raise RecordError(f"field {name!r} is {value!r}, not a {'finite ' if kind == NUMBER else ''}{kind}")
+    if record["status"] not in ("ok", "failed"):
+        raise RecordError(f"field 'status' is {record['status']!r}, not 'ok' or 'failed'")
+    if record["status"] == "ok" and not _kind_ok(NUMBER, record.get("mAP")):
+        raise RecordError(f"field 'mAP' of a finished cell is {record.get('mAP')!r}, not a finite number")
+    for name in OBJECTS:
+        if record.get(name) is not None and not isinstance(record[name], dict):
+            raise RecordError(f"field {name!r} is {type(record[name]).__name__}, not an object")
+    for name in ("per_class_AP", "seconds"):
+        for key, value in (record.get(name) or {}).items():
+            if value is not None and not _kind_ok(NUMBER, value):
+                raise RecordError(f"field {name}.{key} is {value!r}, not a finite number")
 
 
 def backbone_spec(record: dict) -> dict:
@@ -47,20 +99,12 @@ def save_scores(record_path: Path, scores: dict[str, np.ndarray], test, resample
             record_resamples(record_path)
 
 
-class ScoresError(ValueError):
-    """A scores file that is missing, damaged or lacks an array; the message names it (``path``, ``reason``)."""
-
-    def __init__(self, path: str | Path, reason: str):
-        super().__init__(f"scores file {path} is {reason}")
-        self.path, self.reason = str(path), reason
-
-
 def saved_scores(record_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The record's main ("score") matrix [N, C], test labels [N, C] and image ids (None if not saved),
     from the scores file beside it, opened once. :class:`ScoresError` naming the file when it cannot be read."""
     path = scores_path(Path(record_path))
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:  # plain arrays only: a scores file never unpickles
             ids = data["image_ids"] if "image_ids" in data.files else None
             return data["score__score"], data["labels"], ids
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:

@@ -14,6 +14,8 @@ from importlib.metadata import entry_points
 
 from mmengine.registry import Registry
 
+from bench.errors import PluginError, UnknownNameError, UsageError
+
 METHODS = Registry("method")  # PEFT methods: zsclip, coop, dualcoop, taidpt, t2ipal, plug-ins
 DATASETS = Registry("dataset")  # dataset readers: coco2014, voc2007, nuswide, toy
 GENERATORS = Registry("generator")  # text-to-image generators: diffusers pipelines, the toy renderer
@@ -21,10 +23,6 @@ GENERATORS = Registry("generator")  # text-to-image generators: diffusers pipeli
 ENTRY_POINT_GROUP = "bench.methods"
 _BUILTIN_MODULES = ("bench.methods", "bench.data", "bench.generation")
 _plugins_loaded = False
-
-
-class PluginError(RuntimeError):
-    """An external plug-in could not be loaded or clashes with a registered name."""
 
 
 def _natural_key(name: str) -> list:
@@ -42,7 +40,7 @@ def lookup(registry: Registry, name: str) -> type:
     load_plugins()
     cls = registry.get(name)
     if cls is None:
-        raise KeyError(f"unknown {registry.name} {name!r}; valid names: {', '.join(list_names(registry))}")
+        raise UnknownNameError(f"unknown {registry.name} {name!r}; valid names: {', '.join(list_names(registry))}")
     return cls
 
 
@@ -62,7 +60,7 @@ def construct(cls: type, kwargs: dict, what: str):
     try:
         inspect.signature(cls).bind(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"bad arguments for {what}: {exc}; check its config section") from None
+        raise UsageError(f"bad arguments for {what}: {exc}; check its config section") from None
     return cls(**kwargs)
 
 

@@ -22,6 +22,7 @@ import typing
 from pathlib import Path
 
 from bench.config import to_plain
+from bench.errors import ConfigError
 
 TOP_LEVEL = ("dataset", "backbone", "features", "sweep", "runtime", "fusions", "diagnostics", "slurm", "config_name")
 METHOD_EXTRAS = {"train": dict, "backbone": dict, "features": dict, "protocol": str, "type": str, "per_setting": dict}
@@ -42,10 +43,6 @@ CHOICES = {"features.mode": ("cached", "online"), "runtime.amp": (None, "fp16", 
            "runtime.cache_dir": "path", "backbone.resize_mode": (None, "shortest", "longest", "squash"),
            "backbone.interpolation": (None, "bicubic", "bilinear", "nearest"),
            "augment.crop": ("random_resized", "squash"), "slurm.cluster": ("slurm", "local")}
-
-
-class ConfigError(ValueError):
-    """A config key or value the code does not accept; the message names the key path."""
 
 
 def _fail_key(path: str, key: str, valid) -> None:
@@ -246,8 +243,9 @@ def check_config(cfg) -> None:
     from bench.registry import DATASETS, METHODS, list_names, lookup
 
     plain = to_plain({k: v for k, v in cfg.items()})
+    source = getattr(cfg, "filename", None) or "the config"  # the file the user wrote, for the sections it lacks
     if not isinstance(plain.get("dataset"), dict):
-        raise ConfigError("the config has no dataset section; add dataset = dict(type=..., data_root=...) "
+        raise ConfigError(f"config {source} has no dataset section; add dataset = dict(type=..., data_root=...) "
                           f"(valid types: {', '.join(list_names(DATASETS))})")
     methods = set(list_names(METHODS))
     variants = {k for k, v in plain.items() if isinstance(v, dict) and isinstance(v.get("type"), str)
@@ -257,7 +255,8 @@ def check_config(cfg) -> None:
             _fail_key("", key, [*TOP_LEVEL[:-1], *sorted(methods), *sorted(variants)])
     dataset = plain["dataset"]
     if "type" not in dataset:
-        raise ConfigError(f"the dataset section needs a type; valid: {', '.join(list_names(DATASETS))}")
+        raise ConfigError(f"the dataset section of config {source} needs a type; valid: "
+                          f"{', '.join(list_names(DATASETS))}")
     reader = lookup(DATASETS, dataset["type"])
     check_dict("dataset", dataset, {**signature_schema(reader.__init__), "type": str})
     check_dict("backbone", plain.get("backbone") or {}, signature_schema(BackboneSpec))

@@ -314,3 +314,15 @@ def write_torchscript_checkpoint(state_dict: dict, path: str | Path) -> Path:
     path = Path(path)
     torch.jit.save(torch.jit.script(root), str(path))
     return path
+
+
+def namespaces_allowed() -> bool:
+    """Whether this machine lets an unprivileged user make a user + mount namespace (``unshare``), where tests mount
+    a small tmpfs (a real full disk) or a read-only bind mount."""
+    import subprocess
+
+    try:
+        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False

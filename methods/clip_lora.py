@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UsageError
 from bench.features.backbone import Backbone
 from bench.method import Method
 from bench.methods._parts.lora import inject_lora, split_attention
@@ -83,7 +84,7 @@ class CLIPLoRA(Method):
                  logit_scale: float | None = 4.0, ranking_margin: float = 1.0):
         super().__init__()
         if encoder not in ENCODERS:
-            raise ValueError(f"clip_lora.encoder must be one of {ENCODERS}, got {encoder!r}")
+            raise UsageError(f"clip_lora.encoder must be one of {ENCODERS}, got {encoder!r}")
         self.encoder = encoder  # run_utils.py:33 default "both"; set to the towers actually adapted in build()
         self.layers = layers if layers == "all" else [int(i) for i in layers]  # run_utils.py:32 position "all"
         self.params = list(params)  # run_utils.py:34 ['q', 'k', 'v']
@@ -100,7 +101,7 @@ class CLIPLoRA(Method):
         super().build(backbone, classnames)
         if backbone.is_resnet:
             if self.encoder == "vision":
-                raise ValueError("clip_lora.encoder='vision' needs a ViT image tower; on a ResNet CLIP only the "
+                raise UsageError("clip_lora.encoder='vision' needs a ViT image tower; on a ResNet CLIP only the "
                                  "text tower has attention LoRA can reach (see methods/clip_lora.py)")
             self.encoder = "text"
         model = copy.deepcopy(backbone.model)  # private copy: the shared backbone never sees the LoRA

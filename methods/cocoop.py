@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UsageError
 from bench.methods.coop import CoOp
 from bench.registry import METHODS
 
@@ -70,11 +71,11 @@ class CoCoOp(CoOp):
                  text_chunk: int = 4096, **coop_kwargs):
         unknown = sorted(set(coop_kwargs) - set(inspect.signature(CoOp.__init__).parameters) - {"self"})
         if unknown:  # a typo in the config section: one line naming it, not a TypeError from CoOp.__init__
-            raise ValueError(f"unknown cocoop option(s) {unknown}; valid: meta_reduction, text_chunk and CoOp's "
+            raise UsageError(f"unknown cocoop option(s) {unknown}; valid: meta_reduction, text_chunk and CoOp's "
                              f"{sorted(set(inspect.signature(CoOp.__init__).parameters) - {'self'})}")
         super().__init__(n_ctx=n_ctx, ctx_init=ctx_init, **coop_kwargs)  # scale, objective, loss terms: CoOp's
         if self.csc or self.class_token_position != "end":
-            raise ValueError("cocoop has one generic context with the class token at the end "
+            raise UsageError("cocoop has one generic context with the class token at the end "
                              "(cocoop.py:133-140): leave csc=False and class_token_position='end'")
         self.meta_reduction = int(meta_reduction)  # cocoop.py:96 vis_dim // 16
         self.text_chunk = int(text_chunk)  # prompts per text-tower pass (bench; memory only)

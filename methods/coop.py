@@ -64,6 +64,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from bench.errors import UsageError
 from bench.method import Method
 from bench.methods._parts.losses import asymmetric_loss, ranking_loss
 from bench.methods._parts.prompt import PromptLearner, encode_prompts
@@ -94,7 +95,7 @@ class CoOp(Method):
                  clip: float = 0.05, eps: float = 1e-6, ranking_margin: float = 1.0):
         super().__init__()
         if objective not in OBJECTIVES:
-            raise ValueError(f"coop.objective must be one of {OBJECTIVES}, got {objective!r}")
+            raise UsageError(f"coop.objective must be one of {OBJECTIVES}, got {objective!r}")
         self.n_ctx = int(n_ctx)  # CoOp scripts/coop/main.sh NCTX (16 in the paper's main results)
         self.ctx_init = ctx_init  # None: random (coop.py:84-91); "a photo of a": *_ctxv1.yaml CTX_INIT
         if ctx_init and csc:

@@ -65,6 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UsageError
 from bench.methods._parts.adapters import ResidualAdapter
 from bench.methods._parts.losses import ranking_loss
 from bench.methods.taidpt import TaIDPT
@@ -145,9 +146,9 @@ class T2IPAL(TaIDPT):
                  weight_grid: dict | None = None, exclude_near_duplicates: float | None = None, **taidpt_kwargs):
         super().__init__(**taidpt_kwargs)  # n_ctx, logit_scale, temperatures, template captions, ...
         if adapter not in (None, "mlp", "lora"):
-            raise ValueError(f"adapter must be None, 'mlp' or 'lora', got {adapter!r}")
+            raise UsageError(f"adapter must be None, 'mlp' or 'lora', got {adapter!r}")
         if render_templates not in ("photo", "all", "none"):
-            raise ValueError(f"render_templates must be 'photo', 'all' or 'none', got {render_templates!r}")
+            raise UsageError(f"render_templates must be 'photo', 'all' or 'none', got {render_templates!r}")
         self.generator = {"type": "toy", **(generator or {})}  # a generator config: GENERATORS type + kwargs
         self.images_per_caption = int(images_per_caption)
         self.max_captions = max_captions

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from bench.errors import UsageError
 from bench.method import Method
 from bench.methods._parts.names import prompt_names
 from bench.registry import METHODS
@@ -34,7 +35,7 @@ def template_list(templates) -> list[str]:
         templates = [templates]
     templates = list(templates)
     if not templates or not all("{}" in t for t in templates):
-        raise ValueError(f"templates must contain '{{}}' where the class name goes, got {templates}")
+        raise UsageError(f"templates must contain '{{}}' where the class name goes, got {templates}")
     return templates
 
 

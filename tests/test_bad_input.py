@@ -51,7 +51,8 @@ def test_voc_id_listed_twice_is_refused(tmp_path, tiny_rn_cfg, capsys):
     config = write_tiny_config(tmp_path / "voc.py", {"type": "voc2007", "data_root": str(root)}, tiny_rn_cfg)
     work = tmp_path / "w"
     err = _error(capsys, _run(config, work))
-    assert err == "voc2007/test: the split lists the same image id more than once: 000004; remove the repeated entries"
+    assert err == ("voc2007/test: the split lists the same image id more than once: 000004; remove the repeated "
+                   f"entries from {root / 'ImageSets/Main/test.txt'}")
     assert _no_records(work)
 
 
@@ -78,10 +79,11 @@ def test_test_split_without_positives_or_images(tmp_path, tiny_config, coco_copy
     err = _error(capsys, _run(tiny_config, work, "--data-root", str(coco_copy), "--cfg-options",
                               "dataset.keep_unannotated=true"))
     assert err == ("coco2014/test: no image has a positive label, so there is nothing to evaluate (mAP undefined); "
-                   "check the split's annotation files")
+                   f"check the split's annotation files ({coco_copy / 'annotations' / 'instances_val2014.json'})")
     # only annotated images kept: the split is empty (was a feature-cache error)
     err = _error(capsys, _run(tiny_config, work, "--data-root", str(coco_copy)))
-    assert err == "coco2014/test: the split has no images; check its image list / annotation file"
+    instances = coco_copy / "annotations" / "instances_val2014.json"  # the file it read is named (issue 25, item 4)
+    assert err == f"coco2014/test: the split has no images; check its image list / annotation file {instances}"
     assert _no_records(work)
 
 
@@ -89,7 +91,7 @@ def test_config_without_dataset_section(tmp_path, tiny_rn_cfg, capsys):
     config = tmp_path / "nodata.py"
     config.write_text(f"backbone = {tiny_rn_cfg!r}\n")
     err = _error(capsys, ["run", "--dataset", str(config), "--work-dir", str(tmp_path / "w"), "--methods", "zsclip"])
-    assert err.startswith("the config has no dataset section; add dataset = dict(type=..., data_root=...) "
+    assert err.startswith(f"config {config} has no dataset section; add dataset = dict(type=..., data_root=...) "
                           "(valid types: coco2014, ")
 
 

@@ -24,8 +24,8 @@ def test_shipped_configs_pass():
 
 @pytest.mark.parametrize("option, message", [
     ("coop.train.epoch=2", "unknown config key 'coop.train.epoch'; valid keys of coop.train: batch_size, clip_grad, "
-                           "epochs, num_workers, optimizer, paramwise_cfg, per_setting, scheduler, warmup_epochs, "
-                           "warmup_lr"),
+                           "epochs, num_workers, optimizer, paramwise_cfg, per_setting, scheduler, steps_per_epoch, "
+                           "warmup_epochs, warmup_lr"),
     ("coop.train.epochs=2.5", "config value coop.train.epochs=2.5 (float): expected int"),
     ("coop.csc=maybe", "config value coop.csc='maybe' (str): expected bool"),
     ("features.mdoe=online", "unknown config key 'features.mdoe'; valid keys of features: augment, batch_size, "

@@ -17,6 +17,7 @@ from PIL import Image
 
 from bench.cli import main
 from bench.records import save_scores
+from bench.testing import namespaces_allowed
 
 
 def _one_line_error(capfd, argv) -> str:
@@ -50,15 +51,7 @@ def test_empty_and_corrupt_images_name_file_and_split(tmp_path, tiny_config, coc
     assert err.startswith(f"bench: error: corrupt image {truncated} (in coco2014/test): OSError: ")
 
 
-def _namespaces_allowed() -> bool:
-    try:
-        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True,
-                              timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-needs_namespaces = pytest.mark.skipif(not _namespaces_allowed(), reason="user/mount namespaces not allowed here")
+needs_namespaces = pytest.mark.skipif(not namespaces_allowed(), reason="user/mount namespaces not allowed here")
 
 
 def _in_namespace(script: str) -> subprocess.CompletedProcess:

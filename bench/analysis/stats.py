@@ -12,6 +12,7 @@ counts without re-sorting (:class:`ResampledAP`; tested against the direct compu
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -196,7 +197,8 @@ def map_resamples(scores: np.ndarray, labels: np.ndarray, n_boot: int = 1000,
     values, draws = np.empty(n_boot), bootstrap_indices(n, n_boot, seed)
     for start in range(0, n_boot, BATCH):
         counts = np.stack([np.bincount(next(draws), minlength=n) for _ in range(min(BATCH, n_boot - start))], 1)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # a resample without any positive: NaN, as for one resample at a time
+            warnings.simplefilter("ignore", RuntimeWarning)
             values[start:start + counts.shape[1]] = 100.0 * np.nanmean(ap(counts), axis=0)
     return observed, values
 

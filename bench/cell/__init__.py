@@ -10,7 +10,9 @@
 ``fitdata``     labelled features and validation splits for methods that fit from features
 ``validation``  values tuned on validation images (never test)
 ``train``       the training loop (mmengine Runner) and prediction
-``runner``      plan -> prepare -> train -> evaluate -> the record, under the cell's lock
+``checkpoints`` epoch checkpoints as plain data: written atomically, read with ``weights_only=True``
+``runner``      plan -> prepare -> train -> evaluate -> the record, under the cell's lock; a run-time failure
+                becomes the cell's failed record
 
 May import: the contracts, features, generation, data, analysis, toy. Never the grid, the methods (a
 method is built through the registry), the report or the CLI.

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices
+from bench.errors import UsageError
 from bench.method import LabelledFeatures
 
 HOLDOUT_FRACTION = 0.2  # Tip-Adapter datasets/oxford_pets.py:56 split_trainval(p_val=0.2)
@@ -50,7 +51,7 @@ def cached_training_features(method, trainset) -> tuple[LabelledFeatures, np.nda
     train split (the cached protocol's ``FeatureDataset``: item i is feature row ``rows[i]``)."""
     dataset = getattr(trainset, "dataset", None)
     if getattr(dataset, "arrays", None) is None or dataset.views is None:
-        raise ValueError(f"{method.name} fits from cached image features: set features.mode='cached' "
+        raise UsageError(f"{method.name} fits from cached image features: set features.mode='cached' "
                          "(the online protocol re-encodes images and has none)")
     rows = np.asarray(dataset.rows)
     feats = {role: np.asarray(array[:, rows], dtype=np.float32) for role, array in dataset.arrays.items()}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from bench.config import method_features
+from bench.errors import UsageError
 
 
 def generation_plan(session, method, setting: str | None = None) -> dict:
@@ -150,7 +151,7 @@ def _real_images(session, cell, method, backbone):
         return None, {"n_real": 0}
     real = image_training_data(session, cell, method, backbone)
     if not isinstance(real.dataset, FeatureDataset):
-        raise ValueError("T2I-PAL's few-shot and partial-label cells need features.mode='cached' "
+        raise UsageError("T2I-PAL's few-shot and partial-label cells need features.mode='cached' "
                          "(the online protocol re-encodes real images only)")
     base = real.dataset
     held = holdout_rows(session, cell)

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from bench.config import cell_config, config_hash, method_class, method_config
 from bench.data.base import SETTINGS, check_label_ratio, check_shots
+from bench.errors import RecordError, UsageError
 from bench.io import read_json
+from bench.records import check_record
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,13 @@ class Cell:
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
-            raise ValueError(f"unknown setting {self.setting!r}; valid: {SETTINGS}")
+            raise UsageError(f"unknown setting {self.setting!r}; valid: {SETTINGS}")
         if self.setting == "partial":
             check_label_ratio(self.label_ratio)
         if self.setting == "fewshot":
             object.__setattr__(self, "shots", check_shots(self.shots))
         elif self.shots is not None:
-            raise ValueError(f"shots={self.shots} is only for the fewshot setting, not {self.setting!r}")
+            raise UsageError(f"shots={self.shots} is only for the fewshot setting, not {self.setting!r}")
 
     @property
     def name(self) -> str:
@@ -77,7 +79,7 @@ def plan_cell(cfg, cell: Cell) -> CellPlan:
     """The cell's method, its arguments and schedule, and the cell config its record is keyed by."""
     method_cls = method_class(cfg, cell.method)
     if cell.setting not in method_cls.settings:
-        raise ValueError(f"method {cell.method} does not support the {cell.setting!r} setting "
+        raise UsageError(f"method {cell.method} does not support the {cell.setting!r} setting "
                          f"(supports: {', '.join(method_cls.settings)})")
     kwargs, train, backbone_overrides = method_config(cfg, cell.method, method_cls, cell.setting)
     method_type = method_cls.name or cell.method  # a variant's base method (e.g. t2ipal for an ablation row)
@@ -100,9 +102,10 @@ def read_record(record_path: Path) -> dict | None:
         return None
     try:
         record = read_json(record_path)
-    except (OSError, json.JSONDecodeError):
+        check_record(record)  # the record contract: a record with a bad field is recomputed, never taken as done
+    except (OSError, json.JSONDecodeError, RecordError):
         return None
-    return record if isinstance(record, dict) else None
+    return record
 
 
 def record_state(record_path: Path, plan: CellPlan, data) -> str:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +20,19 @@ import numpy as np
 import torch
 
 from bench.analysis.metrics import f1_block, multilabel_metrics
+from bench.cell.checkpoints import clear_checkpoints
 from bench.cell.fitdata import fit_from_features
 from bench.cell.generated import generated_training_data
 from bench.cell.online import encode_test_images, image_protocol, wants_pixels
 from bench.cell.plan import Cell, CellPlan, plan_cell, record_key, record_state, stale_reason
 from bench.cell.session import Session
-from bench.cell.train import NonFiniteLoss, clear_checkpoints, fit, predict
+from bench.cell.train import fit, predict
 from bench.cell.trainsets import TrainSet, caption_training_data, image_training_data
 from bench.cell.validation import tune_on_validation
 from bench.config import config_hash, method_features, method_protocol, to_plain
 from bench.data.base import Split
-from bench.io import atomic_write_text, write_json
+from bench.errors import CellFailed, DataError, JobError, MissingResourcesError, SharedBackboneError
+from bench.io import atomic_write_text, is_write_fault, write_json
 from bench.locking import exclusive
 from bench.method import Method
 from bench.phases import timed
@@ -50,6 +53,24 @@ class Prepared:
     test_arrays: dict[str, np.ndarray]
     trainset: TrainSet | None
     seconds: dict
+
+
+# the run's data, shared backbone or machinery: every cell would fail alike, so the run stops with one line
+RUN_ERRORS = (DataError, SharedBackboneError, JobError, MissingResourcesError)
+
+
+def belongs_to_cell(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while a cell ran, is that cell's failure (its record says so and the sweep goes on)
+    rather than the run's: bad data (:class:`~bench.errors.DataError`), the config's own backbone not loading, a dead
+    worker, missing resources, a full disk or a read-only folder (:func:`bench.io.is_write_fault`), Ctrl-C and exits
+    end the run."""
+    return isinstance(exc, Exception) and not isinstance(exc, RUN_ERRORS) and not is_write_fault(exc)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (the first line of the message; bench's own errors have one)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text[:500]}" if text else type(exc).__name__
 
 
 def prepare_cell(session: Session, plan: CellPlan) -> Prepared:
@@ -88,8 +109,10 @@ def run_cell(session: Session, cell: Cell, force: bool = False, wait: bool = Tru
     Checkpoints go to the cell's folder for this config and data, so training resumes only from a
     checkpoint the same config wrote on the same data.
 
-    A cell whose training loss turns non-finite writes an error record (``status: "failed"``) and
-    re-raises, so a sweep can go on and the report shows it; bad input raises before anything is written.
+    A cell that fails at run time (a non-finite loss, a generator or backbone that will not load, a method that
+    raises, CUDA out of memory: :func:`belongs_to_cell`) writes a failed record (``status: "failed"``, its one-line
+    ``error`` and the ``traceback``) and raises :class:`bench.errors.CellFailed`, so a sweep goes on with the other
+    cells and the report lists it; bad data, a full disk or a read-only folder end the run instead.
     """
     record_path = cell.record_path(session.work_dir)
     plan = plan_cell(session.cfg, cell)
@@ -124,10 +147,12 @@ def _record(session: Session, plan: CellPlan, record_path: Path, force: bool) ->
             "environment": environment(session.device)}
     try:
         record = {"status": "ok", **base, **_run(session, plan, state_dir)}
-    except NonFiniteLoss as exc:
-        record = {"status": "failed", **base, "error": f"{type(exc).__name__}: {exc}"}
-        write_json(record_path, record)
-        raise
+    except Exception as exc:
+        if not belongs_to_cell(exc):
+            raise
+        reason = one_line(exc)
+        write_json(record_path, {"status": "failed", **base, "error": reason, "traceback": traceback.format_exc()})
+        raise CellFailed(reason, str(record_path)) from exc
     with timed("records and scores"):
         write_json(record_path, record)
     clear_checkpoints(state_dir)  # the record is what counts now; checkpoints were only for resuming

@@ -11,6 +11,7 @@ import torch
 from bench.cell.datakey import DataKeys, cache_root
 from bench.config import to_plain
 from bench.data.base import DataError, Split
+from bench.errors import BackboneError, SharedBackboneError
 from bench.features.backbone import load_backbone
 from bench.features.cache import FeatureCache
 from bench.features.spec import resolve_spec
@@ -51,6 +52,7 @@ class Session:
         self._splits: dict[str, Split] = {}
         self._zsl_classes = None
         self._backbones: dict = {}
+        self._backbone_errors: dict = {}
         # what records are keyed by besides their config: the content of the data (bench.cell.datakey)
         self.data = DataKeys(self.dataset, self._keyed_split, self.cache.file_hashes)
         # (backbone spec, image set, views) -> every kind the run reads from that set (bench.grid.selection's
@@ -112,12 +114,22 @@ class Session:
 
     def backbone(self, overrides: dict | None = None, spec=None):
         """The config's backbone with a method's ``overrides`` (e.g. another model or input size), or the one of
-        a given ``spec``; loaded once."""
+        a given ``spec``; loaded once (a :class:`~bench.errors.BackboneError` too: raised again, not retried; for the
+        config's own backbone a :class:`~bench.errors.SharedBackboneError`, which stops the run)."""
         spec = spec or self.backbone_spec(overrides)
+        if spec in self._backbone_errors:  # failed once in this run: every cell reading it fails at once, alike
+            raise self._backbone_errors[spec]
         if spec not in self._backbones:
             amp = (self.cfg.get("runtime", {}) or {}).get("amp")
             load = load_standin if is_standin(spec.model) else load_backbone  # standin: timing only
-            self._backbones[spec] = load(spec, device=self.device, amp=amp)
+            try:
+                self._backbones[spec] = load(spec, device=self.device, amp=amp)
+            except BackboneError as exc:
+                shared = spec == self.backbone_spec()  # the config's own: every cell needs it, so the run stops
+                self._backbone_errors[spec] = SharedBackboneError(str(exc)) if shared else exc
+                if not shared:
+                    raise
+                raise self._backbone_errors[spec] from exc
         return self._backbones[spec]
 
     def backbone_spec(self, overrides: dict | None = None):

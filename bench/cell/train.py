@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,17 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import DataLoader
 
+from bench.cell.checkpoints import BACKEND as CHECKPOINT_BACKEND
+from bench.cell.checkpoints import PlainCheckpointHook, latest_checkpoint
 from bench.cell.online import encode_pixels
 from bench.cell.plan import Cell
 from bench.cell.session import Session
 from bench.cell.trainsets import Batched, TrainSet, collate_batch
+from bench.errors import NonFiniteLoss
 from bench.method import Method, as_scores
 
 _RUNNER_IDS = itertools.count()  # mmengine names its logger/visualizer instances; keep them unique per process
 log = logging.getLogger("bench")
-
-
-class NonFiniteLoss(FloatingPointError):
-    """A training loss became NaN or inf."""
 
 
 class EpochSampler(DefaultSampler):
@@ -105,30 +103,10 @@ class ProgressHook(Hook):
         self.bar.close()
 
 
-def clear_checkpoints(cell_dir: Path) -> None:
-    """Delete a cell's epoch checkpoints and mmengine's pointer to the last one."""
-    for path in [*cell_dir.glob("*.pth"), cell_dir / "last_checkpoint"]:
-        path.unlink(missing_ok=True)
-
-
-def latest_checkpoint(cell_dir: Path) -> str | None:
-    """The newest epoch checkpoint that loads completely (a kill during ``torch.save`` leaves a
-    truncated file, and mmengine's ``last_checkpoint`` pointer is not written atomically)."""
-    epochs = sorted(cell_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]), reverse=True)
-    for path in epochs:
-        try:
-            torch.load(path, map_location="cpu", weights_only=False)
-            return str(path)
-        except Exception:  # truncated or corrupt: fall back to the one before
-            log.warning("ignoring unreadable checkpoint %s", path)
-    return None
-
-
 def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train: dict, cell_dir: Path) -> None:
     """Train the method's parameters with mmengine's Runner; resumes from the cell's last checkpoint."""
     from mmengine.runner import Runner
 
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mmengine resume of our own checkpoints
     epochs = int(train["epochs"])
     resume_from = latest_checkpoint(cell_dir)
     # datasets of cached features hand over whole batches (Batched): one read per array and batch, not per item
@@ -157,12 +135,14 @@ def fit(session: Session, cell: Cell, method: Method, trainset: TrainSet, train:
         default_hooks=dict(
             # every epoch kept: mmengine deletes the previous checkpoint before writing the next, so a
             # kill in between would leave nothing to resume from; the cell deletes them when it ends
-            checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=-1),
+            # written atomically through bench's writer, as plain data (bench/cell/checkpoints.py)
+            checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=-1,
+                            backend_args=dict(backend=CHECKPOINT_BACKEND)),
             logger=dict(type="LoggerHook", interval=runtime.get("log_interval", 50)),
         ),
         visualizer=dict(type="Visualizer", vis_backends=[dict(type=b) for b in runtime.get("vis_backends", [])])
         if runtime.get("vis_backends") else None,
-        custom_hooks=[ProgressHook(f"train {cell.name}", session.progress)],
+        custom_hooks=[PlainCheckpointHook(), ProgressHook(f"train {cell.name}", session.progress)],
         randomness=dict(seed=cell.seed),
         log_level=runtime.get("log_level", "WARNING"),
         resume=resume_from is not None,

@@ -20,6 +20,7 @@ from bench.cell.plan import Cell
 from bench.cell.session import Session
 from bench.config import method_features
 from bench.data.base import DataError, apply_partial_labels, few_shot_indices
+from bench.errors import UsageError
 from bench.features.augment import ImageRows, augmentation
 from bench.method import Method
 from bench.phases import timed
@@ -146,7 +147,7 @@ def image_training_data(session: Session, cell: Cell, method: Method, backbone) 
         dataset = ImageDataset(split.image_paths, split.labels, transform, where=f"{split.dataset}/{split.split}")
         return TrainSet(dataset, "image", len(split), description)
     if mode != "cached":
-        raise ValueError(f"features.mode must be 'cached' or 'online', got {mode!r}")
+        raise UsageError(f"features.mode must be 'cached' or 'online', got {mode!r}")
     views = int(feats_cfg.get("views", 1))
     augment = feats_cfg.get("augment") if views > 1 else None
     kinds = sorted(set(method.image_features.values()))

@@ -2,8 +2,9 @@
 
 The CLI is thin: it picks a config (one per dataset, ``configs/``), applies a few common
 flags and ``--cfg-options``, and hands over to the grid (:mod:`bench.grid`) or the report
-(:mod:`bench.report`). One module per command: ``run`` (with ``submit``: ``bench run --slurm``), ``report``,
-``status``, ``listing`` (``bench list``); the parser, the error handling and ``bench toy`` are here. Heavy imports
+(:mod:`bench.report`). One module per command: ``run`` (with ``dryrun``: ``--dry-run``; ``submit``: ``--slurm``),
+``report``, ``status``, ``listing`` (``bench list``); ``options`` checks the comma-list options; the parser, the
+error handling (every :class:`bench.errors.BenchError` is one line) and ``bench toy`` are here. Heavy imports
 happen after argument parsing, so ``--help`` is fast and ``--device cpu`` can hide GPUs first. The CLI may import
 every package; none imports it.
 """
@@ -23,18 +24,6 @@ EPILOG = """examples:
   bench report                                          # tables and plots from every finished cell
   bench list methods 'dual*'
 """
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
-def _strings(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _assignment_value(text: str):
@@ -79,19 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", default="toy",
                      help="dataset config name (toy, coco, voc2007, nuswide; default toy) or a path to a config .py")
     run.add_argument("--data-root", help="where the dataset lives (overrides dataset.data_root)")
-    run.add_argument("--settings", type=_strings,
+    run.add_argument("--settings",
                      help="comma list of zero-shot, partial, fewshot, zsl (seen/unseen classes; split: "
-                          "dataset.zsl_split) (default: config)")
-    run.add_argument("--ratios", type=_floats, help="label ratios in (0, 1] for the partial setting (default: config)")
-    run.add_argument("--shots", type=_ints, help="comma list of K (images per class) for the fewshot setting "
-                                               "(default: config sweep.shots)")
-    run.add_argument("--seeds", type=_ints, help="comma list of seeds (default: config)")
+                          "dataset.zsl_split) (default: config sweep.settings)")
+    run.add_argument("--ratios", help="comma list of label ratios in (0, 1] for the partial setting "
+                                      "(default: config sweep.ratios)")
+    run.add_argument("--shots", help="comma list of K >= 1 (images per class) for the fewshot setting "
+                                     "(default: config sweep.shots)")
+    run.add_argument("--seeds", help="comma list of seeds, whole numbers in 0 .. 2**32-1 (default: config "
+                                     "sweep.seeds). An empty, out-of-range or repeated value is an error")
     run.add_argument("--work-dir", default="work_dirs",
                      help="where runs, records and the feature cache go (default: work_dirs)")
     run.add_argument("--run", help="run name: records go to <work-dir>/<run>/records (default: the config's name)")
     run.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     run.add_argument("--amp", choices=["fp16", "bf16"], help="autocast dtype on CUDA")
-    run.add_argument("--threads", type=int, help="torch CPU threads (per job with --jobs; recorded with the results)")
+    run.add_argument("--threads", type=int, help="torch CPU threads, >= 1 (per job with --jobs; recorded with the "
+                                                 "results)")
     run.add_argument("--jobs", help="cells run at once, each in its own process: an integer or 'auto' (one per "
                                     "CPU core on CPU, 1 on a GPU); default: the config's runtime.jobs (toy: auto, "
                                     "others: 1). Features and generated images are still computed once")
@@ -129,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--work-dir", default="work_dirs", help="where the runs are (default: work_dirs)")
     report.add_argument("--run", help="only this run (default: every run under --work-dir)")
     report.add_argument("--out", help="where the report goes (default: 'reports' beside --work-dir)")
-    report.add_argument("--format", type=_strings, default=["md", "tex", "csv", "png", "pdf", "html"],
+    report.add_argument("--format", default="md,tex,csv,png,pdf,html",
                         help="comma list of md, tex, csv (tables), png, pdf (plots), html (index.html: one "
                         "self-contained interactive page, offline; sortable, filterable leaderboards, plots "
                         "with hover, two-method comparison, per-class AP, every record) (default: all)")
@@ -140,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--timings", help="also write the seconds of each reading and report phase to this JSON file "
                                           "(benchmarks/bench_scale.py)")
     report.add_argument("--n-boot", type=int, default=1000,
-                        help="bootstrap resamples of the test images for significance (default 1000; 0: skip)")
+                        help="bootstrap resamples of the test images for significance, >= 0 (default 1000; 0: skip)")
 
     status = sub.add_parser("status", help="how far a run has come: cells done / todo / stale / failed / running, "
                                            "feature cache and generated images present / missing",
@@ -176,24 +168,35 @@ def main(argv: list[str] | None = None) -> int:
     from bench.cli.report import cmd_report
     from bench.cli.run import cmd_run
     from bench.cli.status import cmd_status
-    from bench.data.base import DataError
-    from bench.features.spec import BackboneError
-    from bench.grid.jobs import JobError
-    from bench.registry import PluginError
+    from bench.errors import BenchError
 
     try:
         return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "toy": cmd_toy,
                 "status": cmd_status}[args.command](args)
-    except (DataError, BackboneError, PluginError, JobError, KeyError, ValueError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"bench: error: {message}", file=sys.stderr)
-        return 2
+    except BenchError as exc:  # every error bench raises for its user (bench/errors.py): one line
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except OSError as exc:  # a full disk, a read-only or unwritable folder: one line naming it
         message = write_fault(exc, getattr(args, "work_dir", None))
         if message is None:
-            raise
+            return unexpected(exc)
         print(f"bench: error: {message}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 -- a bug, or an input bench does not check yet
+        return unexpected(exc)
+
+
+def unexpected(exc: Exception) -> int:
+    """One line for an exception that is no :class:`bench.errors.BenchError` (a bug in bench or a plug-in, or an
+    input it does not check yet), with how to see where it came from: ``BENCH_TRACEBACK=1`` prints the traceback."""
+    if os.environ.get("BENCH_TRACEBACK", "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    print(f"bench: error: unexpected {type(exc).__name__}: {first} (a bug in bench or a plug-in, or an input it "
+          "does not check yet; rerun with BENCH_TRACEBACK=1 to see where)", file=sys.stderr)
+    return 1
 
 
 def write_fault(exc: OSError, work_dir: str | None = None) -> str | None:
@@ -202,8 +205,10 @@ def write_fault(exc: OSError, work_dir: str | None = None) -> str | None:
     import errno
     from pathlib import Path
 
+    from bench.io import is_write_fault
+
     space = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-    if exc.errno not in (*space, errno.EROFS, errno.EACCES, errno.EPERM):
+    if not is_write_fault(exc):
         return None
     hint = ("free space there, or put the work dir (--work-dir) or the feature cache (runtime.cache_dir) on "
             "another disk") if exc.errno in space else \

@@ -11,10 +11,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bench.errors import UsageError
+
 STAMP = ".bench-report.json"
 
 
-def report_inputs(paths: list[str], args) -> str:
+def report_inputs(paths: list[str], args, formats: list[str]) -> str:
     """A digest of what the report is made from: options, code, and every record's and scores file's stat."""
     import hashlib
     import json
@@ -25,7 +27,7 @@ def report_inputs(paths: list[str], args) -> str:
     from bench.records import scores_path
 
     digest = hashlib.sha256(json.dumps({
-        "formats": sorted(args.format), "reference": args.reference, "n_boot": args.n_boot,
+        "formats": sorted(formats), "reference": args.reference, "n_boot": args.n_boot,
         "bench": __version__, "commit": git_commit()}, sort_keys=True).encode())
     for path in sorted(paths):
         for file in (Path(path), scores_path(Path(path))):
@@ -51,16 +53,18 @@ def up_to_date(out: Path, inputs: str) -> int | None:
     return len(files)
 
 
-
 def cmd_report(args) -> int:
-    from bench.report import find_records, read_records, summary_table, write_report
+    from bench.cli.options import at_least, choices
+    from bench.report import FORMATS, find_records, read_records, summary_table, write_report
 
+    formats = choices("--format", args.format, FORMATS, "format", noun="report format(s) (--format)")
+    at_least("--n-boot", args.n_boot, 0)
     paths = find_records(Path(args.work_dir), args.run)
     if not paths:
         print(f"bench: no records under {args.work_dir}" + (f"/{args.run}" if args.run else ""), file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path(args.work_dir).parent / "reports"
-    inputs = report_inputs(paths, args)
+    inputs = report_inputs(paths, args, formats)
     if not getattr(args, "force", False) and (n_files := up_to_date(out, inputs)) is not None:
         print(f"bench report: nothing new since the report in {out} ({len(paths)} records, {n_files} files); "
               "--force writes it again")
@@ -75,10 +79,10 @@ def cmd_report(args) -> int:
         return 2
     methods = sorted(set(records.cells["method"]))
     if args.reference and args.reference not in methods:
-        raise ValueError(f"--reference {args.reference} names no method of these records; methods: "
+        raise UsageError(f"--reference {args.reference} names no method of these records; methods: "
                          f"{', '.join(methods)}")
     print(summary_table(records.cells))
-    written = write_report(records, out, tuple(args.format), reference=args.reference, n_boot=args.n_boot)
+    written = write_report(records, out, tuple(formats), reference=args.reference, n_boot=args.n_boot)
     from bench.io import write_json
 
     try:

@@ -4,12 +4,18 @@ them and their cost (``--dry-run``), or submit them to Slurm (``--slurm``)."""
 
 from __future__ import annotations
 
+import sys
+
+from bench.errors import UsageError
+
 
 def plan_run(args, dataset: str):
     """(config, cells, work dir, selection) of ``bench run`` on one dataset config, with the flags applied."""
     from pathlib import Path
 
+    from bench.cli import options
     from bench.config import load_config
+    from bench.data.base import SETTINGS
     from bench.grid.selection import selection, selection_cells
     from bench.schema import check_config
 
@@ -21,12 +27,20 @@ def plan_run(args, dataset: str):
     if getattr(args, "slurm", None):  # --slurm key=value,...: the config's slurm section (checked with the rest)
         cfg.merge_from_dict({f"slurm.{key}": value for key, value in args.slurm.items()})
     check_config(cfg)
-    chosen = selection(cfg, args.methods, args.settings, args.ratios, args.seeds, args.shots)
-    check_run_options(args, chosen["settings"])
-    methods, settings = chosen["methods"], chosen["settings"]
+    sweep = cfg.get("sweep", {}) or {}
+    # each list from its option when given (an empty one is an error, never the config's), else from the config;
+    # either way checked, naming where it came from
+    settings = options.choices(*_given(args.settings, "--settings", sweep, "settings", ["zero-shot", "partial"]),
+                               SETTINGS, "settings")
+    ratios = options.ratios(*_given(args.ratios, "--ratios", sweep, "ratios", [0.1, 0.5, 0.9]))
+    seeds = options.seeds(*_given(args.seeds, "--seeds", sweep, "seeds", [1]))
+    shots = options.shots(*_given(args.shots, "--shots", sweep, "shots", 16))
+    check_run_options(args)
+    chosen = selection(cfg, args.methods, settings, ratios, seeds, shots)
+    methods = chosen["methods"]
     cells = selection_cells(cfg, chosen)
     if not cells:
-        raise ValueError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
+        raise UsageError(f"nothing to run: none of the methods {', '.join(methods)} supports the settings "
                          f"{', '.join(settings)} (see `bench list methods`); choose other --settings or --methods")
     eval_split = (cfg.get("runtime", {}) or {}).get("eval_split", "test")
     default_run = cfg.config_name if eval_split == "test" else f"{cfg.config_name}-{eval_split}"  # never mixed
@@ -38,6 +52,7 @@ def cmd_run(args) -> int:
     import torch
 
     from bench.cell.session import Session
+    from bench.cli import options
     from bench.grid.selection import feature_needs, remember_selection
     from bench.grid.sweep import (
         check_device,
@@ -48,12 +63,12 @@ def cmd_run(args) -> int:
         shard_cells,
     )
 
-    if args.threads:
+    if options.at_least("--threads", args.threads, 1):
         torch.set_num_threads(args.threads)
     datasets = [d.strip() for d in str(args.dataset).split(",") if d.strip()]
     slurm = getattr(args, "slurm", None) is not None or getattr(args, "shards", None) is not None
     if len(datasets) != 1 and (slurm or not args.dry_run):
-        raise ValueError(f"--dataset {args.dataset}: a run takes one dataset (several only with --dry-run)")
+        raise UsageError(f"--dataset {args.dataset}: a run takes one dataset (several only with --dry-run)")
     if slurm:  # submits (or with --dry-run prints) the prepare job, the shard array and the finishing job
         from bench.cli.submit import submit_sweep
 
@@ -94,6 +109,9 @@ def cmd_run(args) -> int:
     timings["dataset"] = time.perf_counter() - t0
     diagnostics = to_plain(cfg.get("diagnostics", {}) or {})
     session.feature_needs = feature_needs(session, cells, diagnostics=diagnostics.get("enabled", True))
+    from bench.grid.preflight import check_resources
+
+    check_resources(session, cells)  # every missing weight, pipeline, corpus, word list or split file, in one line
     mark = time.perf_counter()
     if world > 1:
         # under torchrun: all ranks fill the feature cache together, then each runs every world-th
@@ -121,11 +139,19 @@ def cmd_run(args) -> int:
     if diagnostics.get("enabled", True) and rank == 0 and not pool:  # modality / domain gaps and leakage
         from bench.grid.diagnostics import write_diagnostics
 
-        write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
+        try:
+            write_diagnostics(session, cells, threshold=diagnostics.get("leak_threshold", 0.95), force=args.force)
+        except Exception as exc:
+            from bench.cell.runner import belongs_to_cell, one_line
+
+            if not belongs_to_cell(exc):
+                raise
+            print(f"bench: warning: diagnostics not written: {one_line(exc)}", file=sys.stderr)
     timings["diagnostics"], mark = time.perf_counter() - mark, time.perf_counter()
     from bench.report import load_records, summary_table
 
-    records = load_records([str(p) for p in outcome["records"]])
+    failed_records = [record for _, _, record in outcome["failed"] if record]  # the summary lists them with why
+    records = load_records([str(p) for p in [*outcome["records"], *failed_records]])
     if len(records):
         print(summary_table(records))
     timings["summary"] = time.perf_counter() - mark
@@ -145,12 +171,12 @@ def cmd_run(args) -> int:
     return 1 if outcome["failed"] else 0
 
 
-def check_run_options(args, settings: list[str]) -> None:
-    """One-line errors for run options that would otherwise plan nothing or fail deep inside."""
-    from bench.data.base import SETTINGS
+def _given(value, option: str, sweep: dict, key: str, default) -> tuple[str, object]:
+    """(where it came from, the value): the option when given on the command line, else ``sweep.<key>``."""
+    return (option, value) if value is not None else (f"sweep.{key}", sweep.get(key, default))
 
-    unknown = [s for s in settings if s not in SETTINGS]
-    if unknown or not settings:
-        raise ValueError(f"unknown --settings {', '.join(unknown) or '(empty)'}; valid: {', '.join(SETTINGS)}")
+
+def check_run_options(args) -> None:
+    """One-line errors for run options that would otherwise plan nothing or fail deep inside."""
     if not [m for m in str(args.methods).split(",") if m.strip()]:
-        raise ValueError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")
+        raise UsageError("--methods is empty; give 'all' or a comma list of method names (see `bench list methods`)")

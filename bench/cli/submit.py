@@ -4,6 +4,8 @@ their sbatch parameters."""
 
 from __future__ import annotations
 
+from bench.errors import UsageError
+
 
 def submit_sweep(args, cfg, cells: list, chosen: dict, work_dir) -> int:
     import dataclasses
@@ -17,10 +19,10 @@ def submit_sweep(args, cfg, cells: list, chosen: dict, work_dir) -> int:
     from bench.locking import is_held
 
     if args.slurm is None:
-        raise ValueError("--shards needs --slurm (the jobs' resources: --slurm partition=...,time=...); to run one "
+        raise UsageError("--shards needs --slurm (the jobs' resources: --slurm partition=...,time=...); to run one "
                          "task of an array of your own, use --shard i/n")
     if args.shard:
-        raise ValueError("--shard and --slurm do not go together: --slurm shares the cells out itself (--shards N)")
+        raise UsageError("--shard and --slurm do not go together: --slurm shares the cells out itself (--shards N)")
     slurm = to_plain(cfg.get("slurm", {}) or {})
     shards = args.shards if args.shards is not None else int(slurm.get("shards", 8))
     check_slurm(slurm, shards)

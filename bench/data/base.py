@@ -8,23 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import DataError, UsageError
+
 POSITIVE, UNKNOWN, NEGATIVE = 1, 0, -1
 SETTINGS = ("zero-shot", "partial", "fewshot", "zsl")  # zsl: seen/unseen classes (bench/data/zsl.py)
-
-
-class DataError(ValueError):
-    """Bad or missing dataset input; the message names the file and how to fix it.
-
-    Raised in a DataLoader worker, torch re-raises it in the main process as ``DataError("Caught
-    DataError in DataLoader worker process 0.\nOriginal Traceback ...")`` (``torch._utils.ExceptionWrapper``);
-    such a message is cut back to the original one-line message, its last line.
-    """
-
-    def __init__(self, message: str = ""):
-        if isinstance(message, str) and message.startswith("Caught ") and "\nOriginal Traceback" in message:
-            last = message.rstrip().splitlines()[-1]  # "bench.data.base.DataError: <message>"
-            message = last.split(": ", 1)[1] if ": " in last else last
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -42,29 +29,34 @@ class Split:
     classnames: list[str]
     captions: list[list[str]] = field(default_factory=list)
     image_ids: list = field(default_factory=list)
+    source: str = ""  # the image list or annotation file the reader read it from: every error about it names it
 
     def __post_init__(self):
         if self.labels.shape != (len(self.image_paths), len(self.classnames)):
             raise DataError(
                 f"{self.dataset}/{self.split}: label matrix {self.labels.shape} does not match "
-                f"{len(self.image_paths)} images x {len(self.classnames)} classes"
+                f"{len(self.image_paths)} images x {len(self.classnames)} classes{self._read_from()}"
             )
         if not self.image_paths:
             raise DataError(f"{self.dataset}/{self.split}: the split has no images; check its image list / "
-                            "annotation file")
+                            f"annotation file{' ' + self.source if self.source else ''}")
         for what, values in (("image id", self.image_ids), ("image file", self.image_paths)):
             repeated = repeated_values(values)
             if repeated:  # counted twice in training and in every mAP: refuse rather than guess which to keep
                 shown = ", ".join(str(v) for v in repeated[:10]) + (f" (+{len(repeated) - 10} more)"
                                                                     if len(repeated) > 10 else "")
                 raise DataError(f"{self.dataset}/{self.split}: the split lists the same {what} more than once: "
-                                f"{shown}; remove the repeated entries")
+                                f"{shown}; remove the repeated entries{' from ' + self.source if self.source else ''}")
+
+    def _read_from(self) -> str:
+        return f" (read from {self.source})" if self.source else ""
 
     def check_evaluable(self) -> None:
         """A DataError when no image has a positive label (every class's AP, and so the mAP, is undefined)."""
         if not (self.labels == POSITIVE).any():
             raise DataError(f"{self.dataset}/{self.split}: no image has a positive label, so there is nothing to "
-                            "evaluate (mAP undefined); check the split's annotation files")
+                            "evaluate (mAP undefined); check the split's annotation files"
+                            f"{' (' + self.source + ')' if self.source else ''}")
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -89,7 +81,7 @@ def repeated_values(values: list) -> list:
 def check_label_ratio(label_ratio: float) -> float:
     label_ratio = float(label_ratio)
     if not 0.0 < label_ratio <= 1.0:
-        raise ValueError(f"label ratio must be in (0, 1], got {label_ratio}")
+        raise UsageError(f"label ratio must be in (0, 1], got {label_ratio}")
     return label_ratio
 
 
@@ -98,9 +90,9 @@ def check_shots(shots) -> int:
     try:
         value = float(shots)
     except (TypeError, ValueError):
-        raise ValueError(f"shots must be a positive integer (images per class), got {shots!r}") from None
+        raise UsageError(f"shots must be a positive integer (images per class), got {shots!r}") from None
     if value != int(value) or value < 1:
-        raise ValueError(f"shots must be a positive integer (images per class), got {shots!r}")
+        raise UsageError(f"shots must be a positive integer (images per class), got {shots!r}")
     return int(value)
 
 

@@ -61,16 +61,23 @@ def surface_forms(synonym: str) -> set[str]:
     return forms
 
 
+def synonym_path(name_or_path: str) -> Path:
+    """The file of a synonym list: a built-in by name (``coco``), else the path given."""
+    path = Path(name_or_path).expanduser()
+    return SYNONYM_DIR / f"{name_or_path}.json" if not path.suffix else path
+
+
 def load_synonyms(name_or_path: str) -> dict:
     """A synonym file by dataset name (``coco``) or path; checked for the expected structure."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = SYNONYM_DIR / f"{name_or_path}.json"
+    path = synonym_path(name_or_path)
     if not path.is_file():
         known = sorted(p.stem for p in SYNONYM_DIR.glob("*.json"))
-        raise DataError(f"synonym file not found: {path} (built-in: {', '.join(known)}; or pass a path to a "
-                        "json file {\"classes\": [{\"name\": ..., \"synonyms\": [...]}]})")
-    data = json.loads(path.read_text())
+        raise DataError(f"synonym file not found: {path} (dataset.synonyms; built-in: {', '.join(known)}; or a path "
+                        "to a json file {\"classes\": [{\"name\": ..., \"synonyms\": [...]}]})")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"corrupt synonym file {path}: {exc} (dataset.synonyms)") from exc
     classes = data.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, dict) and "name" in c for c in classes):
         raise DataError(f"{path}: expected {{\"classes\": [{{\"name\": ..., \"synonyms\": [...]}}, ...]}}")

@@ -89,7 +89,7 @@ class COCO2014:
         annotated = np.zeros(len(images), dtype=bool)
         for a in ann["annotations"]:
             if a["image_id"] not in row or a["category_id"] not in column:
-                raise DataError(f"annotation {a.get('id')} in instances_{stem}.json refers to an unknown "
+                raise DataError(f"annotation {a.get('id')} in {ann_path} refers to an unknown "
                                 f"image {a['image_id']} or category {a['category_id']}")
             labels[row[a["image_id"]], column[a["category_id"]]] = POSITIVE
             annotated[row[a["image_id"]]] = True
@@ -102,7 +102,7 @@ class COCO2014:
             image_paths=[str(image_dir / im["file_name"]) for im in kept],
             labels=labels[keep], classnames=[c["name"] for c in categories],
             captions=[captions.get(im["id"], []) for im in kept],
-            image_ids=[im["id"] for im in kept],
+            image_ids=[im["id"] for im in kept], source=str(ann_path),
         )
 
     def _captions(self, stem: str) -> dict[int, list[str]]:
@@ -122,16 +122,23 @@ class COCO2014:
         one caption per image (``coco_caption_text_embed_sampled_idx.pkl``); ``captions_per_image``
         (default 1: the lowest annotation id of each image) does the same, None keeps all five.
         """
-        path = self.data_root / "annotations" / f"captions_{self.split_dirs['train']}.json"
-        corpus = coco_captions(path, self.captions_per_image)
-        for extra in self.extra_caption_files:
-            corpus += coco_captions(self.data_root / extra, self.captions_per_image)
+        corpus = []
+        for path, hint in self.caption_sources():
+            corpus += coco_captions(path, self.captions_per_image, hint)
         return corpus
 
+    def caption_sources(self) -> list[tuple[Path, str]]:
+        """(file, how to supply it) for each file of the caption corpus: the train split's captions under the
+        data root, then ``extra_caption_files`` (relative to it)."""
+        train = self.data_root / "annotations" / f"captions_{self.split_dirs['train']}.json"
+        return [(train, f"dataset.data_root; {self.hint}"),
+                *((self.data_root / extra, "dataset.extra_caption_files") for extra in self.extra_caption_files)]
 
-def coco_captions(path: str | Path, per_image: int | None = None) -> list[str]:
-    """The captions of a COCO-format caption file in annotation-id order; at most ``per_image`` per image."""
-    path = require_file(Path(path).expanduser(), "COCO caption file", COCO_HINT)
+
+def coco_captions(path: str | Path, per_image: int | None = None, hint: str = COCO_HINT) -> list[str]:
+    """The captions of a COCO-format caption file in annotation-id order; at most ``per_image`` per image.
+    ``hint`` says how to supply a missing file for the dataset at hand (the config key that sets it)."""
+    path = require_file(Path(path).expanduser(), "caption file", hint)
     taken: dict = {}
     out = []
     for a in sorted(read_json(path, "caption file")["annotations"], key=lambda a: a["id"]):

@@ -83,7 +83,8 @@ class NUSWIDE:
             self.missing = int((~keep).sum())
         return Split(dataset=self.name, split=split, image_paths=[p for p, k in zip(paths, keep) if k],
                      labels=labels[keep], classnames=concepts, captions=[[] for _ in range(int(keep.sum()))],
-                     image_ids=[p for p, k in zip(listed, keep) if k])
+                     image_ids=[p for p, k in zip(listed, keep) if k],
+                     source=str(root / "ImageList" / f"{tag}Imagelist.txt"))
 
     def load_zsl(self, split: str) -> Split:
         """The split labelled with the Flickr tags that are not concepts, then the 81 concepts: the class list
@@ -100,7 +101,8 @@ class NUSWIDE:
         row_of = {key: i for i, key in enumerate(everything)}
         missing = [p for p in base.image_ids if image_key(p) not in row_of]
         if missing:
-            raise DataError(f"{len(missing)} {split} image(s) not in ImageList/Imagelist.txt, e.g. {missing[0]}")
+            raise DataError(f"{len(missing)} {split} image(s) not in {self.data_root / 'ImageList' / 'Imagelist.txt'}, "
+                            f"e.g. {missing[0]}")
         wanted = {row_of[image_key(p)]: j for j, p in enumerate(base.image_ids)}
         matrix_path = require_file(tag_dir / "AllTags1k.txt", "NUS-WIDE tag matrix", hint)
         values = np.zeros((len(base), len(tags)), dtype=np.int8)
@@ -127,17 +129,21 @@ class NUSWIDE:
         """Captions from ``caption_files`` (TaI-DPT uses OpenImages localized narratives, .jsonl)."""
         import json
 
-        if not self.caption_files:
-            raise DataError("NUS-WIDE has no captions of its own; set dataset.caption_files to OpenImages "
-                            "localized-narratives .jsonl files (TaI-DPT's corpus) or COCO caption json files")
         corpus: list[str] = []
-        for name in self.caption_files:
-            path = require_file(Path(name).expanduser(), "caption file")
+        for name, hint in self.caption_sources():
+            path = require_file(name, "caption file", hint)
             if path.suffix == ".jsonl":
                 corpus += [json.loads(line)["caption"].strip() for line in path.read_text().splitlines() if line]
             else:
-                corpus += coco_captions(path)
+                corpus += coco_captions(path, hint=hint)
         return corpus
+
+    def caption_sources(self) -> list[tuple[Path, str]]:
+        """(file, how to supply it) for each file of ``caption_files``."""
+        if not self.caption_files:
+            raise DataError("NUS-WIDE has no captions of its own; set dataset.caption_files to OpenImages "
+                            "localized-narratives .jsonl files (TaI-DPT's corpus) or COCO caption json files")
+        return [(Path(name).expanduser(), "listed in dataset.caption_files") for name in self.caption_files]
 
 
 def image_key(line: str) -> str:

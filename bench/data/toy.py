@@ -51,3 +51,7 @@ class Toy(COCO2014):
     def caption_corpus(self) -> list[str]:
         self.ensure()
         return super().caption_corpus()
+
+    def caption_sources(self):
+        self.ensure()
+        return super().caption_sources()

@@ -20,6 +20,7 @@ import numpy as np
 
 from bench.data.base import NEGATIVE, POSITIVE, UNKNOWN, DataError, Split, require_dir, require_file
 from bench.data.coco import coco_captions
+from bench.errors import UsageError
 from bench.registry import DATASETS
 
 VOC_CLASSES = [
@@ -27,6 +28,8 @@ VOC_CLASSES = [
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 ]
 VOC_HINT = "download VOC2007 trainval+test and pass --data-root /path/to/VOCdevkit/VOC2007"
+CAPTION_HINT = ("VOC2007 has no captions: caption-trained methods read MS-COCO's; pass --cfg-options "
+                "dataset.caption_file=/path/to/coco/annotations/captions_train2014.json")
 
 
 @DATASETS.register_module(name="voc2007")
@@ -44,7 +47,7 @@ class VOC2007:
         if synonyms:  # a user's synonym file (path) or another built-in list, for caption parsing
             self.synonyms = synonyms
         if difficult not in ("negative", "ignore"):
-            raise ValueError(f"difficult must be 'negative' or 'ignore', got {difficult!r}")
+            raise UsageError(f"difficult must be 'negative' or 'ignore', got {difficult!r}")
         self.data_root = Path(data_root).expanduser()
         self.difficult = difficult
         self.caption_file = caption_file
@@ -88,13 +91,19 @@ class VOC2007:
                         labels[row, column[name]] = UNKNOWN
         return Split(dataset=self.name, split=split,
                      image_paths=[str(root / "JPEGImages" / f"{i}.jpg") for i in ids],
-                     labels=labels, classnames=list(VOC_CLASSES), captions=[[] for _ in ids], image_ids=ids)
+                     labels=labels, classnames=list(VOC_CLASSES), captions=[[] for _ in ids], image_ids=ids,
+                     source=str(list_file))
 
     def caption_corpus(self) -> list[str]:
         """VOC has no captions; TaI-DPT trains its VOC prompts on MS-COCO captions (``caption_file``), the same
         one-caption-per-image sample as for COCO (``coco_caption_text_embed_sampled_idx.pkl`` in
         ``voc2007_distill.py``): ``captions_per_image`` as in :meth:`COCO2014.caption_corpus`."""
+        [(path, hint)] = self.caption_sources()
+        return coco_captions(path, self.captions_per_image, hint)
+
+    def caption_sources(self) -> list[tuple[Path, str]]:
+        """The one caption file (COCO's train captions), with how to supply it."""
         if not self.caption_file:
             raise DataError("VOC2007 has no captions; set dataset.caption_file to "
                             "/path/to/coco/annotations/captions_train2014.json")
-        return coco_captions(self.caption_file, self.captions_per_image)
+        return [(Path(self.caption_file).expanduser(), CAPTION_HINT)]

@@ -88,8 +88,9 @@ def load_zsl_split(name_or_path: str | None, dataset: str = "") -> ZSLSplit:
     if path.suffix != ".json":
         path = ZSL_DIR / f"{name_or_path}.json"
     if not path.is_file():
-        raise DataError(f"zsl split file not found: {path} (built-in: {', '.join(builtin_splits())}; or a path "
-                        "to a json file {\"unseen\": [...], \"seen\": [...] or \"rest\", \"source\": ...})")
+        raise DataError(f"zsl split file not found: {path} (dataset.zsl_split; built-in: "
+                        f"{', '.join(builtin_splits())}; or a path to a json file "
+                        '{"unseen": [...], "seen": [...] or "rest", "source": ...})')
     raw = path.read_bytes()
     try:
         data = json.loads(raw)

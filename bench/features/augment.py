@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
 from bench.data.base import DataError
+from bench.errors import UsageError
 
 CROPS = ("random_resized", "squash")
 
@@ -52,9 +53,9 @@ def eval_transform(model, spec):
 
     cfg = preprocess_config(model, spec)
     if cfg["resize_mode"] not in ("shortest", "longest", "squash"):
-        raise ValueError(f"backbone.resize_mode must be 'shortest', 'longest' or 'squash', got {cfg['resize_mode']!r}")
+        raise UsageError(f"backbone.resize_mode must be 'shortest', 'longest' or 'squash', got {cfg['resize_mode']!r}")
     if cfg["interpolation"] not in ("bicubic", "bilinear", "nearest"):
-        raise ValueError(f"backbone.interpolation must be 'bicubic', 'bilinear' or 'nearest', "
+        raise UsageError(f"backbone.interpolation must be 'bicubic', 'bilinear' or 'nearest', "
                          f"got {cfg['interpolation']!r}")
     return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
@@ -94,7 +95,7 @@ def augmentation(backbone, scale: tuple | list = (0.5, 1.0), flip: bool = True, 
     from torchvision import transforms as T
 
     if crop not in CROPS:
-        raise ValueError(f"features.augment.crop must be one of {CROPS}, got {crop!r}")
+        raise UsageError(f"features.augment.crop must be one of {CROPS}, got {crop!r}")
     cfg = preprocess_config(backbone.model, backbone.spec)
     size = cfg["size"][0] if isinstance(cfg["size"], (tuple, list)) else cfg["size"]
     interpolation = T.InterpolationMode(cfg["interpolation"])

@@ -21,14 +21,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import pickle
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UsageError
 from bench.features.quickgelu import decide_quick_gelu, is_torchscript_archive, text_activation
 from bench.features.spec import BackboneError, BackboneSpec, is_local_path, resolve_path
+from bench.features.weights import load_torchscript_weights, refused_globals
 
 IMAGE_FEATURE_KINDS = ("global", "global_nopos", "dense", "dense_nopos")
 log = logging.getLogger("bench")
@@ -54,12 +57,21 @@ def load_backbone(spec: BackboneSpec, device: str | torch.device = "cpu", amp: s
     kwargs = {}
     if quick_gelu is not None:
         kwargs["force_quick_gelu" if quick_gelu else "quick_gelu"] = quick_gelu  # False: overrides a -quickgelu config
-    if is_file and is_torchscript_archive(pretrained):
-        # torch.load refuses TorchScript archives under weights_only; without it, it hands them to torch.jit.load
-        kwargs["weights_only"] = False
+    # user-given weights load with weights_only=True (open_clip's default: a state dict holds tensors only); an
+    # OpenAI TorchScript archive is read by torch.jit.load (trusted files only: README "Real weights")
+    scripted = is_file and is_torchscript_archive(pretrained)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            spec.model, pretrained=pretrained, device=device, **kwargs)
+            spec.model, pretrained=None if scripted else pretrained, device=device, weights_only=True, **kwargs)
+        if scripted:
+            load_torchscript_weights(open_clip, model, pretrained)
+    except pickle.UnpicklingError as exc:  # weights_only refused a global: the file holds more than tensors
+        raise BackboneError(
+            f"checkpoint {spec.pretrained} holds Python objects besides tensors "
+            f"({refused_globals(exc) or str(exc).strip().splitlines()[0][:200]}); "
+            "bench never unpickles those (they could run code). Save the weights as a state dict "
+            "(torch.save(model.state_dict(), path) or a .safetensors file), or pass OpenAI's TorchScript .pt "
+            "release as it is") from exc
     except RuntimeError as exc:
         text = str(exc)
         if "state_dict" in text or "size mismatch" in text:
@@ -152,7 +164,7 @@ class Backbone(nn.Module):
         """Image features of the requested kinds (see module docstring), fp32, on this device."""
         unknown = set(kinds) - set(IMAGE_FEATURE_KINDS)
         if unknown:
-            raise ValueError(f"unknown image feature kind(s) {sorted(unknown)}; valid: {IMAGE_FEATURE_KINDS}")
+            raise UsageError(f"unknown image feature kind(s) {sorted(unknown)}; valid: {IMAGE_FEATURE_KINDS}")
         pixels = pixels.to(self.device, non_blocking=True)
         with self.autocast():
             feats = self._resnet_features(pixels, kinds) if self.is_resnet else self._vit_features(pixels, kinds)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from bench.errors import UsageError
 from bench.features.augment import ImageRows, augmentation
 from bench.features.cache_entry import CACHE_VERSION, entry_damage, file_crc32, image_entry_key, reserved_memmap
 from bench.features.cache_rows import RowIndex, RowSource, family_key
@@ -125,7 +126,7 @@ class FeatureCache:
         if not (entry / "manifest.json").is_file():
             raise KeyError(f"feature cache entry {key} is not complete")
         shape = read_json(entry / "manifest.json")["shape"]
-        return np.load(entry / "data.npy", mmap_mode="r").reshape(shape)  # a view: no copy
+        return np.load(entry / "data.npy", mmap_mode="r", allow_pickle=False).reshape(shape)  # a view: no copy
 
     # ----- public API -------------------------------------------------------------------------
     def image_features(self, backbone, paths: list[str], kinds, *, also=(), views: int = 1,
@@ -142,7 +143,7 @@ class FeatureCache:
         kind already holds (same image content) are copied, not encoded (bench/features/cache_rows.py).
         """
         if views < 1 or (views > 1 and augment is None):
-            raise ValueError("views must be >= 1, and views > 1 needs an augment setting")
+            raise UsageError("views must be >= 1, and views > 1 needs an augment setting")
         hashes = self.file_hashes(list(paths))
         images_key = sha256_json(hashes)
         keys = {kind: image_entry_key(backbone.cache_identity(), images_key, kind, views, augment)
@@ -284,7 +285,7 @@ class FeatureCache:
             done = sum((d / "chunks" / str(c)).exists() for c in range(n_chunks))
             if done != n_chunks:
                 raise RuntimeError(f"feature cache entry {d} has {done}/{n_chunks} chunks after extraction")
-            flat = np.load(d / "data.npy", mmap_mode="r")
+            flat = np.load(d / "data.npy", mmap_mode="r", allow_pickle=False)
             shape = list(lead_shape) + list(flat.shape[1:])
             manifest = dict(meta, key=keys[name], kind=name, shape=shape, dtype=str(flat.dtype), version=CACHE_VERSION,
                             bytes=(d / "data.npy").stat().st_size, crc32=file_crc32(d / "data.npy"))
@@ -303,7 +304,7 @@ class FeatureCache:
         shape = (n_rows, *value.shape[1:])
         if path.is_file():
             try:
-                existing = np.load(path, mmap_mode="r+")
+                existing = np.load(path, mmap_mode="r+", allow_pickle=False)
             except (ValueError, OSError):  # killed while the file was being created: start it again
                 existing = None
             if existing is not None and existing.shape == shape and existing.dtype == dtype:

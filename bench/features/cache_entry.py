@@ -85,7 +85,7 @@ def entry_damage(entry: Path) -> str | None:
     if crc != expected[1]:
         return f"fails its checksum (crc32 {crc:08x}, manifest {expected[1]:08x})"
     try:
-        flat = np.load(data, mmap_mode="r")
+        flat = np.load(data, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         return f"has an unreadable array header ({exc})"
     if flat.dtype != dtype or int(np.prod(flat.shape)) != int(np.prod(shape)):

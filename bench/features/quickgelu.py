@@ -28,6 +28,8 @@ import logging
 import zipfile
 from pathlib import Path
 
+from bench.errors import UsageError
+
 log = logging.getLogger("bench")
 
 
@@ -56,7 +58,7 @@ def decide_quick_gelu(open_clip, model: str, pretrained: str | None, given: bool
     None leaves the model config's choice (hf-hub:/local-dir: folders carry their own)."""
     if given is not None:
         if not isinstance(given, bool):
-            raise ValueError(f"backbone.quick_gelu must be true, false or None (decide from the weights), "
+            raise UsageError(f"backbone.quick_gelu must be true, false or None (decide from the weights), "
                              f"got {given!r}")
         return given, "backbone.quick_gelu"
     own = model_config_quick_gelu(open_clip, model)

@@ -10,14 +10,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.errors import BackboneError, UsageError
 from bench.features.quickgelu import decide_quick_gelu
+
+__all__ = ["BackboneError", "BackboneSpec", "resolve_spec"]
 
 BUILTIN_PREFIX = "builtin:"  # a path inside the installed bench package, e.g. builtin:toy/model/toy-clip.json
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # bench/
-
-
-class BackboneError(RuntimeError):
-    """The backbone cannot be built or its weights cannot be loaded; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,9 @@ def resolve_spec(cfg: dict) -> BackboneSpec:
     valid = {f.name for f in dataclasses.fields(BackboneSpec)}
     unknown = set(cfg) - valid
     if unknown:
-        raise ValueError(f"unknown backbone option(s) {sorted(unknown)}; valid: {sorted(valid)}")
+        raise UsageError(f"unknown backbone option(s) {sorted(unknown)}; valid: {sorted(valid)}")
     if "model" not in cfg:
-        raise ValueError("backbone config needs 'model' (an open_clip model name such as 'RN50')")
+        raise UsageError("backbone config needs 'model' (an open_clip model name such as 'RN50')")
     return BackboneSpec(**cfg)  # builtin: paths stay as written (portable records); resolved when loading
 
 

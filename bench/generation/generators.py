@@ -23,14 +23,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.errors import GeneratorError, UsageError
 from bench.io import atomic_path, atomic_write_text, sha256_json
 from bench.registry import GENERATORS
 
 PNG_COMPRESS_LEVEL = 1
-
-
-class GeneratorError(RuntimeError):
-    """A generator cannot be loaded; the message says how to supply it."""
 
 
 class Generator:
@@ -48,6 +45,11 @@ class Generator:
         """Processes to render ``n_images`` with (1: in this process; a GPU pipeline always renders here)."""
         return 1
 
+    def unavailable(self, key: str = "generator") -> str | None:
+        """Why this generator cannot render here, found without loading it (None: it can); ``key`` is the config
+        key that sets it, for the message."""
+        return None
+
 
 @GENERATORS.register_module(name="toy")
 class ToyGenerator(Generator):
@@ -60,7 +62,7 @@ class ToyGenerator(Generator):
 
     def __init__(self, size: int = 128, style: str = "drawing"):
         if style not in ("drawing", "photo"):
-            raise ValueError(f"toy generator style must be 'drawing' or 'photo', got {style!r}")
+            raise UsageError(f"toy generator style must be 'drawing' or 'photo', got {style!r}")
         self.size, self.style = size, style
 
     def identity(self) -> dict:
@@ -115,6 +117,24 @@ class DiffusersGenerator(Generator):
                 "guidance": self.guidance, "height": self.height, "width": self.width,
                 "negative_prompt": self.negative_prompt, "dtype": self.dtype, "safety_checker": None}
 
+    def unavailable(self, key: str = "generator") -> str | None:
+        """A local folder without ``model_index.json``, or (with ``HF_HUB_OFFLINE`` set) a hub id whose
+        ``model_index.json`` is not in the local hub cache: the message says how to supply it."""
+        folder = Path(self.pipeline).expanduser()
+        if self.pipeline.startswith((".", "/", "~")) or folder.exists():
+            if not (folder / "model_index.json").is_file():
+                return (f"no diffusers pipeline in {folder} (expected model_index.json written by "
+                        f"pipeline.save_pretrained; {key}.pipeline)")
+            return None
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        if constants.HF_HUB_OFFLINE and not isinstance(
+                try_to_load_from_cache(self.pipeline, "model_index.json", revision=self.revision), str):
+            return (f"diffusers pipeline {self.pipeline!r} is not in the local hub cache and HF_HUB_OFFLINE is set: "
+                    f"download it where there is internet (huggingface-cli download {self.pipeline} --local-dir "
+                    f"/path/sd) and pass the folder: --cfg-options {key}.pipeline=/path/sd")
+        return None
+
     def load(self):
         if self._pipe is not None:
             return self._pipe
@@ -135,6 +155,12 @@ class DiffusersGenerator(Generator):
                 kwargs.update(safety_checker=None, requires_safety_checker=False)
             pipe = diffusers.AutoPipelineForText2Image.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as exc:
+            if looks_local:  # a folder that is there but does not load: nothing to download
+                raise GeneratorError(
+                    f"cannot load diffusers pipeline {self.pipeline!r} ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0][:160]}); write the folder again with pipeline.save_pretrained or "
+                    "huggingface-cli download ... --local-dir, or pass another one (t2ipal.generator.pipeline)"
+                ) from exc
             raise GeneratorError(
                 f"cannot load diffusers pipeline {self.pipeline!r} ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:160]}). Without internet, download it elsewhere "

@@ -3,6 +3,7 @@
 ``selection``    which cells a sweep has (methods x settings x points x seeds) and what features they read; the
                  cell selections a run folder was given (planning only: no training loop imported)
 ``sweep``        running the cells: sharding, the distributed prepare phase, cells in order with resume
+``preflight``    before any work: every weight, pipeline, corpus, word list and split file the cells need
 ``jobs``         several cells at once in worker processes (``--jobs``), prepare tasks first
 ``fusion``       derived cells: score fusion of two finished cells (TaI-DPT + DualCoOp)
 ``diagnostics``  derived records: modality and domain gaps, near-duplicates of test images

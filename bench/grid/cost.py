@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.config import method_features, to_plain
+from bench.errors import UsageError
 
 GB = 1e9
 
@@ -69,7 +70,7 @@ def backbone_shape(spec) -> tuple[int, int, int]:
         path = Path(resolve_path(spec.model_config))
         config = json.loads(path.read_text()) if path.is_file() else None
     if config is None:
-        raise ValueError(f"backbone {spec.model!r}: no open_clip model config to size its features from")
+        raise UsageError(f"backbone {spec.model!r}: no open_clip model config to size its features from")
     vision = config["vision_cfg"]
     side = int(spec.image_size or vision["image_size"])
     stride = vision.get("patch_size") or 32  # ResNet towers reduce by 32

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.analysis.gaps import frechet_distance, l2_normalise, modality_gap, near_duplicates
-from bench.cell.plan import plan_cell
+from bench.cell.plan import plan_cell, read_record
 from bench.cell.session import Session
 from bench.io import read_json, sha256_json, write_json
 from bench.phases import timed
@@ -102,9 +102,10 @@ def write_diagnostics(session: Session, cells, threshold: float = 0.95, force: b
     seen = set()
     for cell in cells:
         plan = plan_cell(session.cfg, cell)
-        if plan.method_cls.trains_on != "generated" or not cell.record_path(session.work_dir).is_file() \
-                or cell.setting == "zsl":  # zsl renders another caption set (seen classes only); not described here
-            continue
+        if plan.method_cls.trains_on != "generated" or cell.setting == "zsl":  # zsl renders another caption set
+            continue  # (seen classes only); not described here
+        if (read_record(cell.record_path(session.work_dir)) or {}).get("status") != "ok":
+            continue  # not run, or failed (e.g. its generator would not load): no generated images to describe
         method = construct(plan.method_cls, plan.kwargs, cell.method)  # only its generation settings are read
         if method.trains_on != "generated" or not getattr(method, "use_generated", True):
             continue  # e.g. T2I-PAL's "w/o T2I" row renders nothing

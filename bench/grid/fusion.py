@@ -24,9 +24,18 @@ import numpy as np
 
 from bench.analysis.metrics import f1_block, multilabel_metrics
 from bench.cell.plan import Cell
+from bench.errors import RecordError, UsageError
 from bench.io import read_json, sha256_json, write_json
 from bench.provenance import environment
-from bench.records import RECORD_VERSION, backbone_spec, same_test_set, save_scores, saved_scores, scores_path
+from bench.records import (
+    RECORD_VERSION,
+    backbone_spec,
+    check_record,
+    same_test_set,
+    save_scores,
+    saved_scores,
+    scores_path,
+)
 
 NORMALISATION = "global min-max"
 
@@ -52,12 +61,13 @@ def fuse_scores(scores_a: np.ndarray, scores_b: np.ndarray, rate: float) -> np.n
 def _read_record(path: Path) -> dict:
     try:
         record = read_json(path)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read record {path}: {exc}") from exc
+        check_record(record)
+    except (OSError, json.JSONDecodeError, RecordError) as exc:
+        raise RecordError(f"cannot read record {path}: {exc}") from exc
     if record.get("status") != "ok":
-        raise ValueError(f"record {path} has status {record.get('status')!r}; only finished ('ok') cells fuse")
+        raise RecordError(f"record {path} has status {record.get('status')!r}; only finished ('ok') cells fuse")
     if not scores_path(Path(path)).is_file():
-        raise FileNotFoundError(f"no saved test scores beside {path} (expected {scores_path(Path(path))}); "
+        raise RecordError(f"no saved test scores beside {path} (expected {scores_path(Path(path))}); "
                                 "re-run that cell with --force to write them")
     return record
 
@@ -106,14 +116,14 @@ def _fuse_loaded(a: SourceCell, b: SourceCell, rate: float, out_record: Path, na
     rec_a, rec_b = a.record, b.record
     split_a, split_b = (r.get("config", {}).get("eval_split", "test") for r in (rec_a, rec_b))
     if rec_a["dataset"] != rec_b["dataset"] or split_a != split_b:
-        raise ValueError(f"cannot fuse cells of different datasets or splits: {rec_a['dataset']}/{split_a} "
+        raise UsageError(f"cannot fuse cells of different datasets or splits: {rec_a['dataset']}/{split_a} "
                          f"({a.path}) and {rec_b['dataset']}/{split_b} ({b.path})")
     if not same_test_set(a.labels, a.image_ids, b.labels, b.image_ids):
-        raise ValueError(f"the test labels (or image order) of {a.path} and {b.path} differ; "
+        raise UsageError(f"the test labels (or image order) of {a.path} and {b.path} differ; "
                          "fusion needs the same test split read the same way")
     classnames = list(rec_b.get("per_class_AP") or {}) or None
     if classnames is not None and list(rec_a.get("per_class_AP") or {}) != classnames:
-        raise ValueError(f"{a.path} and {b.path} list different classes")
+        raise UsageError(f"{a.path} and {b.path} list different classes")
     fused = fuse_scores(a.scores, b.scores, float(rate))  # [N, C]
     metrics = multilabel_metrics(fused, b.labels, classnames)
     sources = [_source(a.path, rec_a), _source(b.path, rec_b)]
@@ -173,8 +183,9 @@ def _cells(folder: Path, method: str, setting: str) -> list[tuple[Path, dict]]:
     for path in sorted(folder.glob(f"{method}__{setting}*.json")):
         try:
             record = read_json(path)
-        except (OSError, json.JSONDecodeError):
-            continue  # a record being written by another process: not finished
+            check_record(record)
+        except (OSError, json.JSONDecodeError, RecordError):
+            continue  # a record being written by another process, or not following the record contract
         try:
             cell = Cell(record["method"], record["dataset"], record["setting"], record.get("label_ratio"),
                         shots=record.get("shots"), seed=record["seed"])

@@ -15,8 +15,10 @@ faster than one thread does, while two processes with one thread each run two st
 - the **diagnostics** last, once the generated-image cells are done, beside the last cells.
 
 Cells keep their locks, records and resume exactly as in one process (:func:`bench.cell.runner.run_cell`); the
-parent shows the progress and runs what comes after the cells (fusion, the table). A worker
-that raises ends the run with its error; a worker that dies ends it with one line naming the task, and a
+parent shows the progress and runs what comes after the cells (fusion, the table). A cell that fails
+is a failed record and the run goes on, as in one process; a prepare task that fails the way a cell fails (a
+generator that will not load) leaves its cells to fail with that reason; a worker that raises anything else
+ends the run with its error; a worker that dies ends it with one line naming the task, and a
 rerun resumes. Workers are forked when each has one thread on CPU (they inherit the imported modules:
 no start-up cost); otherwise, and always with CUDA, they are spawned (a forked OpenMP pool with more than
 one thread hangs, as does CUDA after fork).
@@ -33,15 +35,13 @@ import time
 from dataclasses import dataclass, field
 
 from bench.cell.plan import Cell, plan_cell
+from bench.cell.runner import belongs_to_cell, one_line
+from bench.errors import JobError, UsageError
 
 log = logging.getLogger("bench")
 
 
 REAL_TASK = 0  # the id of the prepare task of the real images and captions
-
-
-class JobError(RuntimeError):
-    """A worker process died (killed, out of memory, crashed) while running a task."""
 
 
 @dataclass
@@ -73,7 +73,7 @@ def resolve_jobs(value, device: str, threads: int | None = None) -> tuple[int, i
         except (TypeError, ValueError):
             jobs = 0
         if jobs < 1 or str(value) != str(jobs):
-            raise ValueError(f"--jobs / runtime.jobs must be 'auto' or an integer >= 1, got {value!r}")
+            raise UsageError(f"--jobs / runtime.jobs must be 'auto' or an integer >= 1, got {value!r}")
     return jobs, threads or max(1, usable_cores() // jobs)
 
 
@@ -190,7 +190,13 @@ def run_pool(session, tasks: list[Task], jobs: int, threads: int, force: bool, p
                 continue
             task = running.pop(i)
             if isinstance(result, BaseException):
-                raise result
+                if task.kind == "cell" or not belongs_to_cell(result):  # (a cell's own failure is a failed record)
+                    raise result
+                # a prepare, render or diagnostics task that failed the way a cell fails (e.g. a generator that will
+                # not load): the cells that read its work run and fail with their own records; the others go on
+                log.warning("%s failed (%s); the cells that need it will fail with that reason", task.label,
+                            one_line(result))
+                result = {"seconds": 0.0}
             finished.add(task_id)
             outcome["task_seconds"][task.label] = round(result["seconds"], 3)
             if task.kind == "cell":
@@ -259,8 +265,10 @@ def _worker(index: int, spec: dict, inbox, results) -> None:
             else:
                 result = {"records": [], "failed": []}
                 _run_one(session, task.cells[0], spec["force"], result["records"], result["failed"], wait=True)
-        except BaseException as exc:  # noqa: BLE001 -- handed to the parent, which raises it
+        except BaseException as exc:  # noqa: BLE001 -- handed to the parent, which raises it or goes on
             results.put((index, task.id, _picklable(exc)))
+            if belongs_to_cell(exc):  # the parent goes on: so does this worker
+                continue
             return
         results.put((index, task.id, {**result, "seconds": time.perf_counter() - start}))
 

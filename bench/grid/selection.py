@@ -16,6 +16,7 @@ from bench.cell.session import Session
 from bench.cell.zsl import zsl_skip_reason
 from bench.config import method_class
 from bench.data.base import SETTINGS, check_label_ratio, check_shots
+from bench.errors import UsageError
 from bench.io import read_json, write_json
 from bench.registry import METHODS, list_names
 
@@ -56,7 +57,7 @@ def plan_cells(methods: list[str], dataset: str, settings: list[str], ratios: li
     ratios = [check_label_ratio(r) for r in ratios]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
+        raise UsageError(f"unknown setting(s) {unknown}; valid: {', '.join(SETTINGS)}")
     shots = as_shot_list(sweep.get("shots", 16) if shots is None else shots)
     only = sweep.get("method_settings", {}) or {}
     cells = []

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cell.plan import Cell
+from bench.errors import UsageError
 from bench.grid.jobs import JobError, usable_cores
 
 JOB_KEYS = ("partition", "account", "qos", "time", "mem", "cpus_per_task", "gpus_per_task", "setup",
@@ -55,12 +56,12 @@ class SweepJob:
 def check_slurm(slurm: dict, shards: int) -> None:
     """One-line errors for values the schema's types let through (bench.schema checks types)."""
     if shards < 1:
-        raise ValueError(f"--shards / slurm.shards must be >= 1, got {shards}")
+        raise UsageError(f"--shards / slurm.shards must be >= 1, got {shards}")
     for where, section in (("slurm", slurm), ("slurm.prepare", slurm.get("prepare") or {}),
                            ("slurm.finish", slurm.get("finish") or {})):
         for key in ("time", "nodes", "tasks_per_node", "cpus_per_task"):
             if section.get(key) is not None and section[key] < 1:
-                raise ValueError(f"{where}.{key} must be >= 1, got {section[key]}")
+                raise UsageError(f"{where}.{key} must be >= 1, got {section[key]}")
 
 
 def job_parameters(slurm: dict, kind: str, name: str) -> dict:

@@ -121,7 +121,7 @@ def cells_job(spec: dict, cells: list[dict]) -> dict:
         outcome = run_pool(session, tasks, min(jobs, len(tasks)), threads, force, progress=False)
     else:
         outcome = run_cells(session, mine, force=force)
-    failed = [(cell.name, error) for cell, error in outcome["failed"]]
+    failed = [(cell.name, error) for cell, error, _ in outcome["failed"]]
     log.info("shard: %d cells done, %d failed", len(outcome["records"]), len(failed))
     return {"records": [str(p) for p in outcome["records"]], "failed": failed}
 

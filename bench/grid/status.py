@@ -33,7 +33,8 @@ from pathlib import Path
 
 from bench.cell.plan import Cell, plan_cell, read_record, stale_reason
 from bench.config import to_plain
-from bench.io import sha256_json
+from bench.errors import UsageError
+from bench.io import read_json, sha256_json
 from bench.locking import holder, is_held
 
 STATES = ("done", "todo", "stale", "failed", "running")
@@ -73,12 +74,12 @@ def find_runs(work_dir: Path, run: str | None = None) -> list[Path]:
     work_dir = Path(work_dir)
     if run:
         if not (work_dir / run / "config.py").is_file():
-            raise FileNotFoundError(f"no run {run!r} under {work_dir}: {work_dir / run / 'config.py'} is missing "
+            raise UsageError(f"no run {run!r} under {work_dir}: {work_dir / run / 'config.py'} is missing "
                                     "(bench run writes it when it starts)")
         return [work_dir / run]
     runs = sorted(p.parent for p in work_dir.glob("*/config.py"))
     if not runs:
-        raise FileNotFoundError(f"no run under {work_dir}: no {work_dir}/<run>/config.py (bench run writes one per "
+        raise UsageError(f"no run under {work_dir}: no {work_dir}/<run>/config.py (bench run writes one per "
                                 "run); pass the --work-dir bench run was given")
     return runs
 
@@ -93,7 +94,7 @@ def run_status(run_dir: Path) -> RunStatus:
     try:
         cfg = Config.fromfile(str(run_dir / "config.py"))
     except Exception as exc:  # mmengine raises many kinds on a malformed file
-        raise ValueError(f"cannot read the run's config {run_dir / 'config.py'}: {type(exc).__name__}: {exc}") from exc
+        raise UsageError(f"cannot read the run's config {run_dir / 'config.py'}: {type(exc).__name__}: {exc}") from exc
     session = Session(cfg, run_dir, device="cpu", progress=False, record_config=False)
     status = RunStatus(run_dir)
     chosen = remembered_selections(run_dir)
@@ -133,11 +134,15 @@ def _record_cells(session, status: RunStatus) -> list[Cell]:
     found = []
     status.derived = {"fused": 0, "diagnostics": 0}
     for path in sorted((session.work_dir / "records").glob("*/*.json")):
-        record = read_record(path)
-        if record is None:
+        try:
+            raw = read_json(path)
+        except (OSError, ValueError):
             continue  # unreadable: a cell of a selection shows it as stale, or a rerun replaces it
-        if record.get("kind") == "diagnostics" or record.get("derived_from"):
-            status.derived["diagnostics" if record.get("kind") == "diagnostics" else "fused"] += 1
+        if isinstance(raw, dict) and (raw.get("kind") == "diagnostics" or raw.get("derived_from")):
+            status.derived["diagnostics" if raw.get("kind") == "diagnostics" else "fused"] += 1
+            continue
+        record = read_record(path)  # a cell record, checked against the record contract
+        if record is None:
             continue
         try:
             cell = Cell(record["method"], record["dataset"], record["setting"], record.get("label_ratio"),

@@ -12,7 +12,7 @@ import torch
 from bench.cell.plan import Cell, plan_cell, record_state
 from bench.cell.runner import prepare_cell, run_cell
 from bench.cell.session import Session
-from bench.cell.train import NonFiniteLoss
+from bench.errors import CellFailed, UsageError
 from bench.grid.selection import (  # noqa: F401 -- planning, importable from here as before the split
     as_shot_list,
     feature_needs,
@@ -31,9 +31,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     try:
         index, count = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
     if not 0 <= index < count:
-        raise ValueError(f"--shard {text}: need 0 <= i < n")
+        raise UsageError(f"--shard {text}: need 0 <= i < n")
     return index, count
 
 
@@ -59,10 +59,10 @@ def check_device(device: str, amp: str | None) -> None:
     """--device cuda needs a visible GPU; AMP (--amp / runtime.amp) is CUDA-only, so on CPU it is refused
     rather than recorded as used."""
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
+        raise UsageError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
                          "use --device cpu")
     if amp and not device.startswith("cuda"):
-        raise ValueError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
+        raise UsageError(f"--amp / runtime.amp={amp} needs --device cuda (autocast runs on CUDA only); "
                          "drop it on CPU")
 
 
@@ -96,10 +96,11 @@ def plans_to_prepare(session: Session, cells: list[Cell]) -> list:
 
 
 def run_cells(session: Session, cells: list[Cell], force: bool = False) -> dict[str, list]:
-    """Run cells in order with a progress bar; a cell whose loss turns non-finite is recorded as
-    failed and the sweep goes on. A cell another process is running (its lock is held) is skipped, with
-    one line, and come back to after the others: then this process waits for it, and runs it only if
-    the record it finds is not done. Returns the record paths, and the failures."""
+    """Run cells in order with a progress bar; a cell that fails at run time is recorded as failed (its
+    one-line reason in its record) and the sweep goes on. A cell another process is running (its lock is
+    held) is skipped, with one line, and come back to after the others: then this process waits for it, and
+    runs it only if the record it finds is not done. Returns the record paths, and the failures (cell, reason,
+    failed record)."""
     from tqdm import tqdm
 
     done, failed, later = [], [], []
@@ -119,9 +120,9 @@ def _run_one(session: Session, cell: Cell, force: bool, done: list, failed: list
     """Run a cell into ``done`` or ``failed``; False when skipped (another process holds it, ``wait`` off)."""
     try:
         path = run_cell(session, cell, force=force, wait=wait)
-    except NonFiniteLoss as exc:
+    except CellFailed as exc:  # its failed record is written (bench.cell.runner.run_cell); the sweep goes on
         log.error("cell %s failed: %s", cell.name, exc)
-        failed.append((cell, str(exc)))
+        failed.append((cell, str(exc), exc.record))
         return True
     if path is not None:
         done.append(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.errors import UsageError
 from bench.phases import timed
 from bench.report.averages import averages_section, setting_averages
 from bench.report.cost import cost_section
@@ -76,7 +77,7 @@ def write_report(records: Records, out: Path, formats: tuple[str, ...] = FORMATS
 
     unknown = set(formats) - set(FORMATS)
     if unknown:
-        raise ValueError(f"unknown report format(s) {', '.join(sorted(unknown))}; valid: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown report format(s) {', '.join(sorted(unknown))}; valid: {', '.join(FORMATS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     wanted = set(formats)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import RecordError
 from bench.io import read_json
-from bench.records import backbone_spec
+from bench.records import backbone_spec, check_record
 from bench.report.format import is_missing
 
 COLUMNS = ["dataset", "method", "setting", "label_ratio", "seed", "status", "mAP", "backbone", "protocol",
@@ -28,10 +29,6 @@ COLUMNS = ["dataset", "method", "setting", "label_ratio", "seed", "status", "mAP
 ROW_KEY = ["method", "backbone", "protocol"]  # one table row each: backbones and protocols never mix silently
 SETTING_ORDER = {"zero-shot": 0, "partial": 1, "fewshot": 2, "zsl": 3}
 
-
-
-class RecordError(ValueError):
-    """A record file that cannot be read; the message names it."""
 
 
 @dataclass
@@ -200,6 +197,7 @@ def read_records(paths: list[str], skip_bad: bool = False) -> Records:
                 check_diagnostics(rec)
                 diagnostics[path] = rec
             elif kind == "cell":
+                check_record(rec)  # the record contract (bench/records.py): a bad field is named, the file left out
                 rows.append(cell_row(path, rec))
                 raw[path] = rec
             else:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.base import DataError
+from bench.errors import UsageError
 from bench.toy.captions import make_captions
 from bench.toy.world import CLASSES, SUPERCATEGORY, Rendered, Scene, generate_example, sample_scene
 
@@ -115,9 +116,9 @@ def render_arrays(seed: int, stream: int, start: int, n: int, image_size: int = 
 def generation_params(n_train: int, n_val: int, n_test: int, n_text_only: int, seed: int, image_size: int) -> dict:
     """The parameters that determine the dataset's bytes (what the manifest records and compares)."""
     if image_size < 32:
-        raise ValueError(f"toy image_size must be at least 32, got {image_size}")
+        raise UsageError(f"toy image_size must be at least 32, got {image_size}")
     if min(n_train, n_val, n_test, n_text_only) < 0:
-        raise ValueError("toy split sizes must be >= 0")
+        raise UsageError("toy split sizes must be >= 0")
     return {"format_version": FORMAT_VERSION, "n_train": int(n_train), "n_val": int(n_val), "n_test": int(n_test),
             "n_text_only": int(n_text_only), "seed": int(seed), "image_size": int(image_size)}
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UsageError
+
 PROJECTIONS = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "out_proj"}  # CLIP-LoRA run_utils.py:34 names
 
 
@@ -78,7 +80,7 @@ def split_attention(transformer: nn.Module, layers) -> list[str]:
     chosen = range(len(blocks)) if layers == "all" else [int(i) for i in layers]
     for i in chosen:
         if not 0 <= i < len(blocks):
-            raise ValueError(f"LoRA layer index {i} out of range: the transformer has {len(blocks)} blocks")
+            raise UsageError(f"LoRA layer index {i} out of range: the transformer has {len(blocks)} blocks")
         if isinstance(blocks[i].attn, nn.MultiheadAttention):
             blocks[i].attn = SplitAttention(blocks[i].attn)
     return [str(i) for i in chosen]
@@ -95,7 +97,7 @@ def inject_lora(model: nn.Module, prefixes: dict[str, list[str]], params, rank: 
 
     unknown = set(params) - set(PROJECTIONS)
     if unknown or not params:
-        raise ValueError(f"clip_lora.params must be a non-empty subset of {sorted(PROJECTIONS)}, got {params}")
+        raise UsageError(f"clip_lora.params must be a non-empty subset of {sorted(PROJECTIONS)}, got {params}")
     targets = "|".join(rf"{prefix.replace('.', chr(92) + '.')}\.resblocks\.({'|'.join(blocks)})\.attn"
                        for prefix, blocks in prefixes.items() if blocks)
     projections = "|".join(PROJECTIONS[p] for p in params)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import UsageError
+
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
 
@@ -29,7 +31,7 @@ class PromptLearner(nn.Module):
                  csc: bool = False, class_token_position: str = "end", init_std: float = 0.02):
         super().__init__()
         if class_token_position not in CLASS_TOKEN_POSITIONS:
-            raise ValueError(f"class_token_position must be one of {CLASS_TOKEN_POSITIONS}")
+            raise UsageError(f"class_token_position must be one of {CLASS_TOKEN_POSITIONS}")
         self.__dict__["backbone"] = backbone  # frozen; not a submodule
         classnames = [name.replace("_", " ") for name in classnames]
         n_cls = len(classnames)
@@ -67,7 +69,7 @@ class PromptLearner(nn.Module):
         """Prompt other classes with the same learned context (the zsl setting: a generic context trained on
         the seen classes scores unseen ones). Class-specific contexts have no rows for new classes: ValueError."""
         if self.ctx.dim() == 3:
-            raise ValueError("class-specific contexts (csc=True) cannot prompt classes they were not built for")
+            raise UsageError("class-specific contexts (csc=True) cannot prompt classes they were not built for")
         self._set_prompts([name.replace("_", " ") for name in classnames])
 
     def embeddings(self) -> torch.Tensor:
