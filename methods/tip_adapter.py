@@ -72,7 +72,6 @@ from bench.methods._parts.val_map import mean_average_precision
 from bench.methods.zsclip import class_text_features
 from bench.registry import METHODS
 
-
 AFFINITY_ELEMENTS = 1 << 26  # image-to-key cosines computed at once (256 MB in fp32): memory, never numbers
 
 
