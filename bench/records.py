@@ -181,10 +181,19 @@ def record_resamples(record_path: str | Path, n_boot: int = N_BOOT, seed: int = 
     observed, values = map_resamples(scores, labels, n_boot, seed)
     found = Resamples(observed, values, _digest(labels), _digest(ids))
     if store:
-        try:
-            with atomic_path(side, suffix=".npz") as tmp:
-                np.savez(tmp, stamp=np.array(stamp, np.int64), observed=np.float64(observed), values=values,
-                         labels_digest=np.array(found.labels_digest), ids_digest=np.array(found.ids_digest))
-        except OSError:  # a read-only or full work dir: the report recomputes them next time
-            pass
+        store_resamples(record_path, found, n_boot, seed)
     return found
+
+
+def store_resamples(record_path: str | Path, found: Resamples, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> None:
+    """Write ``found`` beside the record, stamped with its scores file as it is now: the resamples of that
+    file's content (:func:`record_resamples` computes them; a copy of a scores file has its source's). A
+    read-only or full work dir is no error: the report recomputes them next time."""
+    stat = os.stat(scores_path(Path(record_path)))
+    stamp = [RESAMPLES_VERSION, stat.st_size, stat.st_mtime_ns, n_boot, seed]
+    try:
+        with atomic_path(resamples_path(Path(record_path)), suffix=".npz") as tmp:
+            np.savez(tmp, stamp=np.array(stamp, np.int64), observed=np.float64(found.observed), values=found.values,
+                     labels_digest=np.array(found.labels_digest), ids_digest=np.array(found.ids_digest))
+    except OSError:
+        pass

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -39,7 +40,7 @@ from bench.analysis.metrics import f1_block, multilabel_metrics
 from bench.cli import main as bench_main
 from bench.config import load_config, variant_base
 from bench.headless import console_errors, headless_chromium, open_page
-from bench.records import save_scores
+from bench.records import record_resamples, save_scores, scores_path, store_resamples
 from bench.report import find_records, read_records, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +79,24 @@ def quality(cell: dict) -> float:
     return base + 0.8 * budget
 
 
-def write_record(cell: dict, classes: list[str], labels: np.ndarray, folder: Path, base: str | None) -> None:
-    """One synthetic record and its scores; ``base``: the method this one is a variant of (its config type)."""
-    rng = np.random.default_rng(zlib.crc32(cell["name"].encode()) + 7919 * cell["seed"])
-    scores = quality(cell) * (labels == 1) + rng.normal(0.0, 1.0, labels.shape)
-    metrics = multilabel_metrics(scores, labels, classes)
+def write_record(cell: dict, classes: list[str], labels: np.ndarray, folder: Path, base: str | None,
+                 scores_of: Path | None = None) -> None:
+    """One synthetic record and its scores; ``base``: the method this one is a variant of (its config type).
+    ``scores_of``: a record written before whose scores file this one gets a byte copy of, with its metrics
+    and its stored bootstrap resamples (the resamples of the same content: not computed again)."""
     path = folder / f"{cell['name']}.json"
-    test = SimpleNamespace(labels=labels, image_ids=[f"img{i}" for i in range(len(labels))])
-    save_scores(path, {"score": scores}, test)
+    rng = np.random.default_rng(zlib.crc32(cell["name"].encode()) + 7919 * cell["seed"])
+    if scores_of is None:
+        scores = quality(cell) * (labels == 1) + rng.normal(0.0, 1.0, labels.shape)
+        metrics = multilabel_metrics(scores, labels, classes)
+        test = SimpleNamespace(labels=labels, image_ids=[f"img{i}" for i in range(len(labels))])
+        save_scores(path, {"score": scores}, test)
+    else:
+        source = json.loads(scores_of.read_text())
+        metrics = {key: source[key] for key in ("mAP", "per_class_AP", "empty_classes")}
+        metrics.update({key: source["f1"][key] for key in source["f1"]})
+        shutil.copyfile(scores_path(scores_of), scores_path(path))
+        store_resamples(path, record_resamples(scores_of, store=False))
     trains = cell["method"] != "zsclip"
     reference = cell["method"].endswith("_ref")  # the reference repositories' own protocol (variants *_ref)
     model, size = ("RN101", 448) if cell["method"] == "dualcoop_ref" else ("RN50", 224)

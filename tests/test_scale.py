@@ -150,6 +150,33 @@ def test_stored_resamples_equal_fresh_ones_and_follow_the_scores_file(tmp_path):
         record_resamples(record)
 
 
+def test_store_resamples_stamps_a_copy_with_its_sources_resamples_and_they_are_read_not_recomputed(tmp_path,
+                                                                                                  monkeypatch):
+    import shutil
+
+    import bench.analysis.stats as stats
+    from bench.records import record_resamples, resamples_path, save_scores, scores_path, store_resamples
+
+    class Test:
+        labels = np.where(np.random.default_rng(3).random((30, 4)) < 0.4, 1, -1)
+        image_ids = list(range(30))
+
+    scores = np.random.default_rng(4).random((30, 4)).astype(np.float32)
+    source, copy = tmp_path / "a__zero-shot__s1.json", tmp_path / "b__zero-shot__s1.json"
+    save_scores(source, {"score": scores}, Test)
+    shutil.copyfile(scores_path(source), scores_path(copy))
+    store_resamples(copy, record_resamples(source, store=False))
+    monkeypatch.setattr(stats, "map_resamples", lambda *a: pytest.fail("resamples computed, not read"))
+    read = record_resamples(copy)
+    observed, values = map_resamples(scores, Test.labels, 1000, 0)  # the module's own, bound before the patch
+    assert read.observed == pytest.approx(observed) and np.allclose(read.values, values)
+    # stamped with the copy's own stat: rewriting the copy makes them stale
+    save_scores(copy, {"score": 1 - scores}, Test, resamples=False)
+    monkeypatch.undo()
+    assert np.allclose(record_resamples(copy).values, map_resamples(1 - scores, Test.labels, 1000, 0)[1])
+    assert resamples_path(copy).is_file()
+
+
 def test_significance_from_stored_resamples_equals_the_bootstrap_on_scores():
     from bench.analysis.stats import seeds_and_images_bootstrap
 
