@@ -241,6 +241,13 @@ def test_estimated_hours_are_counts_over_rates():
     found = estimate_hours([cost], rates)
     assert (found["extract_s"], found["train_s"], found["evaluate_s"], found["generate_s"]) == (60, 50, 2, 10)
     assert found["total_s"] == 122 and "not included: fits from features (tip)" in found["text"]
+    other = Cost("e", Sizes({"test": 1, "train": 1}, 4, "given"))
+    other.cells = [{"method": "coop", "steps": 36, "eval_prompt_passes": 0, "fits_features": False}]
+    both = estimate_hours([cost, other], rates)  # per dataset, and their sum
+    assert both["per_dataset"]["e"]["total_s"] == 18 and both["total_s"] == 140 and both["train_s"] == 68
+    assert "  e: feature extraction 0.0 h, training 0.0 h, evaluation 0.00 h, generation 0.0 h: about 0.0 h" \
+        in both["text"].splitlines()
+    assert both["text"].splitlines()[-2].startswith("  every dataset: feature extraction 0.0 h, training 0.0 h")
 
 
 def test_gpu_check_runs_its_steps_on_the_cpu(tmp_path, capsys):

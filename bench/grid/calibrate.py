@@ -200,42 +200,53 @@ def _generation_rate(method) -> float | None:
     return 4 / (time.perf_counter() - start)
 
 
+def _phase_seconds(cost, rates: dict, per_s: float, uncalibrated: set, missing_gen: list) -> dict:
+    """One dataset's seconds per phase: its counts over the rates."""
+    extract = sum(s["images"] * s["views"] / rates["encoder"].get(s["arch"], float("nan")) for s in cost.feature_sets)
+    train = 0.0
+    for cell in cost.cells:
+        step = rates["step_s"].get(cell["method"])
+        if (cell["steps"] and step is None) or cell["fits_features"]:
+            uncalibrated.add(cell["method"])
+        train += cell["steps"] * (step or 0.0)
+    evaluate = sum(cell["eval_prompt_passes"] for cell in cost.cells) / per_s  # features are cached
+    generate = 0.0
+    for g in cost.generated:
+        rate = rates["generate_per_s"].get(g["method"])
+        if rate:
+            generate += g["images"] / rate
+        else:
+            missing_gen.append(g["method"])
+    return {"extract_s": extract, "train_s": train, "evaluate_s": evaluate, "generate_s": generate,
+            "total_s": extract + train + evaluate + generate}
+
+
+def _hours_line(found: dict) -> str:
+    return (f"feature extraction {found['extract_s'] / 3600:.1f} h, training {found['train_s'] / 3600:.1f} h, "
+            f"evaluation {found['evaluate_s'] / 3600:.2f} h, generation {found['generate_s'] / 3600:.1f} h: "
+            f"about {found['total_s'] / 3600:.1f} h")
+
+
 def estimate_hours(costs, rates: dict) -> dict:
-    """Seconds per phase from the counts and the rates, and the text the dry run prints."""
-    extract = sum(s["images"] * s["views"] / rates["encoder"].get(s["arch"], float("nan"))
-                  for c in costs for s in c.feature_sets)
-    train, uncalibrated = 0.0, set()
-    for c in costs:
-        for cell in c.cells:
-            step = rates["step_s"].get(cell["method"])
-            if cell["steps"] and step is None:
-                uncalibrated.add(cell["method"])
-            train += cell["steps"] * (step or 0.0)
-            if cell["fits_features"]:
-                uncalibrated.add(cell["method"])
+    """Seconds per phase from the counts and the rates, in total and per dataset (``per_dataset``), and the
+    text the dry run prints."""
+    uncalibrated, missing_gen = set(), []
     per_s = min(rates["prompts_per_s"].values()) if rates["prompts_per_s"] else float("nan")
-    evaluate = sum(cell["eval_prompt_passes"] for c in costs for cell in c.cells) / per_s  # features are cached
-    generate, missing_gen = 0.0, []
-    for c in costs:
-        for g in c.generated:
-            rate = rates["generate_per_s"].get(g["method"])
-            if rate:
-                generate += g["images"] / rate
-            else:
-                missing_gen.append(g["method"])
-    total = extract + train + evaluate + generate
+    per_dataset = {c.dataset: _phase_seconds(c, rates, per_s, uncalibrated, missing_gen) for c in costs}
+    total = {key: sum(found[key] for found in per_dataset.values())
+             for key in ("extract_s", "train_s", "evaluate_s", "generate_s", "total_s")}
     text = [f"estimated on {rates['device']} (rates measured now, random weights):"]
     text += [f"  encoder {name}: {rate:,.1f} images/s" for name, rate in rates["encoder"].items()]
     text += [f"  text tower {name}: {rate:,.0f} prompts/s forward, {rates['train_prompts_per_s'].get(name, 0):,.0f} "
              "forward + backward" for name, rate in rates["prompts_per_s"].items()]
     text += [f"  training step {m}: {s:.3f} s (its prompts through the text tower + the rest of the step)"
              for m, s in rates["step_s"].items() if s is not None]
-    text += [f"  feature extraction {extract / 3600:.1f} h, training {train / 3600:.1f} h, "
-             f"evaluation {evaluate / 3600:.2f} h, generation {generate / 3600:.1f} h: "
-             f"about {total / 3600:.1f} h"]
+    if len(per_dataset) > 1:
+        text += [f"  {dataset}: {_hours_line(found)}" for dataset, found in per_dataset.items()]
+    text.append(f"  {'every dataset: ' if len(per_dataset) > 1 else ''}{_hours_line(total)}")
     if uncalibrated or missing_gen:
         text.append("  not included: " + "; ".join(
             ([f"fits from features ({', '.join(sorted(uncalibrated))})"] if uncalibrated else [])
-            + ([f"generation with a diffusers pipeline ({', '.join(missing_gen)})"] if missing_gen else [])))
-    return {"extract_s": extract, "train_s": train, "evaluate_s": evaluate, "generate_s": generate,
-            "total_s": total, "text": "\n".join(text)}
+            + ([f"generation with a diffusers pipeline ({', '.join(dict.fromkeys(missing_gen))})"]
+               if missing_gen else [])))
+    return {**total, "per_dataset": per_dataset, "text": "\n".join(text)}
