@@ -148,6 +148,13 @@ def require_file(path: str | Path, what: str, hint: str = "") -> Path:
     return path
 
 
+def split_name(dataset: str, split: str, names: dict[str, str]) -> str:
+    """The reader's own name of ``split`` (file stem, list tag) from ``names``; a split it has not: one line."""
+    if split not in names:
+        raise DataError(f"{dataset} has no split {split!r}; valid: {sorted(names)}")
+    return names[split]
+
+
 def require_dir(path: str | Path, what: str, hint: str = "") -> Path:
     path = Path(path)
     if not path.is_dir():

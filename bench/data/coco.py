@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, repeated_values, require_dir, require_file
+from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, repeated_values, require_dir, require_file, split_name
 from bench.registry import DATASETS
 
 COCO_HINT = "download COCO 2014 from https://cocodataset.org and pass --data-root /path/to/coco"
@@ -66,9 +66,7 @@ class COCO2014:
         return stem is not None and (self.data_root / "annotations" / f"instances_{stem}.json").is_file()
 
     def load(self, split: str) -> Split:
-        if split not in self.split_dirs:
-            raise DataError(f"{self.name} has no split {split!r}; valid: {sorted(self.split_dirs)}")
-        stem = self.split_dirs[split]
+        stem = split_name(self.name, split, self.split_dirs)
         require_dir(self.data_root, f"{self.name} data root", self.hint)
         ann_path = require_file(self.data_root / "annotations" / f"instances_{stem}.json",
                                 f"{self.name} annotation file", self.hint)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, require_dir, require_file
+from bench.data.base import NEGATIVE, POSITIVE, DataError, Split, require_dir, require_file, split_name
 from bench.data.coco import coco_captions
 from bench.registry import DATASETS
 
@@ -58,9 +58,7 @@ class NUSWIDE:
         return split in self.split_files
 
     def load(self, split: str) -> Split:
-        if split not in self.split_files:
-            raise DataError(f"{self.name} has no split {split!r}; valid: {sorted(self.split_files)}")
-        tag = self.split_files[split]
+        tag = split_name(self.name, split, self.split_files)
         root = require_dir(self.data_root, "NUS-WIDE data root", NUS_HINT)
         concepts = [c.strip() for c in require_file(root / "Concepts81.txt", "NUS-WIDE concept list",
                                                      NUS_HINT).read_text().splitlines() if c.strip()]

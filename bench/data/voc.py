@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import NEGATIVE, POSITIVE, UNKNOWN, DataError, Split, require_dir, require_file
+from bench.data.base import NEGATIVE, POSITIVE, UNKNOWN, DataError, Split, require_dir, require_file, split_name
 from bench.data.coco import coco_captions
 from bench.errors import UsageError
 from bench.registry import DATASETS
@@ -62,10 +62,9 @@ class VOC2007:
         return split in self.split_files
 
     def load(self, split: str) -> Split:
-        if split not in self.split_files:
-            raise DataError(f"{self.name} has no split {split!r}; valid: {sorted(self.split_files)}")
+        stem = split_name(self.name, split, self.split_files)
         root = require_dir(self.data_root, "VOC2007 data root", VOC_HINT)
-        list_file = require_file(root / "ImageSets" / "Main" / f"{self.split_files[split]}.txt",
+        list_file = require_file(root / "ImageSets" / "Main" / f"{stem}.txt",
                                  "VOC2007 image list", VOC_HINT)
         ids = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
         column = {c: i for i, c in enumerate(VOC_CLASSES)}
