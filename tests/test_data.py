@@ -85,6 +85,16 @@ def test_missing_root_and_annotation(tmp_path):
         VOC2007(str(tmp_path)).load("train")
 
 
+@pytest.mark.parametrize("reader, valid", [(COCO2014, "['test', 'train', 'val']"), (VOC2007, "['test', 'train']"),
+                                           (NUSWIDE, "['test', 'train']")])
+def test_a_split_the_reader_has_not_is_one_line_naming_the_valid_ones(tmp_path, reader, valid):
+    dataset = reader(str(tmp_path))
+    assert not dataset.has_split("holdout")
+    with pytest.raises(DataError) as info:
+        dataset.load("holdout")
+    assert str(info.value) == f"{dataset.name} has no split 'holdout'; valid: {valid}"
+
+
 def test_partial_labels_probability_seed_and_nesting():
     labels = np.where(np.random.default_rng(0).random((400, 50)) < 0.2, 1, -1).astype(np.int8)
     split_mask = partial_label_mask(labels.shape, 0.3, seed=1)
