@@ -110,7 +110,8 @@ def write_config(dataset: str, data_root: Path, backbone: str, n_train: int, gen
     cfg = load_config(config)
     cfg.merge_from_dict({"dataset.data_root": str(data_root)})
     if writer == "nuswide":
-        cfg.merge_from_dict({"dataset.caption_files": [str(data_root / "captions.jsonl")]})
+        cfg.merge_from_dict({"dataset.caption_files": [str(data_root / "captions.jsonl")],
+                             "dataset.synonyms": str(data_root / "NUS_WID_Tags" / "synonyms_1006.json")})
     plain = to_plain(cfg.to_dict())
     plain["backbone"] = {"model": backbone}
     plain["features"]["num_workers"] = 2

@@ -48,6 +48,11 @@ def test_synthetic_trees_read_back_with_their_counts_and_statistics(tmp_path):
     assert labelled == scaled("nuswide", 0.005)["train"][1]  # images without a concept stay listed
     zsl = nus.load_zsl("test")
     assert zsl.labels.shape[1] == 925 + 81  # the zsl class list: 925 tags that are not concepts + 81 concepts
+    from bench.data.captions import synonym_lists
+
+    names, synonyms = synonym_lists(str(tmp_path / "nus" / "NUS_WID_Tags" / "synonyms_1006.json"), zsl.classnames)
+    assert names == zsl.classnames and synonyms[names.index("tag000")] == ["tag000"]  # the zsl run's prompts
+    assert synonyms[names.index("airport")][0] == "airport"
     assert all(COUNTS[name]["train"][0] >= COUNTS[name]["train"][1] for name in COUNTS)
 
 

@@ -227,12 +227,17 @@ def write_nuswide(root: str | Path, fraction: float = 1.0, seed: int = 0, size: 
 def _write_tags(root: Path, concepts: list[str], images: list[str], train_labels: np.ndarray,
                 rng: np.random.Generator) -> None:
     """TagList1k.txt (75 concepts + 925 other tags), Imagelist.txt and the 0/1 matrix AllTags1k.txt, one row per
-    image (the train images first), written in blocks so memory stays bounded; and ``captions.jsonl``, one
+    image (the train images first), written in blocks so memory stays bounded; ``synonyms_1006.json`` for the
+    zsl setting's class names (``dataset.synonyms``); and ``captions.jsonl``, one
     caption per train image naming up to three of its tags and concepts, in the OpenImages
     localized-narratives format TaI-DPT trains on (``dataset.caption_files``)."""
     tags = concepts[:75] + [f"tag{i:03d}" for i in range(925)]
     captions = open(root / "captions.jsonl", "w")
     (root / "NUS_WID_Tags" / "TagList1k.txt").write_text("\n".join(tags) + "\n")
+    # the zsl setting's 1,006 class names need synonyms (dataset.synonyms): the shipped concepts', each tag itself
+    shipped = load_synonyms("nuswide")["classes"]
+    (root / "NUS_WID_Tags" / "synonyms_1006.json").write_text(json.dumps({"classes": shipped + [
+        {"name": t, "synonyms": [t]} for t in tags if t not in concepts]}, indent=0))
     (root / "ImageList" / "Imagelist.txt").write_text(
         "\n".join(f"C:\\ImageData\\Flickr\\{p}" for p in images) + "\n")
     freqs = zipf_frequencies(len(tags), *PROFILES["nuswide_tags"])[rng.permutation(len(tags))]
