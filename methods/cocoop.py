@@ -24,10 +24,12 @@ Cost: the text tower runs B x C times per step and N_test x C times at test time
 is why the reference trains with batch 1. On cached features the image side is free, so the cost is the text
 tower: measured on the toy CLIP (20 classes, 2-layer width-64 text tower), one idle CPU thread, 2.6 ms per
 image per training step at batch 8 or 32 (0.082 s per step of 32; 8 ms at batch 1) and 1.7 ms per test image
-(0.43 s per 256); on the shared machine at load 8 a step of 32 took 0.36 s. ``text_chunk`` bounds how many prompts go
-through the text tower at once (memory at test time; in training autograd keeps every chunk's activations,
-so the batch size bounds memory there). On COCO (80 classes, ~82k train / ~40k test images) that is 6.6M
-prompt passes per epoch and 3.2M at test time: GPU territory.
+(0.43 s per 256); on the shared machine at load 8 a step of 32 took 0.36 s. ``text_chunk`` bounds how many prompts are
+built and go through the text tower at once (memory at test time; in training autograd keeps every chunk's
+activations, so the batch size bounds memory there): before, the B x C prompt embeddings of an evaluation batch
+were built at once, 8 GB of RSS for 256 test images x 1,006 zsl classes on NUS-WIDE with the stand-in's width-64
+text tower (``benchmarks/bench_scale.py``), 40 GB at CLIP's width 512. On COCO (80 classes, ~82k train / ~40k
+test images) that is 6.6M prompt passes per epoch and 3.2M at test time: GPU territory.
 Schedule (``configs/_base_/methods/cocoop.py``): ``vit_b16_c4_ep10_batch1_ctxv1.yaml`` (SGD lr 0.002,
 batch 1, 10 epochs, cosine, 1 constant warm-up epoch at 1e-5; momentum 0.9 and weight decay 5e-4 from Dassl).
 Deliberate differences as CoOp's: cached image features, last epoch evaluated.
@@ -92,22 +94,23 @@ class CoCoOp(CoOp):
         """[B, n_ctx, d_txt] per-image contexts ctx + pi(x), x [B, D] normalised image features (cocoop.py:147-151)."""
         return self.prompts.ctx.unsqueeze(0) + self.meta_net(image).unsqueeze(1)
 
-    def prompt_embeddings(self, ctx: torch.Tensor) -> torch.Tensor:
-        """[B, C, L, d] prompts [SOT, ctx_b, name, '.', EOT, ...] for contexts [B, n_ctx, d] (cocoop.py:155-157)."""
+    def prompt_embeddings(self, ctx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """[R, L, d] prompts [SOT, ctx_b, name_c, '.', EOT, ...] (cocoop.py:155-157) for the rows ``rows`` of the
+        image-major B x C grid (row = b * C + c) of contexts [B, n_ctx, d]: only the rows one text-tower pass
+        reads are built, so memory is bounded by ``text_chunk``, not by B x C (NUS-WIDE's 1,006 zsl classes x
+        256 test images at width 512 would be 40 GB at once)."""
         prefix, suffix = self.prompts.token_prefix, self.prompts.token_suffix  # [C, 1, d], [C, L - 1 - n_ctx, d]
-        n_img, n_cls = ctx.shape[0], prefix.shape[0]
-        return torch.cat([prefix.unsqueeze(0).expand(n_img, -1, -1, -1),
-                          ctx.to(prefix.dtype).unsqueeze(1).expand(-1, n_cls, -1, -1),
-                          suffix.unsqueeze(0).expand(n_img, -1, -1, -1)], dim=2)
+        image, cls = rows // prefix.shape[0], rows % prefix.shape[0]
+        return torch.cat([prefix[cls], ctx.to(prefix.dtype)[image], suffix[cls]], dim=1)
 
     # ----- forward ------------------------------------------------------------------------------
     def logits(self, feats):
         image = F.normalize(feats["global"].float(), dim=-1)  # [B, D] (cocoop.py:178-179)
-        embeds = self.prompt_embeddings(self.context_shift(image))  # [B, C, L, d]
-        n_img, n_cls = embeds.shape[:2]
-        embeds = embeds.flatten(0, 1)  # [B*C, L, d]
-        ids = self.prompts.ids.repeat(n_img, 1)  # [B*C, L], the same row order (image-major)
-        text = torch.cat([self.backbone.encode_embedded(embeds[i:i + self.text_chunk], ids[i:i + self.text_chunk])
-                          for i in range(0, len(ids), self.text_chunk)])
+        ctx = self.context_shift(image)  # [B, n_ctx, d]
+        n_img, n_cls = ctx.shape[0], self.prompts.ids.shape[0]
+        rows = torch.arange(n_img * n_cls, device=ctx.device)  # image-major, as the reference's prompt loop
+        text = torch.cat([self.backbone.encode_embedded(self.prompt_embeddings(ctx, chunk),
+                                                        self.prompts.ids[chunk % n_cls])
+                          for chunk in rows.split(self.text_chunk)])
         text = F.normalize(text.float(), dim=-1).view(n_img, n_cls, -1)  # [B, C, D]
         return self.scale * torch.einsum("bd,bcd->bc", image, text)  # cocoop.py:184-189

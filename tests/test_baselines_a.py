@@ -104,6 +104,43 @@ def test_cocoop_logits_use_each_images_own_prompts(tiny_rn):
                                    atol=1e-5, rtol=1e-5)
 
 
+def test_cocoop_builds_only_text_chunk_prompts_at_once_and_chunking_changes_no_number(tiny_rn):
+    """B x C prompts are built and encoded ``text_chunk`` rows at a time (a chunk may cross images): the logits
+    and the gradients equal one pass over all of them, and no pass holds more than ``text_chunk`` prompts."""
+    whole = _build(CoCoOp, tiny_rn)  # text_chunk 4096 >= 3 x C: one pass
+    chunked = _build(CoCoOp, tiny_rn, text_chunk=5)
+    chunked.load_state_dict(whole.state_dict())
+    x = _global(n=3)
+    seen = []
+    encode = tiny_rn.encode_embedded
+
+    def counting(embeds, ids):
+        seen.append(len(embeds))
+        return encode(embeds, ids)
+
+    built = []
+    embeddings = chunked.prompt_embeddings
+
+    def building(*args):
+        prompts = embeddings(*args)
+        built.append(prompts.numel() // (prompts.shape[-2] * prompts.shape[-1]))  # prompts built in one call
+        return prompts
+
+    chunked.prompt_embeddings = building
+    tiny_rn.encode_embedded = counting
+    try:
+        out = chunked.logits({"global": x})
+        out.sum().backward()
+    finally:
+        del tiny_rn.encode_embedded
+    n = 3 * len(CLASSES)
+    assert seen == [5] * (n // 5) + ([n % 5] if n % 5 else []) and max(built) <= 5 and sum(built) == n
+    ref = whole.logits({"global": x})
+    ref.sum().backward()
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(chunked.prompts.ctx.grad, whole.prompts.ctx.grad, atol=1e-5, rtol=1e-5)
+
+
 # ----- CLIP-LoRA ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("batch_first, mask", [(True, "float"), (False, "bool"), (True, None)])
 def test_split_attention_equals_multihead_attention(batch_first, mask):
