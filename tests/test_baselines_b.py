@@ -102,21 +102,29 @@ def test_alpha_beta_search_follows_the_data_it_is_given(tiny_rn):
 
 
 def test_tip_adapter_chunked_cosines_give_the_same_search_and_fine_tuning(tiny_rn, monkeypatch):
-    """A cache x validation set too large for one affinity matrix (COCO: ~1e9 cosines) is scored in row chunks:
-    the search, the fine-tuning's epoch choice and the validation mAPs equal those of one matrix."""
+    """A cache x validation set too large for one affinity matrix (COCO: ~1e9 cosines) is scored in row chunks,
+    and the search holds the logits of a few betas at a time: the search, the fine-tuning's epoch choice and the
+    validation mAPs equal those of one matrix and every beta at once."""
     import bench.methods.tip_adapter as tip
 
     rng = np.random.default_rng(7)
     feats = rng.normal(size=(1, 60, 2))
     labels = np.where(feats[0, :, :1] > 0, [[1, -1, 0]], [[-1, 1, -1]])
     val = _labelled(rng.normal(size=(1, 45, 2)), np.where(rng.random((45, 3)) < 0.4, 1, -1))
-    runs = []
-    for elements in (1 << 26, 7 * 60):  # everything at once; 7 validation rows per chunk
+    runs, groups = [], []
+    by_beta = TipAdapterF.cache_logits_by_beta
+    monkeypatch.setattr(TipAdapterF, "cache_logits_by_beta",
+                        lambda self, image, betas: groups.append(len(betas)) or by_beta(self, image, betas))
+    # everything at once; then 7 validation rows per chunk of cosines and the logits of 3 betas held at once
+    for elements, search in ((1 << 26, 1 << 27), (7 * 60, 45 * 3 * 3)):
         monkeypatch.setattr(tip, "AFFINITY_ELEMENTS", elements)
+        monkeypatch.setattr(tip, "SEARCH_ELEMENTS", search)
         torch.manual_seed(0)
         method = _hand_tip(tiny_rn, TipAdapterF, epochs=3, lr=0.05, batch_size=16)
         method.search, method.search_scale, method.search_step = True, [7.0, 3.0], [10, 5]  # the grid search too
+        groups.clear()
         runs.append(method.fit_features(_labelled(feats, labels), val))
+    assert groups[-4:] == [3, 3, 3, 1]  # the 10 betas of the last search, 3 at a time
     for key in ("alpha", "beta", "best_epoch", "cache_entries"):
         assert runs[0][key] == runs[1][key]
     for key in ("val_mAP", "val_mAP_init", "val_mAP_clip"):
