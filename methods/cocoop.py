@@ -94,13 +94,18 @@ class CoCoOp(CoOp):
         """[B, n_ctx, d_txt] per-image contexts ctx + pi(x), x [B, D] normalised image features (cocoop.py:147-151)."""
         return self.prompts.ctx.unsqueeze(0) + self.meta_net(image).unsqueeze(1)
 
-    def prompt_embeddings(self, ctx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def prompt_embeddings(self, ctx: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """[R, L, d] prompts [SOT, ctx_b, name_c, '.', EOT, ...] (cocoop.py:155-157) for the rows ``rows`` of the
-        image-major B x C grid (row = b * C + c) of contexts [B, n_ctx, d]: only the rows one text-tower pass
-        reads are built, so memory is bounded by ``text_chunk``, not by B x C (NUS-WIDE's 1,006 zsl classes x
-        256 test images at width 512 would be 40 GB at once)."""
+        image-major B x C grid (row = b * C + c) of contexts [B, n_ctx, d]; None: every row, [B * C, L, d]. Only
+        the rows one text-tower pass reads are built, so memory is bounded by ``text_chunk``, not by B x C
+        (NUS-WIDE's 1,006 zsl classes x 256 test images at width 512 would be 40 GB at once)."""
         prefix, suffix = self.prompts.token_prefix, self.prompts.token_suffix  # [C, 1, d], [C, L - 1 - n_ctx, d]
-        image, cls = rows // prefix.shape[0], rows % prefix.shape[0]
+        n_img, n_cls = ctx.shape[0], prefix.shape[0]
+        if rows is None:  # expanded views, not gathered rows: autograd sums a context's gradient in one reduction
+            return torch.cat([prefix.unsqueeze(0).expand(n_img, -1, -1, -1),
+                              ctx.to(prefix.dtype).unsqueeze(1).expand(-1, n_cls, -1, -1),
+                              suffix.unsqueeze(0).expand(n_img, -1, -1, -1)], dim=2).flatten(0, 1)
+        image, cls = rows // n_cls, rows % n_cls
         return torch.cat([prefix[cls], ctx.to(prefix.dtype)[image], suffix[cls]], dim=1)
 
     # ----- forward ------------------------------------------------------------------------------
@@ -108,9 +113,12 @@ class CoCoOp(CoOp):
         image = F.normalize(feats["global"].float(), dim=-1)  # [B, D] (cocoop.py:178-179)
         ctx = self.context_shift(image)  # [B, n_ctx, d]
         n_img, n_cls = ctx.shape[0], self.prompts.ids.shape[0]
-        rows = torch.arange(n_img * n_cls, device=ctx.device)  # image-major, as the reference's prompt loop
-        text = torch.cat([self.backbone.encode_embedded(self.prompt_embeddings(ctx, chunk),
-                                                        self.prompts.ids[chunk % n_cls])
-                          for chunk in rows.split(self.text_chunk)])
+        if n_img * n_cls <= self.text_chunk:  # one pass (a training batch at batch size 1 or 32)
+            text = self.backbone.encode_embedded(self.prompt_embeddings(ctx), self.prompts.ids.repeat(n_img, 1))
+        else:  # image-major rows, text_chunk at a time (a chunk may cross images)
+            rows = torch.arange(n_img * n_cls, device=ctx.device)
+            text = torch.cat([self.backbone.encode_embedded(self.prompt_embeddings(ctx, chunk),
+                                                            self.prompts.ids[chunk % n_cls])
+                              for chunk in rows.split(self.text_chunk)])
         text = F.normalize(text.float(), dim=-1).view(n_img, n_cls, -1)  # [B, C, D]
         return self.scale * torch.einsum("bd,bcd->bc", image, text)  # cocoop.py:184-189
