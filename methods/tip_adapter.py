@@ -73,7 +73,7 @@ from bench.methods.zsclip import class_text_features
 from bench.registry import METHODS
 
 AFFINITY_ELEMENTS = 1 << 26  # image-to-key cosines computed at once (256 MB in fp32): memory, never numbers
-SEARCH_ELEMENTS = 1 << 27  # cache logits of the search's betas held at once (512 MB in fp32): memory, never numbers
+SEARCH_ELEMENTS = 1 << 26  # cache logits of the search's betas held at once (256 MB in fp32): memory, never numbers
 
 
 def search_grid(scale: float, steps: int) -> list[float]:

@@ -323,3 +323,26 @@ def test_cells_through_the_cli_and_test_labels_never_reach_the_fit(tmp_path, tin
         assert {k: v for k, v in other["fit"].items() if k != "seconds"} == {k: v for k, v in fit.items()
                                                                            if k != "seconds"}
     assert any(records[0][n]["mAP"] != records[1][n]["mAP"] for n in records[0])  # the test labels did change
+
+
+def test_validation_map_ranks_a_grid_in_chunks_with_the_same_numbers_as_scikit_learn(monkeypatch):
+    """mean_average_precision over a grid of score matrices [A, B, N, C] equals scikit-learn's mAP per matrix, and
+    ranking it MAP_ELEMENTS entries at a time (memory) gives exactly the numbers of one pass."""
+    from sklearn.metrics import average_precision_score
+
+    import bench.methods._parts.val_map as val_map
+
+    rng = np.random.default_rng(5)
+    labels = torch.tensor(np.where(rng.random((30, 4)) < 0.3, 1, np.where(rng.random((30, 4)) < 0.2, 0, -1)))
+    labels[0] = 1  # every class has a known positive
+    scores = torch.tensor(rng.normal(size=(3, 5, 30, 4)).round(1))  # rounded: tied scores too
+    whole = mean_average_precision(scores, labels)
+    for a in range(3):
+        for b in range(5):
+            known = [(labels[:, c] != 0).numpy() for c in range(4)]
+            expected = np.mean([average_precision_score(labels[known[c], c].numpy() == 1, scores[a, b][known[c], c])
+                                for c in range(4)])
+            assert float(whole[a, b]) == pytest.approx(100 * expected, abs=1e-9)
+    monkeypatch.setattr(val_map, "MAP_ELEMENTS", 2 * 30 * 4)  # two matrices at a time: 8 passes over 15
+    chunked = mean_average_precision(scores, labels)
+    assert chunked.shape == (3, 5) and torch.equal(chunked, whole)

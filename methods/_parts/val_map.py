@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+MAP_ELEMENTS = 1 << 23  # score entries ranked at once (its temporaries take ~80 bytes each): memory, never numbers
+
 
 def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """mAP in % of ``scores`` [..., N, C] against ``labels`` [N, C] in {1, 0 (unknown), -1}; returns [...].
@@ -13,8 +15,20 @@ def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.
     The same number as ``bench.analysis.metrics`` (per class over its known entries only; a group of tied
     scores is one threshold, as scikit-learn's ``average_precision_score``; a class without a known
     positive is left out of the mean), vectorised over classes and leading dimensions so a grid
-    search evaluates many settings per call. NaN where no class has a known positive.
+    search evaluates many settings per call. NaN where no class has a known positive. The leading
+    dimensions are ranked ``MAP_ELEMENTS`` score entries at a time (Tip-Adapter's 20 alphas x a 16k-image
+    COCO validation set x 80 classes took 1.7 GB of temporaries at once).
     """
+    if scores.ndim > 2:
+        flat = scores.reshape(-1, *scores.shape[-2:])
+        step = max(1, MAP_ELEMENTS // max(1, scores.shape[-2] * scores.shape[-1]))
+        if len(flat) > step:
+            return torch.cat([_map(flat[i:i + step], labels) for i in range(0, len(flat), step)]
+                             ).reshape(scores.shape[:-2])
+    return _map(scores, labels)
+
+
+def _map(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     known = labels != 0
     # sorted along the last axis, [..., C, N]: numpy sorts contiguous rows ~1.7x faster than strided columns
     ranked = torch.where(known, scores, -torch.inf).transpose(-1, -2).contiguous()
