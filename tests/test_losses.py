@@ -64,3 +64,33 @@ def test_ranking_loss_tiny_batch_by_hand():
     none = torch.tensor([[-1.0, -1.0, 0.0, 0.0]])
     both = ranking_loss(torch.cat([scores[:1], scores[:1]]), torch.cat([targets[:1], none]))
     assert float(both) == pytest.approx(2.2 / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("integer_scores", [False, True])
+def test_ranking_loss_in_chunks_equals_the_dense_pairs_and_their_gradient(monkeypatch, integer_scores):
+    """Past RANKING_ELEMENTS the [B, C, C] pairs are taken a few samples at a time with the gradient computed in
+    the same pass: the loss is the dense one's, the gradient autograd's (ties at the margin included: integer
+    scores make margin - s_i + s_j == 0 pairs), and the graph keeps only [B, C]."""
+    import bench.methods._parts.losses as losses
+
+    torch.manual_seed(3)
+    scores = torch.randn(8, 25) * 2
+    if integer_scores:
+        scores = scores.round()
+    targets = torch.randint(-1, 2, (8, 25))
+    dense_in = scores.clone().requires_grad_()
+    dense = ranking_loss(dense_in, targets)
+    dense.backward()
+    monkeypatch.setattr(losses, "RANKING_ELEMENTS", 3 * 25 * 25)  # 3 samples at a time: chunks 3, 3, 2
+    chunked_in = scores.clone().requires_grad_()
+    chunked = ranking_loss(chunked_in, targets)
+    assert type(chunked.grad_fn).__name__ == "_ChunkedRankingBackward"
+    chunked.backward()
+    assert torch.equal(chunked, dense)
+    torch.testing.assert_close(chunked_in.grad, dense_in.grad, atol=1e-6, rtol=0)  # counts / 8: exact here
+    # by hand for one sample: positives {0}, negatives {1, 2}, margin 1
+    s = torch.tensor([[2.0, 1.5, -3.0, 9.0]], requires_grad=True)
+    monkeypatch.setattr(losses, "RANKING_ELEMENTS", 1)
+    loss = ranking_loss(s, torch.tensor([[1, -1, -1, 0]]))
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(0.5) and s.grad.tolist() == [[-1.0, 1.0, 0.0, 0.0]]
