@@ -79,9 +79,17 @@ def bootstrap_values(statistic: Callable[[np.ndarray], float], n: int, n_boot: i
     if n < 1:
         raise ValueError("bootstrap needs at least one item")
     observed = float(statistic(np.ones(n)))
-    values = np.array([statistic(np.bincount(idx, minlength=n).astype(np.float64))
-                       for idx in bootstrap_indices(n, n_boot, seed)], dtype=np.float64)
+    values = np.array([statistic(counts[:, 0].astype(np.float64)) for counts in bootstrap_counts(n, n_boot, seed)],
+                      dtype=np.float64)
     return observed, values
+
+
+def bootstrap_counts(n: int, n_boot: int = 1000, seed: int = 0, batch: int = 1) -> Iterator[np.ndarray]:
+    """How many times each of ``n`` items is drawn in the resamples of :func:`bootstrap_indices`, ``batch``
+    resamples at a time: int64 arrays [n, b] (b = ``batch``, fewer in the last)."""
+    draws = bootstrap_indices(n, n_boot, seed)
+    for start in range(0, n_boot, batch):
+        yield np.stack([np.bincount(next(draws), minlength=n) for _ in range(min(batch, n_boot - start))], 1)
 
 
 def summarise_bootstrap(observed: float, values: np.ndarray, level: float = 0.95) -> BootstrapResult:
@@ -194,9 +202,8 @@ def map_resamples(scores: np.ndarray, labels: np.ndarray, n_boot: int = 1000,
     if n < 1:
         raise ValueError("bootstrap needs at least one item")
     observed = 100.0 * float(np.nanmean(ap(np.ones(n, dtype=np.int64))))
-    values, draws = np.empty(n_boot), bootstrap_indices(n, n_boot, seed)
-    for start in range(0, n_boot, BATCH):
-        counts = np.stack([np.bincount(next(draws), minlength=n) for _ in range(min(BATCH, n_boot - start))], 1)
+    values = np.empty(n_boot)
+    for start, counts in zip(range(0, n_boot, BATCH), bootstrap_counts(n, n_boot, seed, BATCH)):
         with warnings.catch_warnings():  # a resample without any positive: NaN, as for one resample at a time
             warnings.simplefilter("ignore", RuntimeWarning)
             values[start:start + counts.shape[1]] = 100.0 * np.nanmean(ap(counts), axis=0)
